@@ -1,0 +1,95 @@
+"""Environment configuration, validated once at start-up.
+
+Every function reads the same variables in AWS and on the local stack; template.yaml's Globals
+set them. A missing or malformed variable fails the cold start loudly instead of a request later.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+
+from calbridge.errors import InvalidConfiguration
+
+
+class CalcomApiVersions(BaseModel):
+    """`cal-api-version` per endpoint family (reference/calcom.md §1.2): pinned in config, not code."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bookings: str = "2024-08-13"
+    slots: str = "2024-09-04"
+    event_types: str = "2024-06-14"
+    teams: str = "2024-08-13"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    companies_table: str = Field(min_length=1)
+    phone_numbers_table: str = Field(min_length=1)
+    staff_table: str = Field(min_length=1)
+    services_table: str = Field(min_length=1)
+    calls_table: str = Field(min_length=1)
+    idempotency_table: str = Field(min_length=1)
+
+    calcom_base_url: HttpUrl
+    calcom_api_versions: CalcomApiVersions = CalcomApiVersions()
+    calcom_connect_timeout_s: float = Field(default=3.0, gt=0)
+    calcom_read_timeout_s: float = Field(default=10.0, gt=0)
+
+    # Names (or ARNs) of Secrets Manager secrets; the values are fetched and cached at run time.
+    retell_api_key_secret: str = Field(min_length=1)
+    calcom_api_key_secret: str = Field(min_length=1)
+    calcom_webhook_secret_secret: str = Field(min_length=1)
+    secret_cache_s: int = Field(default=300, ge=0)
+
+    signature_tolerance_s: int = Field(default=300, gt=0)
+
+
+_ENV = {
+    "companies_table": "COMPANIES_TABLE",
+    "phone_numbers_table": "PHONE_NUMBERS_TABLE",
+    "staff_table": "STAFF_TABLE",
+    "services_table": "SERVICES_TABLE",
+    "calls_table": "CALLS_TABLE",
+    "idempotency_table": "IDEMPOTENCY_TABLE",
+    "calcom_base_url": "CALCOM_BASE_URL",
+    "calcom_connect_timeout_s": "CALCOM_CONNECT_TIMEOUT_S",
+    "calcom_read_timeout_s": "CALCOM_READ_TIMEOUT_S",
+    "retell_api_key_secret": "RETELL_API_KEY_SECRET",
+    "calcom_api_key_secret": "CALCOM_API_KEY_SECRET",
+    "calcom_webhook_secret_secret": "CALCOM_WEBHOOK_SECRET_SECRET",
+    "secret_cache_s": "SECRET_CACHE_S",
+    "signature_tolerance_s": "RETELL_SIGNATURE_TOLERANCE_S",
+}
+_VERSION_ENV = {
+    "bookings": "CALCOM_API_VERSION_BOOKINGS",
+    "slots": "CALCOM_API_VERSION_SLOTS",
+    "event_types": "CALCOM_API_VERSION_EVENT_TYPES",
+    "teams": "CALCOM_API_VERSION_TEAMS",
+}
+
+
+def load_settings(environ: dict[str, str] | os._Environ[str] = os.environ) -> Settings:
+    """Build Settings from environment variables; raise InvalidConfiguration naming what is wrong."""
+    values: dict[str, object] = {field: environ[var] for field, var in _ENV.items() if environ.get(var)}
+    values["calcom_api_versions"] = {
+        family: environ[var] for family, var in _VERSION_ENV.items() if environ.get(var)
+    }
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        by_field = {field: var for field, var in _ENV.items()}
+        problems = ", ".join(
+            f"{by_field.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidConfiguration(f"invalid environment configuration: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use (at import time of every handler)."""
+    return load_settings()
