@@ -38,6 +38,14 @@ class NotFound(CalbridgeError):
     """A tenant-scoped entity (service, staff member, appointment) does not exist."""
 
 
+class PhoneNumberTaken(CalbridgeError):
+    """A phone number already routes to another company."""
+
+
+class StoreUnavailable(CalbridgeError):
+    """DynamoDB could not be reached or refused the request."""
+
+
 class InvalidConfiguration(CalbridgeError):
     """Environment or stored configuration is unusable; raised at start-up, never per request."""
 
@@ -61,7 +69,9 @@ class SlotUnavailable(CalcomError):
 class RateLimited(CalcomError):
     """Cal.com answered 429; `retry_after_s` says when the window resets."""
 
-    def __init__(self, message: str, retry_after_s: float, status_code: int = 429, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after_s: float, status_code: int = 429, code: str | None = None
+    ) -> None:
         super().__init__(message, status_code=status_code, code=code)
         self.retry_after_s = retry_after_s
 

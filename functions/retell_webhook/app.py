@@ -1,0 +1,132 @@
+"""Retell's HTTP traffic: inbound-call routing and tool calls.
+
+Thin by design: verify the signature on the raw body, parse, call one service, and map domain
+errors to HTTP answers in one place (below). Protocol faults are 4xx; business outcomes of a
+tool call are 200 with `success: false` and a sentence the agent can say.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from calbridge.adapters.retell import signature
+from calbridge.adapters.retell.payloads import InboundRequest, ToolCallRequest, parse_json, parse_model
+from calbridge.adapters.secrets import get_secret
+from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
+from calbridge.config import get_settings
+from calbridge.errors import (
+    CalbridgeError,
+    InvalidConfiguration,
+    InvalidRequest,
+    SignatureInvalid,
+    StoreUnavailable,
+    UnknownCompany,
+)
+from calbridge.observability import logger, metrics, tracer
+from calbridge.services.inbound import InboundRouting
+from calbridge.services.tools import ToolCalls
+
+MAX_BODY_BYTES = 256 * 1024
+
+settings = get_settings()
+_companies, _staff, _services = CompanyRepository(), StaffRepository(), ServiceRepository()
+inbound_routing = InboundRouting(_companies, _staff, _services)
+tool_calls = ToolCalls(_companies, _staff, _services)
+# Raw UTF-8 in answers: the agent reads German text, not \u escapes.
+app = APIGatewayHttpResolver(serializer=partial(json.dumps, ensure_ascii=False, separators=(",", ":")))
+
+
+class BodyTooLarge(InvalidRequest):
+    pass
+
+
+def raw_body() -> bytes:
+    """The exact bytes Retell signed (API Gateway base64-encodes non-text bodies)."""
+    event = app.current_event
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+
+
+def verify_retell_signature(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    body = raw_body()
+    if len(body) > MAX_BODY_BYTES:
+        raise BodyTooLarge(f"the request body exceeds {MAX_BODY_BYTES // 1024} KB", field="body")
+    signature.verify(
+        body,
+        app.current_event.get_header_value("x-retell-signature"),
+        get_secret(settings.retell_api_key_secret, settings.secret_cache_s),
+        tolerance_ms=settings.signature_tolerance_s * 1000,
+    )
+    return next_middleware(app)
+
+
+app.use(middlewares=[verify_retell_signature])
+
+
+@app.post("/retell/inbound")
+@tracer.capture_method
+def inbound_call() -> dict[str, Any]:
+    request = parse_model(InboundRequest, parse_json(raw_body()))
+    return inbound_routing.answer(request)
+
+
+@app.post("/retell/functions")
+@tracer.capture_method
+def tool_call() -> dict[str, Any]:
+    request = parse_model(ToolCallRequest, parse_json(raw_body()))
+    return tool_calls.handle(request).model_dump()
+
+
+# ------------------------------------------------------------------ error mapping, in one place
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": code, "message": message, **extra},
+    )
+
+
+@app.exception_handler(SignatureInvalid)
+def _signature_invalid(exc: SignatureInvalid) -> Response:
+    logger.warning("rejected request: bad signature", reason=exc.message)
+    return _error(401, "invalid_signature", exc.message)
+
+
+@app.exception_handler(BodyTooLarge)
+def _too_large(exc: BodyTooLarge) -> Response:
+    return _error(413, "body_too_large", exc.message)
+
+
+@app.exception_handler(InvalidRequest)
+def _invalid_request(exc: InvalidRequest) -> Response:
+    logger.info("rejected request: invalid", field=exc.field, reason=exc.message)
+    return _error(400, "invalid_request", exc.message, field=exc.field)
+
+
+@app.exception_handler(UnknownCompany)
+def _unknown_company(exc: UnknownCompany) -> Response:
+    logger.warning("rejected request: unknown company", reason=exc.message)
+    return _error(400, "unknown_company", exc.message, field="call.metadata.company_id")
+
+
+@app.exception_handler((StoreUnavailable, InvalidConfiguration))
+def _unavailable(exc: CalbridgeError) -> Response:
+    logger.exception("dependency unavailable")
+    return _error(503, "unavailable", "calbridge is temporarily unavailable")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

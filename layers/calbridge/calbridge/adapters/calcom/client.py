@@ -1,0 +1,392 @@
+"""Cal.com API v2 client: one method per endpoint calbridge uses, typed in and out.
+
+Design choices, all from reference/calcom.md:
+
+- One `httpx.Client` per instance, so keep one instance per Lambda container (module level or
+  cached) to reuse connections. httpx.Client is thread-safe and so is this class (no other state).
+- `cal-api-version` is sent per endpoint family from `CalcomApiVersions`, never globally (§1.2).
+- The API key comes from `api_key_provider`, called on every request so a rotated secret is picked
+  up; the provider is expected to cache. The key is never logged nor put in an error message.
+- NO RETRIES here. Re-sending `POST /v2/bookings` can create a second booking with another host
+  (§2.7), so the booking saga and the sync decide what to retry, using the typed errors raised
+  by `to_calcom_error` (see error_mapping.py) and `RateLimited.retry_after_s`.
+- `base_url` is the API host, e.g. `https://api.cal.com`; paths are `/v2/...`. A base URL that
+  already ends in `/v2` has that suffix removed, and any other path prefix is kept, so a
+  self-hosted `https://cal.example.com/api/v2` works too.
+- An answer whose shape does not parse raises CalcomUnavailable: Cal.com broke its contract and
+  the outcome of a write is unknown, exactly as after a timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from types import TracebackType
+from typing import Any, Literal, Self
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from calbridge.adapters.calcom.error_mapping import is_error_body, json_or_none, to_calcom_error
+from calbridge.adapters.calcom.models import (
+    AvailableSlots,
+    Booking,
+    CreateBookingRequest,
+    Pagination,
+    RescheduleBookingRequest,
+    TeamEventType,
+    TeamEventTypeCreate,
+    TeamEventTypeUpdate,
+    TeamMembership,
+    UserEventType,
+    utc_z,
+)
+from calbridge.config import CalcomApiVersions, Settings
+from calbridge.errors import CalcomUnavailable
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+BOOKINGS_PAGE_SIZE = 100  # Cal.com's default `take` for bookings (max 250)
+MEMBERSHIPS_PAGE_SIZE = 250  # Cal.com's default and maximum `take` for memberships
+MAX_PAGES = 500
+"""Safety net: a listing that has not ended after this many pages is treated as a Cal.com fault."""
+
+SortOrder = Literal["asc", "desc"]
+_HasMore = Callable[[dict[str, Any], int, int, int], bool]
+
+
+class CalcomClient:
+    """Talks to Cal.com API v2 with one pooled connection; raises only `CalcomError` subclasses."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key_provider: Callable[[], str],
+        versions: CalcomApiVersions | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._api_key = api_key_provider
+        self._versions = versions or CalcomApiVersions()
+        self._http = httpx.Client(
+            base_url=_api_host(base_url),
+            timeout=timeout,
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "calbridge"},
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        api_key_provider: Callable[[], str],
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> Self:
+        """Build from environment settings; write and pool timeouts follow read and connect."""
+        read, connect = settings.calcom_read_timeout_s, settings.calcom_connect_timeout_s
+        return cls(
+            base_url=str(settings.calcom_base_url),
+            api_key_provider=api_key_provider,
+            versions=settings.calcom_api_versions,
+            timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect),
+            transport=transport,
+        )
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- bookings (cal-api-version: bookings) --------------------------------------------------
+
+    def create_booking(self, request: CreateBookingRequest) -> Booking:
+        """Book a slot. 400/409 raise SlotUnavailable.
+
+        For a recurring event type Cal.com returns every occurrence; this returns the earliest one
+        (calbridge books single appointments; its `recurring_booking_uid` names the series).
+        """
+        envelope = self._send(
+            "POST", "/v2/bookings", self._versions.bookings, body=request.body(), books_slot=True
+        )
+        return _earliest(_parse_list(Booking, envelope.get("data")))
+
+    def get_booking(self, uid: str) -> Booking:
+        """One booking by uid; for a recurring-series uid, its earliest occurrence."""
+        envelope = self._send("GET", f"/v2/bookings/{_segment(uid)}", self._versions.bookings)
+        return _earliest(_parse_list(Booking, envelope.get("data")))
+
+    def list_bookings(
+        self,
+        *,
+        status: Iterable[str] | None = None,
+        attendee_email: str | None = None,
+        attendee_name: str | None = None,
+        event_type_id: int | None = None,
+        event_type_ids: Iterable[int] | None = None,
+        team_id: int | None = None,
+        after_start: datetime | None = None,
+        before_end: datetime | None = None,
+        after_updated_at: datetime | None = None,
+        sort_start: SortOrder | None = None,
+        page_size: int = BOOKINGS_PAGE_SIZE,
+    ) -> list[Booking]:
+        """Every booking matching the filters, all pages fetched.
+
+        `status` values: upcoming, recurring, past, cancelled, unconfirmed. Datetimes must be aware.
+        """
+        filters = {
+            "status": _comma_list(status),
+            "attendeeEmail": attendee_email,
+            "attendeeName": attendee_name,
+            "eventTypeId": event_type_id,
+            "eventTypeIds": _comma_list(event_type_ids),
+            "teamId": team_id,
+            "afterStart": _utc_or_none(after_start),
+            "beforeEnd": _utc_or_none(before_end),
+            "afterUpdatedAt": _utc_or_none(after_updated_at),
+            "sortStart": sort_start,
+        }
+        items = self._collect(
+            "/v2/bookings", self._versions.bookings, filters, page_size, has_more=_bookings_have_more
+        )
+        return _parse_list(Booking, items)
+
+    def cancel_booking(self, uid: str, reason: str | None = None) -> Booking:
+        """Cancel a booking; returns it as Cal.com reports it afterwards (status `cancelled`)."""
+        body = {"cancellationReason": reason} if reason else {}
+        envelope = self._send(
+            "POST", f"/v2/bookings/{_segment(uid)}/cancel", self._versions.bookings, body=body
+        )
+        return _earliest(_parse_list(Booking, envelope.get("data")))
+
+    def reschedule_booking(
+        self, uid: str, start: datetime, *, reason: str | None = None, rescheduled_by: str | None = None
+    ) -> Booking:
+        """Move a booking. Returns the NEW booking: persist its uid, the old one is now cancelled."""
+        request = RescheduleBookingRequest(
+            start=start, rescheduling_reason=reason, rescheduled_by=rescheduled_by
+        )
+        envelope = self._send(
+            "POST",
+            f"/v2/bookings/{_segment(uid)}/reschedule",
+            self._versions.bookings,
+            body=request.body(),
+            books_slot=True,
+        )
+        return _earliest(_parse_list(Booking, envelope.get("data")))
+
+    # --- slots (cal-api-version: slots) --------------------------------------------------------
+
+    def get_slots(
+        self,
+        event_type_id: int,
+        start: date | datetime,
+        end: date | datetime,
+        time_zone: str,
+        *,
+        duration: int | None = None,
+        booking_uid_to_reschedule: str | None = None,
+    ) -> AvailableSlots:
+        """Bookable slots between `start` and `end`, as times in `time_zone`.
+
+        A `date` is sent as is (Cal.com reads it as the whole day); a datetime must be aware.
+        """
+        params = {
+            "eventTypeId": event_type_id,
+            "start": _day_or_utc(start),
+            "end": _day_or_utc(end),
+            "timeZone": time_zone,
+            "format": "range",
+            "duration": duration,
+            "bookingUidToReschedule": booking_uid_to_reschedule,
+        }
+        envelope = self._send("GET", "/v2/slots", self._versions.slots, params=params)
+        return _parse(AvailableSlots, {"days": envelope.get("data") or {}})
+
+    # --- teams (cal-api-version: teams) --------------------------------------------------------
+
+    def list_team_memberships(
+        self, team_id: int, *, page_size: int = MEMBERSHIPS_PAGE_SIZE
+    ) -> list[TeamMembership]:
+        """All memberships of a team, pending invitations included (filter on `accepted`)."""
+        items = self._collect(
+            f"/v2/teams/{team_id}/memberships", self._versions.teams, {}, page_size, has_more=_page_was_full
+        )
+        return _parse_list(TeamMembership, items)
+
+    def list_team_event_types(self, team_id: int, *, event_slug: str | None = None) -> list[TeamEventType]:
+        envelope = self._send(
+            "GET", f"/v2/teams/{team_id}/event-types", self._versions.teams, params={"eventSlug": event_slug}
+        )
+        return _parse_list(TeamEventType, envelope.get("data"))
+
+    def get_team_event_type(self, team_id: int, event_type_id: int) -> TeamEventType:
+        envelope = self._send("GET", f"/v2/teams/{team_id}/event-types/{event_type_id}", self._versions.teams)
+        return _parse(TeamEventType, envelope.get("data"))
+
+    def create_team_event_type(self, team_id: int, event_type: TeamEventTypeCreate) -> TeamEventType:
+        envelope = self._send(
+            "POST", f"/v2/teams/{team_id}/event-types", self._versions.teams, body=event_type.body()
+        )
+        return _parse(TeamEventType, envelope.get("data"))
+
+    def update_team_event_type(
+        self, team_id: int, event_type_id: int, changes: TeamEventTypeUpdate
+    ) -> TeamEventType:
+        """Patch an event type. `changes.hosts`, when given, replaces the whole host list."""
+        envelope = self._send(
+            "PATCH",
+            f"/v2/teams/{team_id}/event-types/{event_type_id}",
+            self._versions.teams,
+            body=changes.body(),
+        )
+        return _parse(TeamEventType, envelope.get("data"))
+
+    def delete_team_event_type(self, team_id: int, event_type_id: int) -> None:
+        self._send("DELETE", f"/v2/teams/{team_id}/event-types/{event_type_id}", self._versions.teams)
+
+    # --- user event types (cal-api-version: event_types) ---------------------------------------
+
+    def list_user_event_types(self, username: str) -> list[UserEventType]:
+        """A user's personal event types (hidden ones only when the key belongs to that user)."""
+        envelope = self._send(
+            "GET", "/v2/event-types", self._versions.event_types, params={"username": username}
+        )
+        return _parse_list(UserEventType, envelope.get("data"))
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        version: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        books_slot: bool = False,
+    ) -> dict[str, Any]:
+        """One exchange. Returns the JSON envelope ({} for an empty body) or raises a CalcomError."""
+        headers = {"Authorization": f"Bearer {self._api_key()}", "cal-api-version": version}
+        query = {key: value for key, value in (params or {}).items() if value is not None}
+        try:
+            response = self._http.request(method, path, params=query, json=body, headers=headers)
+        except httpx.RequestError as exc:
+            raise to_calcom_error(exc) from exc
+        envelope = json_or_none(response)
+        if not response.is_success or is_error_body(envelope):
+            raise to_calcom_error(response, books_slot=books_slot)
+        if isinstance(envelope, dict):
+            return envelope
+        if not response.content:
+            return {}
+        raise CalcomUnavailable(
+            f"Cal.com answered {path} with a body that is not a JSON object", response.status_code
+        )
+
+    def _collect(
+        self, path: str, version: str, params: dict[str, Any], page_size: int, *, has_more: _HasMore
+    ) -> list[Any]:
+        """Raw items of every page of an offset-paginated (`take`/`skip`) listing."""
+        if not 1 <= page_size <= 250:
+            raise ValueError("page_size must be between 1 and 250")
+        items: list[Any] = []
+        for _ in range(MAX_PAGES):
+            envelope = self._send(
+                "GET", path, version, params={**params, "take": page_size, "skip": len(items)}
+            )
+            page = _as_list(envelope.get("data"))
+            items.extend(page)
+            if not page or not has_more(envelope, len(page), len(items), page_size):
+                return items
+        raise CalcomUnavailable(f"Cal.com kept paging {path} beyond {MAX_PAGES} pages")
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _api_host(base_url: str) -> str:
+    """`https://api.cal.com/v2/` -> `https://api.cal.com`: request paths carry the `/v2` themselves."""
+    root = base_url.rstrip("/")
+    return root.removesuffix("/v2")
+
+
+def _segment(value: str) -> str:
+    """A path segment, escaped: a uid from a caller must not be able to change the path."""
+    return quote(value, safe="")
+
+
+def _comma_list(values: Iterable[object] | None) -> str | None:
+    if values is None or isinstance(values, str):
+        return values
+    return ",".join(str(value) for value in values) or None
+
+
+def _utc_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else utc_z(moment)
+
+
+def _day_or_utc(value: date | datetime) -> str:
+    return utc_z(value) if isinstance(value, datetime) else value.isoformat()
+
+
+def _bookings_have_more(envelope: dict[str, Any], page_len: int, fetched: int, page_size: int) -> bool:
+    """Trust whichever pagination hint Cal.com sent; with none, a full page means "maybe more"."""
+    try:
+        pagination = Pagination.model_validate(envelope.get("pagination") or {})
+    except ValidationError:
+        pagination = Pagination()
+    if pagination.has_next_page is not None:
+        return pagination.has_next_page
+    if pagination.remaining_items is not None:
+        return pagination.remaining_items > 0
+    if pagination.total_items is not None:
+        return fetched < pagination.total_items
+    return page_len >= page_size
+
+
+def _page_was_full(envelope: dict[str, Any], page_len: int, fetched: int, page_size: int) -> bool:
+    """Memberships carry no pagination object (§4.3): a short page is the last one."""
+    return page_len >= page_size
+
+
+def _as_list(data: object) -> list[Any]:
+    """`data` is an object for one resource and a list for many (or a recurring series)."""
+    if data is None:
+        return []
+    return data if isinstance(data, list) else [data]
+
+
+def _parse[M: BaseModel](model: type[M], data: object) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise CalcomUnavailable(
+            f"Cal.com sent an unexpected {model.__name__}: {_first_problem(exc)}"
+        ) from exc
+
+
+def _parse_list[M: BaseModel](model: type[M], data: object) -> list[M]:
+    return [_parse(model, item) for item in _as_list(data)]
+
+
+def _earliest(bookings: list[Booking]) -> Booking:
+    if not bookings:
+        raise CalcomUnavailable("Cal.com answered without a booking")
+    return min(bookings, key=lambda booking: booking.start)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    """Field path and reason only: the offending value may hold personal data."""
+    error = exc.errors()[0]
+    return f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"

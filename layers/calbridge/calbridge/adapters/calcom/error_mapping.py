@@ -1,0 +1,119 @@
+"""The one place where Cal.com failures become calbridge's domain exceptions.
+
+| What happened                                        | Raised              |
+|------------------------------------------------------|---------------------|
+| 400 on booking create / reschedule, 409 anywhere     | SlotUnavailable     |
+| 429                                                  | RateLimited         |
+| 5xx, 3xx, timeout, connection or protocol error      | CalcomUnavailable   |
+| any other 4xx, or a 2xx whose body says status=error | CalcomRejected      |
+
+Messages are Cal.com's own (`error.message`, else `message`, else the start of the body), so they
+are safe to show and never contain the API key: the request and its headers are never formatted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import httpx
+
+from calbridge.errors import CalcomError, CalcomRejected, CalcomUnavailable, RateLimited, SlotUnavailable
+
+DEFAULT_RETRY_AFTER_S = 60.0
+"""Cal.com's throttling window; used when a 429 carries no usable reset header."""
+
+_EPOCH_THRESHOLD = 1e9  # a reset value above this is a Unix timestamp, below it a delta in seconds
+_BODY_EXCERPT_CHARS = 200
+
+
+def to_calcom_error(failure: httpx.Response | httpx.RequestError, *, books_slot: bool = False) -> CalcomError:
+    """The domain exception for a failed exchange.
+
+    `books_slot` marks booking create and reschedule, where Cal.com answers a taken slot with 400
+    (older code) or 409 (newer code); elsewhere a 400 is a plain rejection.
+    """
+    if isinstance(failure, httpx.TimeoutException):
+        return CalcomUnavailable(f"Cal.com did not answer in time ({type(failure).__name__})")
+    if isinstance(failure, httpx.RequestError):
+        return CalcomUnavailable(f"Cal.com could not be reached ({type(failure).__name__})")
+
+    status = failure.status_code
+    message, code = _message_and_code(failure)
+    if status == 429:
+        return RateLimited(
+            message, retry_after_s=retry_after_s(failure.headers), status_code=status, code=code
+        )
+    if not (200 <= status < 300 or 400 <= status < 500):  # 5xx, or a redirect we do not follow
+        return CalcomUnavailable(message, status_code=status, code=code)
+    if status == 409 or (status == 400 and books_slot):
+        return SlotUnavailable(message, status_code=status, code=code)
+    return CalcomRejected(message, status_code=status, code=code)
+
+
+def is_error_body(body: object) -> bool:
+    """Cal.com's envelope says `"status": "error"` (seen even on 2xx answers)."""
+    return isinstance(body, dict) and body.get("status") == "error"
+
+
+def json_or_none(response: httpx.Response) -> object:
+    """The decoded JSON body, or None for an empty, HTML or otherwise non-JSON body."""
+    try:
+        return response.json()
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError both are
+        return None
+
+
+def retry_after_s(headers: Mapping[str, str], now: float | None = None) -> float:
+    """Seconds until the rate-limit window resets, from `X-RateLimit-Reset-*` (§1.3).
+
+    `-Default` wins; otherwise the longest of any other named limit. Cal.com's throttler sends
+    seconds remaining while third-party docs describe epoch seconds, so both are accepted.
+    """
+    resets = {
+        name.lower(): value
+        for name, value in headers.items()
+        if name.lower().startswith("x-ratelimit-reset-")
+    }
+    candidates = (
+        [resets["x-ratelimit-reset-default"]] if "x-ratelimit-reset-default" in resets else resets.values()
+    )
+    delays = [delay for value in candidates if (delay := _delay_s(value, now)) is not None]
+    return max(delays) if delays else DEFAULT_RETRY_AFTER_S
+
+
+def _delay_s(value: str, now: float | None) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if number > _EPOCH_THRESHOLD:
+        number -= time.time() if now is None else now
+    return max(number, 0.0)
+
+
+def _message_and_code(response: httpx.Response) -> tuple[str, str | None]:
+    """Cal.com's envelope `{"error": {code, message}}`, a raw Nest body, or the body text itself."""
+    body = json_or_none(response)
+    message: str | None = None
+    code: str | None = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            message, code = _text(error.get("message")), _text(error.get("code"))
+        message = message or _text(body.get("message")) or _text(error)
+    return message or _excerpt(response) or f"HTTP {response.status_code}", code
+
+
+def _text(value: object) -> str | None:
+    """A readable string for a message field; Nest validation errors send a list of messages."""
+    if value is None or isinstance(value, dict):
+        return None
+    if isinstance(value, list):
+        value = "; ".join(str(item) for item in value)
+    return str(value).strip() or None
+
+
+def _excerpt(response: httpx.Response) -> str:
+    text = " ".join(response.text.split())
+    return text if len(text) <= _BODY_EXCERPT_CHARS else text[:_BODY_EXCERPT_CHARS] + "…"

@@ -1,0 +1,146 @@
+"""Repositories: tenant-scoped reads and writes that map PynamoDB records to domain models.
+
+Every method takes the company id; nothing here can read another tenant's items. DynamoDB
+failures surface as PynamoDB exceptions only at the edge of this module: callers see domain
+errors (UnknownCompany, NotFound) or a StoreUnavailable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from calbridge.adapters.store.models import (
+    CompanyRecord,
+    PhoneRouteRecord,
+    ServiceRecord,
+    StaffRecord,
+)
+from calbridge.domain.models import Company, PhoneRoute, Service, StaffMember, normalize_phone
+from calbridge.errors import NotFound, PhoneNumberTaken, StoreUnavailable, UnknownCompany
+
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R", bound=Model)
+
+
+def _to_domain(record: Any, model: type[M]) -> M:
+    data = record.to_simple_dict()
+    data.pop("updated_at", None)
+    return model.model_validate(data)
+
+
+def _to_record(record_type: type[R], entity: BaseModel) -> R:
+    record = record_type()
+    record.from_simple_dict(entity.model_dump(mode="json"))
+    record.updated_at = datetime.now(UTC)
+    return record
+
+
+class CompanyRepository:
+    def get(self, company_id: str) -> Company:
+        try:
+            return _to_domain(CompanyRecord.get(company_id), Company)
+        except DoesNotExist as exc:
+            raise UnknownCompany(f"unknown company {company_id!r}") from exc
+        except PynamoDBException as exc:
+            raise StoreUnavailable("the company store is unavailable") from exc
+
+    def route_for(self, dialled_number: str) -> PhoneRoute | None:
+        """The company/branch a dialled number answers for, or None if nobody claims it."""
+        try:
+            number = normalize_phone(dialled_number)
+        except ValueError:
+            return None
+        try:
+            return _to_domain(PhoneRouteRecord.get(number), PhoneRoute)
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StoreUnavailable("the phone routing store is unavailable") from exc
+
+    def save(self, company: Company) -> None:
+        """Write the company and its phone routes in one transaction.
+
+        A number routed to another company makes the whole write fail (PhoneNumberTaken);
+        numbers the company no longer lists are removed in the same transaction.
+        """
+        wanted = {number: branch.branch_id for branch in company.branches for number in branch.phone_numbers}
+        try:
+            existing = {r.phone_number for r in PhoneRouteRecord.by_company.query(company.company_id)}
+            with TransactWrite(connection=Connection(), client_request_token=None) as tx:
+                tx.save(_to_record(CompanyRecord, company))
+                for number, branch_id in wanted.items():
+                    route = PhoneRouteRecord(number, company_id=company.company_id, branch_id=branch_id)
+                    tx.save(
+                        route,
+                        condition=PhoneRouteRecord.phone_number.does_not_exist()
+                        | (PhoneRouteRecord.company_id == company.company_id),
+                    )
+                for number in existing - wanted.keys():
+                    tx.delete(
+                        PhoneRouteRecord(number),
+                        condition=PhoneRouteRecord.company_id == company.company_id,
+                    )
+        except TransactWriteError as exc:
+            if exc.cancellation_reasons and any(
+                r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons
+            ):
+                raise PhoneNumberTaken(
+                    f"a phone number of company {company.company_id!r} routes to another company"
+                ) from exc
+            raise StoreUnavailable("the company store is unavailable") from exc
+        except PynamoDBException as exc:
+            raise StoreUnavailable("the company store is unavailable") from exc
+
+
+class StaffRepository:
+    def list(self, company_id: str, *, active_only: bool = True) -> list[StaffMember]:
+        try:
+            records = StaffRecord.query(company_id)
+            staff = [_to_domain(r, StaffMember) for r in records]
+        except PynamoDBException as exc:
+            raise StoreUnavailable("the staff store is unavailable") from exc
+        return [s for s in staff if s.active or not active_only]
+
+    def get(self, company_id: str, staff_id: str) -> StaffMember:
+        try:
+            return _to_domain(StaffRecord.get(company_id, staff_id), StaffMember)
+        except DoesNotExist as exc:
+            raise NotFound(f"unknown staff member {staff_id!r}") from exc
+        except PynamoDBException as exc:
+            raise StoreUnavailable("the staff store is unavailable") from exc
+
+    def save(self, member: StaffMember) -> None:
+        try:
+            _to_record(StaffRecord, member).save()
+        except PynamoDBException as exc:
+            raise StoreUnavailable("the staff store is unavailable") from exc
+
+
+class ServiceRepository:
+    def list(self, company_id: str, *, active_only: bool = True) -> list[Service]:
+        try:
+            services = [_to_domain(r, Service) for r in ServiceRecord.query(company_id)]
+        except PynamoDBException as exc:
+            raise StoreUnavailable("the service store is unavailable") from exc
+        return [s for s in services if s.active or not active_only]
+
+    def get(self, company_id: str, service_id: str) -> Service:
+        try:
+            return _to_domain(ServiceRecord.get(company_id, service_id), Service)
+        except DoesNotExist as exc:
+            raise NotFound(f"unknown service {service_id!r}") from exc
+        except PynamoDBException as exc:
+            raise StoreUnavailable("the service store is unavailable") from exc
+
+    def save(self, service: Service) -> None:
+        try:
+            _to_record(ServiceRecord, service).save()
+        except PynamoDBException as exc:
+            raise StoreUnavailable("the service store is unavailable") from exc

@@ -1,0 +1,69 @@
+"""Text normalisation and fuzzy lookup shared by every name match (services, staff, hosts)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from rapidfuzz import fuzz
+
+T = TypeVar("T")
+
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def fold(text: str) -> str:
+    """Case-, umlaut- and diacritic-insensitive form: 'Föhnen, Färben' -> 'foehnen faerben'."""
+    text = text.casefold().translate(_UMLAUTS)
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return _NON_WORD.sub(" ", text).strip()
+
+
+@dataclass(frozen=True)
+class Lookup(Generic[T]):
+    """The outcome of finding one item by a spoken name."""
+
+    match: T | None
+    candidates: tuple[T, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.match is None and len(self.candidates) > 1
+
+
+FUZZY_ACCEPT = 85
+FUZZY_CANDIDATE = 70
+FUZZY_MARGIN = 8
+
+
+def lookup(items: Iterable[T], query: str, name_of: Callable[[T], str]) -> Lookup[T]:
+    """Find the item a caller means: exact, then unique containment, then a clear fuzzy winner.
+
+    Two items that fit equally well are reported as candidates, never guessed between.
+    """
+    pool = list(items)
+    wanted = fold(query)
+    if not wanted:
+        return Lookup(None)
+    exact = [item for item in pool if fold(name_of(item)) == wanted]
+    if len(exact) == 1:
+        return Lookup(exact[0])
+    containing = [item for item in pool if wanted in fold(name_of(item))]
+    if len(containing) == 1:
+        return Lookup(containing[0])
+    if len(containing) > 1:
+        return Lookup(None, tuple(containing))
+    scored = sorted(
+        ((fuzz.WRatio(wanted, fold(name_of(item))), index) for index, item in enumerate(pool)),
+        reverse=True,
+    )
+    close = [pool[index] for score, index in scored if score >= FUZZY_CANDIDATE]
+    if scored and scored[0][0] >= FUZZY_ACCEPT:
+        runner_up = scored[1][0] if len(scored) > 1 else 0
+        if scored[0][0] - runner_up >= FUZZY_MARGIN:
+            return Lookup(pool[scored[0][1]])
+    return Lookup(None, tuple(close))
