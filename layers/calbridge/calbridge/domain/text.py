@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from rapidfuzz import fuzz
 
@@ -24,7 +24,7 @@ def fold(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class Lookup(Generic[T]):
+class Lookup[T]:
     """The outcome of finding one item by a spoken name."""
 
     match: T | None
@@ -40,7 +40,7 @@ FUZZY_CANDIDATE = 70
 FUZZY_MARGIN = 8
 
 
-def lookup(items: Iterable[T], query: str, name_of: Callable[[T], str]) -> Lookup[T]:
+def lookup[T](items: Iterable[T], query: str, name_of: Callable[[T], str]) -> Lookup[T]:
     """Find the item a caller means: exact, then unique containment, then a clear fuzzy winner.
 
     Two items that fit equally well are reported as candidates, never guessed between.

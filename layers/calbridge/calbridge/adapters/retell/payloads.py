@@ -62,7 +62,7 @@ def parse_json(raw_body: bytes) -> Any:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}", field="body") from exc
 
 
-def parse_model(model: type[T], data: Any) -> T:
+def parse_model[T: BaseModel](model: type[T], data: Any) -> T:
     """Validate `data` as `model`; the first problem becomes an InvalidRequest naming its field."""
     try:
         return model.model_validate(data)

@@ -29,13 +29,13 @@ M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R", bound=Model)
 
 
-def _to_domain(record: Any, model: type[M]) -> M:
+def _to_domain[M: BaseModel](record: Any, model: type[M]) -> M:
     data = record.to_simple_dict()
     data.pop("updated_at", None)
     return model.model_validate(data)
 
 
-def _to_record(record_type: type[R], entity: BaseModel) -> R:
+def _to_record[R: Model](record_type: type[R], entity: BaseModel) -> R:
     record = record_type()
     record.from_simple_dict(entity.model_dump(mode="json"))
     record.updated_at = datetime.now(UTC)
