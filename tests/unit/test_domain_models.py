@@ -1,0 +1,100 @@
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from calbridge.domain.models import Company, PausePolicy, Service, StaffMember, normalize_phone
+
+FIXTURE = json.loads((Path(__file__).parents[2] / "local/fixtures/salon_demo.json").read_text())
+
+SEGMENTS_177 = [
+    {"key": "A", "name": "Ansatzfärbung", "duration": 30, "gap_after": 45},
+    {"key": "B", "name": "Auswaschen", "duration": 15},
+    {"key": "C", "name": "Schneiden", "duration": 30},
+    {"key": "D", "name": "Föhnen", "duration": 30},
+]
+
+
+def service(**overrides):
+    data = {
+        "company_id": "c1",
+        "service_id": "177",
+        "name": "Ansatzfärbung",
+        "duration": 150,
+        "composite": True,
+        "segments": SEGMENTS_177,
+    }
+    return Service.model_validate({**data, **overrides})
+
+
+def test_seed_service_177_is_four_segments_with_45_minutes_of_gaps():
+    s = service()
+    assert [seg.duration for seg in s.segments] == [30, 15, 30, 30]
+    assert s.gap_minutes == 45
+    assert s.pause_policy is PausePolicy.FREE
+
+
+def test_composite_without_segments_is_rejected_like_seed_service_41():
+    with pytest.raises(ValidationError, match="needs at least one segment"):
+        service(service_id="41", segments=[])
+
+
+def test_duration_must_match_segments_and_gaps():
+    with pytest.raises(ValidationError, match="does not match"):
+        service(duration=140)
+
+
+@pytest.mark.parametrize(
+    ("segments", "message"),
+    [
+        ([{"key": "A", "name": "a", "duration": 0}], "greater than 0"),
+        ([{"key": "A", "name": "a", "duration": 10, "gap_after": -5}], "greater than or equal to 0"),
+        ([{"key": "A", "name": "a", "duration": 10, "gap_after": 5}], "last segment"),
+        (
+            [{"key": "A", "name": "a", "duration": 10}, {"key": "A", "name": "b", "duration": 10}],
+            "unique",
+        ),
+        ([{"key": "a", "name": "a", "duration": 10}], "pattern"),
+    ],
+)
+def test_segment_rules(segments, message):
+    duration = sum(s["duration"] + s.get("gap_after", 0) for s in segments)
+    with pytest.raises(ValidationError, match=message):
+        service(segments=segments, duration=duration)
+
+
+def test_simple_service_cannot_carry_segments():
+    with pytest.raises(ValidationError, match="composite is false"):
+        service(composite=False)
+
+
+def test_demo_fixture_is_valid_domain_data():
+    company = Company.model_validate(FIXTURE["company"])
+    assert company.branches[0].phone_numbers == ["+4930123456789"]
+    services = [Service.model_validate({"company_id": company.company_id, **s}) for s in FIXTURE["services"]]
+    by_id = {s.service_id: s for s in services}
+    assert by_id["177"].duration == 150 and by_id["178"].duration == 170
+    assert by_id["42"].pause_policy is PausePolicy.BLOCKED and len(by_id["42"].segments) == 3
+    staff = [StaffMember.model_validate({"company_id": "salon-demo", **m}) for m in FIXTURE["staff"]]
+    fabian = next(m for m in staff if m.name == "Fabian Spitzer")
+    assert (fabian.calcom_user_id, fabian.calcom_username) == (1420209, "fabianaskproai")
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [("+49 30 123456789", "+4930123456789"), ("0049-30-1234567", "+49301234567"), ("+1 (415) 555-0100", "+14155550100")],
+)
+def test_phone_numbers_are_normalized_to_e164(raw, normalized):
+    assert normalize_phone(raw) == normalized
+
+
+@pytest.mark.parametrize("raw", ["030 123456", "+0301234567", "+49", "call me", ""])
+def test_non_e164_numbers_are_rejected(raw):
+    with pytest.raises(ValueError, match="E.164"):
+        normalize_phone(raw)
+
+
+def test_unknown_time_zone_is_rejected():
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        Company.model_validate({**FIXTURE["company"], "timezone": "Europe/Atlantis"})
