@@ -1,0 +1,57 @@
+# Every command sets itself up: `make demo` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+PORT ?= 3000
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help venv demo test test-fast serve invoke lint format validate build bench clean
+
+help:
+	@echo "make demo      scripted phone call on the local stack (inbound routing, service info)"
+	@echo "make test      all tests: unit, integration, e2e, template (lint, sam validate/build)"
+	@echo "make test-fast all tests except the slow sam build"
+	@echo "make serve     run the local stack (HTTP front on 127.0.0.1:\$$PORT, default 3000)"
+	@echo "make invoke FN=RetellWebhookFunction EVENT=events/retell_inbound.json"
+	@echo "make lint      ruff, cfn-lint and sam validate --lint"
+	@echo "make bench     benchmarks (numbers go to docs/benchmarks.md)"
+
+venv:
+	@local/bootstrap.sh
+
+demo: venv
+	@$(PY) -m local.demo
+
+test: venv
+	@$(PY) -m pytest
+
+test-fast: venv
+	@$(PY) -m pytest -m "not slow"
+
+serve: venv
+	@PORT=$(PORT) $(PY) -m local serve --port $(PORT)
+
+invoke: venv
+	@$(PY) -m local invoke $(FN) -e $(EVENT)
+
+lint: venv
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/cfn-lint template.yaml
+	@PATH=$(abspath $(BIN)):$$PATH $(BIN)/sam validate --lint
+
+format: venv
+	@$(BIN)/ruff format .
+	@$(BIN)/ruff check --fix .
+
+validate: lint
+
+build: venv
+	@PATH=$(abspath $(BIN)):$$PATH $(BIN)/sam build
+
+bench: venv
+	@$(PY) -m local.bench
+
+clean:
+	rm -rf .aws-sam .pytest_cache .ruff_cache

@@ -1,0 +1,111 @@
+"""`make demo`: a scripted phone call against the local stack, printed readably.
+
+Starts the whole stack (moto, our handlers, the Cal.com stand-in, the HTTP front), then plays
+Retell's part of a call to Salon Demo: the inbound webhook routes the call, and the agent asks
+for service information. Every request is signed and goes over HTTP like Retell's.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import uuid
+from typing import Any
+
+from local.retell_sim import RetellSimulator
+from local.seed import DEMO_FIXTURE, load_fixture, seed_demo
+from local.stack import LocalStack
+
+CALLER = "+4915112345678"
+SALON = "+4930123456789"
+
+
+def say(who: str, text: str) -> None:
+    print(textwrap.fill(text, width=96, initial_indent=f"  {who:<7} ", subsequent_indent=" " * 10))
+
+
+def step(title: str) -> None:
+    print(f"\n── {title} " + "─" * max(0, 90 - len(title)))
+
+
+def check(response: Any, expected_status: int) -> dict[str, Any]:
+    if response.status_code != expected_status:
+        print(f"unexpected answer {response.status_code}: {response.text}", file=sys.stderr)
+        raise SystemExit(1)
+    return response.json() if response.content else {}
+
+
+def run_call(stack: LocalStack) -> None:
+    fixture = load_fixture()
+    retell = RetellSimulator(stack.http_url)
+
+    step(f"1. Incoming call {CALLER} → {SALON}: Retell asks POST /retell/inbound")
+    answer = check(retell.inbound(CALLER, SALON), 200)["call_inbound"]
+    metadata, variables = answer["metadata"], answer["dynamic_variables"]
+    print(f"  routed to company {metadata['company_id']!r}, branch {metadata['branch_id']!r}")
+    for key, value in variables.items():
+        print(f"    {{{{{key}}}}} = {value}")
+    call = {
+        "call_id": f"call_demo_{uuid.uuid4().hex[:12]}",
+        "call_type": "phone_call",
+        "direction": "inbound",
+        "call_status": "ongoing",
+        "from_number": CALLER,
+        "to_number": SALON,
+        "metadata": metadata,
+        "retell_llm_dynamic_variables": variables,
+    }
+    say("Agent", f"{variables['company_name']}, guten Tag! Wie kann ich helfen?")
+
+    step("2. Caller asks what the salon offers: get_service_info {}")
+    say("Caller", "Was bieten Sie denn an?")
+    say("Agent", check(retell.tool("get_service_info", {}, call), 200)["message"])
+
+    step("3. Caller asks about a composite service: get_service_info {service: 'Ansatzfärbung'}")
+    say("Caller", "Wie lange dauert eine Ansatzfärbung?")
+    result = check(retell.tool("get_service_info", {"service": "Ansatzfärbung"}, call), 200)
+    say("Agent", result["message"])
+    for segment in result["data"]["service"]["segments"]:
+        gap = f", then {segment['gap_after']} min waiting" if segment["gap_after"] else ""
+        print(f"    segment {segment['key']}: {segment['name']} {segment['duration']} min{gap}")
+
+    step("4. A tenant smuggled into args is ignored: get_service_info {company_id: 'other'}")
+    result = check(
+        retell.tool("get_service_info", {"service": "Damenhaarschnitt", "company_id": "other"}, call), 200
+    )
+    say("Agent", result["message"])
+
+    step("5. A forged request is refused before anything runs")
+    forged = retell.post("/retell/inbound", {"event": "call_inbound"}, signature="v=1,d=" + "0" * 64)
+    print(f"  HTTP {forged.status_code}: {forged.json()['message']}")
+
+    step("6. The Cal.com stand-in serves the salon's team")
+    from calbridge.adapters.calcom import CalcomClient
+    from calbridge.config import CalcomApiVersions
+
+    team = fixture["company"]["calcom_team_id"]
+    with CalcomClient(
+        base_url=stack.calcom_url,
+        api_key_provider=lambda: fixture["calcom"]["api_key"],
+        versions=CalcomApiVersions(),
+    ) as calcom:
+        members = calcom.list_team_memberships(team)
+        event_types = calcom.list_team_event_types(team)
+    print(f"  {stack.calcom_url}: team {team} with {len(members)} members, {len(event_types)} event types")
+    for member in members:
+        print(f"    {member.user_id:>8}  {member.user.name:<16} {member.user.email}")
+    retell.close()
+    print("\nDemo call finished: routed, answered and verified through the HTTP front.")
+
+
+def main() -> int:
+    with LocalStack(standin_fixture=DEMO_FIXTURE, seed=seed_demo, http_port=0) as stack:
+        print("calbridge local stack")
+        print(f"  HTTP front:        {stack.http_url}")
+        print(f"  Cal.com stand-in:  {stack.calcom_url}")
+        run_call(stack)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
