@@ -22,8 +22,10 @@ from calbridge.adapters.retell.payloads import InboundRequest, ToolCallRequest, 
 from calbridge.adapters.secrets import get_secret
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.config import get_settings
+from calbridge.domain.phrasing import calendar_unavailable
 from calbridge.errors import (
     CalbridgeError,
+    CalcomError,
     InvalidConfiguration,
     InvalidRequest,
     SignatureInvalid,
@@ -117,6 +119,17 @@ def _invalid_request(exc: InvalidRequest) -> Response:
 def _unknown_company(exc: UnknownCompany) -> Response:
     logger.warning("rejected request: unknown company", reason=exc.message)
     return _error(400, "unknown_company", exc.message, field="call.metadata.company_id")
+
+
+@app.exception_handler(CalcomError)
+def _calendar_unavailable(exc: CalcomError) -> Response:
+    # A tool call still gets a 200: the agent should say something, not hear a protocol error.
+    logger.warning("Cal.com failed during a tool call", error=type(exc).__name__, status=exc.status_code)
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body={"success": False, "message": calendar_unavailable("de"), "data": {"error": "calendar_unavailable"}},
+    )
 
 
 @app.exception_handler((StoreUnavailable, InvalidConfiguration))
