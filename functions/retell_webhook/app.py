@@ -128,7 +128,11 @@ def _calendar_unavailable(exc: CalcomError) -> Response:
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
-        body={"success": False, "message": calendar_unavailable("de"), "data": {"error": "calendar_unavailable"}},
+        body={
+            "success": False,
+            "message": calendar_unavailable("de"),
+            "data": {"error": "calendar_unavailable"},
+        },
     )
 
 
