@@ -1,0 +1,133 @@
+"""Sample events in events/: API Gateway HTTP API (payload 2.0) events carrying signed Retell bodies.
+
+`python -m local.events write` regenerates events/ from the definitions below;
+`python -m local.events resign FILE...` refreshes their X-Retell-Signature (signatures expire
+after 5 minutes, so `sam local invoke -e` needs a fresh one; `make invoke` re-signs by itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from calbridge.adapters.retell.signature import sign
+from local.retell_sim import compact, retell_api_key
+
+EVENTS_DIR = Path(__file__).parents[1] / "events"
+
+_DEMO_CALL = {
+    "call_id": "call_local_demo_0001",
+    "call_type": "phone_call",
+    "agent_id": "agent_local_demo",
+    "call_status": "ongoing",
+    "direction": "inbound",
+    "from_number": "+4915112345678",
+    "to_number": "+4930123456789",
+    "metadata": {"company_id": "salon-demo", "branch_id": "berlin-mitte"},
+}
+
+RETELL_BODIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "retell_inbound.json": (
+        "/retell/inbound",
+        {
+            "event": "call_inbound",
+            "call_inbound": {
+                "agent_id": "agent_local_demo",
+                "from_number": "+4915112345678",
+                "to_number": "+4930123456789",
+            },
+        },
+    ),
+    "retell_inbound_unknown_number.json": (
+        "/retell/inbound",
+        {
+            "event": "call_inbound",
+            "call_inbound": {"from_number": "+4915112345678", "to_number": "+4940999999"},
+        },
+    ),
+    "retell_functions_get_service_info.json": (
+        "/retell/functions",
+        {"name": "get_service_info", "args": {"service": "Ansatzfärbung"}, "call": _DEMO_CALL},
+    ),
+    "retell_functions_list_services.json": (
+        "/retell/functions",
+        {"name": "get_service_info", "args": {}, "call": _DEMO_CALL},
+    ),
+}
+
+
+def http_event(path: str, raw_body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    """An API Gateway HTTP API payload 2.0 event for POST `path`, as `sam local` produces."""
+    now_ms = int(time.time() * 1000)
+    return {
+        "version": "2.0",
+        "routeKey": f"POST {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "localhost", **headers},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {
+                "method": "POST",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "100.20.5.228",
+                "userAgent": "Retell-Webhook",
+            },
+            "requestId": "local-request",
+            "routeKey": f"POST {path}",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now_ms / 1000)),
+            "timeEpoch": now_ms,
+        },
+        "body": raw_body.decode("utf-8"),
+        "isBase64Encoded": False,
+    }
+
+
+def resign(event: dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
+    """The event with a fresh X-Retell-Signature over its exact body."""
+    raw = event["body"].encode("utf-8")
+    headers = {
+        **event.get("headers", {}),
+        "x-retell-signature": sign(raw, api_key or retell_api_key(), int(time.time() * 1000)),
+    }
+    return {**event, "headers": headers}
+
+
+def write_events() -> list[Path]:
+    written = []
+    for name, (path, body) in RETELL_BODIES.items():
+        raw = compact(body)
+        event = resign(http_event(path, raw, {}))
+        target = EVENTS_DIR / name
+        target.write_text(json.dumps(event, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("write", help="regenerate events/ from local/events.py")
+    resign_cmd = sub.add_parser("resign", help="refresh the X-Retell-Signature of event files")
+    resign_cmd.add_argument("files", nargs="+", type=Path)
+    args = parser.parse_args()
+    if args.command == "write":
+        for path in write_events():
+            print(path)
+        return
+    for path in args.files:
+        event = json.loads(path.read_text(encoding="utf-8"))
+        path.write_text(json.dumps(resign(event), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
