@@ -66,7 +66,7 @@ class ToolCalls:
         return tool(company, request.args)
 
     def get_service_info(self, company: Company, raw_args: dict[str, Any]) -> ToolResult:
-        args = parse_model(ServiceInfoArgs, raw_args)
+        args = parse_model(ServiceInfoArgs, raw_args, at="args")
         lang = company.language
         services = self._services.list(company.company_id)
         if not args.service:

@@ -62,11 +62,15 @@ def parse_json(raw_body: bytes) -> Any:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}", field="body") from exc
 
 
-def parse_model[T: BaseModel](model: type[T], data: Any) -> T:
-    """Validate `data` as `model`; the first problem becomes an InvalidRequest naming its field."""
+def parse_model[T: BaseModel](model: type[T], data: Any, *, at: str = "") -> T:
+    """Validate `data` as `model`; the first problem becomes an InvalidRequest naming its field.
+
+    `at` prefixes the field path when `data` sits inside the body (e.g. "args").
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
+        field = ".".join([at, *(str(part) for part in first["loc"])] if at else map(str, first["loc"]))
+        field = field or at or "body"
         raise InvalidRequest(f"{field}: {first['msg']}", field=field) from exc
