@@ -1,0 +1,1719 @@
+"""In-memory state of the Cal.com stand-in: team, members, team event types and bookings.
+
+All reads and mutations go through :class:`Store` under one re-entrant lock, so two concurrent
+creates for the same slot serialise: exactly one wins, the other gets Cal.com's 400.
+
+Error texts are Cal.com's where they are known (see README.md for the evidence); everything the
+HTTP layer needs to answer an error is carried by :class:`ApiError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from local.calcom_standin import availability as av
+
+# ---------------------------------------------------------------------------------------------
+# Errors and messages
+
+EXCEPTION_CODES = {
+    400: "BadRequestException",
+    401: "UnauthorizedException",
+    403: "ForbiddenException",
+    404: "NotFoundException",
+    409: "ConflictException",
+    422: "UnprocessableEntityException",
+    429: "ThrottlerException",
+    500: "InternalServerErrorException",
+    502: "BadGatewayException",
+    503: "ServiceUnavailableException",
+    504: "GatewayTimeoutException",
+}
+
+MSG_PAST = "Attempting to book a meeting in the past."
+MSG_OUT_OF_BOUNDS = (
+    "The event type can't be booked at the \"start\" time provided. This could be because it's too soon "
+    "(violating the minimum booking notice) or too far in the future (outside the event's scheduling "
+    "window). Try fetching available slots first using the GET /v2/slots endpoint and then make a booking "
+    'with "start" time equal to one of the available slots: https://cal.com/docs/api-reference/v2/slots'
+)
+MSG_HOSTS_UNAVAILABLE = "One of the hosts either already has booking at this time or is not available"
+MSG_USER_UNAVAILABLE = "User either already has booking at this time or is not available"
+MSG_METADATA = (
+    "Metadata must have at most 50 keys, each key up to 40 characters, and string values up to 500 "
+    "characters."
+)
+MSG_CONTACT = "Attendee must have at least one contact method (email or phone number)"
+MSG_EVENT_LOOKUP = (
+    "Either eventTypeId or eventTypeSlug + username or eventTypeSlug + teamSlug must be provided"
+)
+MSG_SINGLE_LENGTH = (
+    "Can't specify 'lengthInMinutes' because event type does not have multiple possible lengths. "
+    "Please, remove the 'lengthInMinutes' field from the request."
+)
+MSG_INVALID_STATUS = "Invalid status. Allowed are upcoming, recurring, past, cancelled, unconfirmed"
+MSG_CANCEL_ENDED = "Cannot cancel a booking that has already ended"
+MSG_SLUG_EXISTS = "Team event type with this slug already exists"
+
+LANGUAGES = frozenset(
+    (
+        "ar", "ca", "de", "es", "eu", "he", "id", "ja", "lv", "pl", "ro", "sr", "th", "vi", "az", "cs", "el",
+        "es-419", "fi", "hr", "it", "km", "nl", "pt", "ru", "sv", "tr", "zh-CN", "bg", "da", "en", "et", "fr",
+        "hu", "iw", "ko", "no", "pt-BR", "sk", "sl", "ta", "uk", "zh-TW", "bn",
+    )
+)  # fmt: skip
+PRIORITIES = {"lowest": 0, "low": 1, "medium": 2, "high": 3, "highest": 4}
+SCHEDULING_TYPES = {
+    "roundRobin": "roundRobin",
+    "ROUND_ROBIN": "roundRobin",
+    "collective": "collective",
+    "COLLECTIVE": "collective",
+    "managed": "managed",
+    "MANAGED": "managed",
+}
+LIST_STATUSES = ("upcoming", "recurring", "past", "cancelled", "unconfirmed")
+
+CREATE_KEYS = frozenset(
+    {
+        "start", "lengthInMinutes", "eventTypeId", "eventTypeSlug", "username", "teamSlug",
+        "organizationSlug", "attendee", "guests", "meetingUrl", "location", "metadata",
+        "bookingFieldsResponses", "routing", "emailVerificationCode", "allowConflicts",
+        "allowBookingOutOfBounds", "skipBookingLimits", "instant", "recurrenceCount", "rrHostSubsetIds",
+    }
+)  # fmt: skip
+ATTENDEE_KEYS = frozenset({"name", "email", "timeZone", "phoneNumber", "language"})
+RESCHEDULE_KEYS = frozenset(
+    {
+        "start", "reschedulingReason", "rescheduledBy", "emailVerificationCode", "rescheduleWithSameHost",
+        "allowConflicts", "allowBookingOutOfBounds", "skipBookingLimits", "seatUid", "rrHostSubsetIds",
+    }
+)  # fmt: skip
+CANCEL_KEYS = frozenset({"cancellationReason", "cancelSubsequentBookings", "seatUid"})
+
+# Output key order of BookingOutput_2024_08_13; absent keys are omitted.
+BOOKING_KEYS = (
+    "id", "uid", "title", "description", "hosts", "status", "cancellationReason", "cancelledByEmail",
+    "reschedulingReason", "rescheduledByEmail", "rescheduledFromUid", "rescheduledToUid", "start", "end",
+    "duration", "eventTypeId", "eventType", "meetingUrl", "location", "absentHost", "createdAt", "updatedAt",
+    "metadata", "rating", "icsUid", "attendees", "guests", "bookingFieldsResponses",
+)  # fmt: skip
+
+_BASE58 = "123456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+class ApiError(Exception):
+    """An error answer. ``raw`` = Nest's bare ``{"statusCode","message"}`` body instead of the envelope;
+    ``details`` = extra ``error.details`` (the global ValidationPipe's ``errors``)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        raw: bool = False,
+        details: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or EXCEPTION_CODES.get(status, "HttpException")
+        self.raw = raw
+        self.details = details
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One class-validator error as Cal.com's versioned pipes flatten it into ``message``."""
+
+    prop: str
+    constraints: tuple[str, ...] = ()
+    children: tuple[FieldError, ...] = ()
+
+
+def format_errors(errors: list[FieldError] | tuple[FieldError, ...]) -> str:
+    """``"<prop> property is wrong,<constraints> <children>"`` joined by ``", "`` (Cal.com's format)."""
+    return ", ".join(
+        f"{e.prop} property is wrong,{', '.join(e.constraints)} {format_errors(e.children)}" for e in errors
+    )
+
+
+def validation_failed(errors: list[FieldError]) -> ApiError:
+    return ApiError(400, format_errors(errors))
+
+
+def pipe_error(errors: list[dict[str, Any]]) -> ApiError:
+    """Cal.com's global ValidationPipe: a generic message, the class-validator errors in details."""
+    return ApiError(400, "Bad Request Exception", details={"errors": errors})
+
+
+def constraint(prop: str, key: str, message: str) -> dict[str, Any]:
+    return {"property": prop, "children": [], "constraints": {key: message}}
+
+
+def _not_allowed(prop: str) -> FieldError:
+    return FieldError(prop, (f"property {prop} should not exist",))
+
+
+# ---------------------------------------------------------------------------------------------
+# Clock
+
+
+class Clock:
+    """Real UTC time, or a frozen instant set through the control API (for deterministic tests)."""
+
+    def __init__(self) -> None:
+        self._frozen: datetime | None = None
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            frozen = self._frozen
+        return frozen if frozen is not None else datetime.now(UTC)
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen is not None
+
+    def freeze(self, instant: datetime | None) -> None:
+        with self._lock:
+            self._frozen = instant.astimezone(UTC) if instant is not None else None
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            if self._frozen is None:
+                raise ValueError("the clock is not frozen; set {'now': ...} first")
+            self._frozen = self._frozen + timedelta(seconds=seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model
+
+
+def _pick(raw: dict[str, Any], *names: str, default: Any = None) -> Any:
+    for name in names:
+        if name in raw and raw[name] is not None:
+            return raw[name]
+    return default
+
+
+@dataclass
+class Member:
+    membership_id: int
+    user_id: int
+    email: str
+    name: str
+    username: str
+    role: str
+    accepted: bool
+    time_zone: str
+    hours: av.WorkingHours
+    avatar_url: str | None = None
+    bio: str | None = None
+    metadata: dict[str, Any] | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def host_snapshot(self) -> dict[str, Any]:
+        return {
+            "id": self.user_id,
+            "name": self.name,
+            "email": self.email,
+            "displayEmail": self.email,
+            "username": self.username,
+            "timeZone": self.time_zone,
+        }
+
+
+def parse_member(raw: dict[str, Any], default_membership_id: int) -> Member:
+    if not isinstance(raw, dict) or _pick(raw, "user_id", "userId") is None:
+        raise ValueError(f"a member needs user_id: {raw!r}")
+    email = str(_pick(raw, "email", default=""))
+    time_zone = str(_pick(raw, "time_zone", "timeZone", default="UTC"))
+    hours = av.parse_working_hours(
+        time_zone, _pick(raw, "working_hours", "workingHours", default=[]), raw.get("date_overrides")
+    )
+    return Member(
+        membership_id=int(_pick(raw, "membership_id", "membershipId", default=default_membership_id)),
+        user_id=int(_pick(raw, "user_id", "userId")),
+        email=email,
+        name=str(_pick(raw, "name", default=email.split("@")[0])),
+        username=str(_pick(raw, "username", default=email.split("@")[0])),
+        role=str(_pick(raw, "role", default="MEMBER")).upper(),
+        accepted=bool(_pick(raw, "accepted", default=True)),
+        time_zone=time_zone,
+        hours=hours,
+        avatar_url=_pick(raw, "avatar_url", "avatarUrl"),
+        bio=raw.get("bio"),
+        metadata=raw.get("metadata"),
+        raw=copy.deepcopy(raw),
+    )
+
+
+@dataclass
+class Host:
+    user_id: int
+    mandatory: bool = False
+    priority: str = "medium"
+
+
+@dataclass
+class EventType:
+    id: int
+    team_id: int
+    title: str
+    slug: str
+    length: int
+    scheduling_type: str  # "roundRobin" | "collective"
+    hosts: list[Host]
+    hidden: bool = False
+    description: str = ""
+    length_options: list[int] | None = None
+    assign_all_team_members: bool = False
+    minimum_booking_notice: int = 0  # minutes; Cal.com's own default is 120 (stand-in: 0)
+    before_event_buffer: int = 0
+    after_event_buffer: int = 0
+    slot_interval: int | None = None
+    reschedule_with_same_round_robin_host: bool = False
+    locations: list[dict[str, Any]] = field(
+        default_factory=lambda: [{"type": "integration", "integration": "cal-video"}]
+    )
+    booking_fields: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Booking:
+    id: int
+    uid: str
+    event_type_id: int | None
+    event_type_slug: str | None
+    title: str
+    description: str
+    start: datetime
+    end: datetime
+    organizer: dict[str, Any]  # host snapshot {id, name, email, displayEmail, username, timeZone}
+    co_hosts: list[dict[str, Any]]  # other hosts on the booking (stored as attendee rows by Cal.com)
+    rr_host_id: int | None  # the round-robin assigned host, if any
+    attendee: dict[str, Any]  # the booker {name, email, timeZone, language, phoneNumber?}
+    guests: list[str] | None
+    metadata: dict[str, Any]
+    responses: dict[str, Any]  # custom bookingFieldsResponses sent by the client
+    location: str
+    created_at: datetime
+    status: str = "accepted"
+    cancellation_reason: str = ""
+    cancelled_by_email: str = ""
+    rescheduling_reason: str | None = None
+    rescheduled_by_email: str | None = None
+    rescheduled_from_uid: str | None = None
+    rescheduled_to_uid: str | None = None
+    updated_at: datetime | None = None
+    team_id: int | None = None
+
+    @property
+    def host_user_ids(self) -> list[int]:
+        return [self.organizer["id"], *(h["id"] for h in self.co_hosts)]
+
+    @property
+    def duration(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("accepted", "pending")
+
+    def attendee_rows(self) -> list[dict[str, Any]]:
+        booker = {
+            "name": self.attendee["name"],
+            "email": self.attendee["email"],
+            "displayEmail": self.attendee["email"],
+            "timeZone": self.attendee["timeZone"],
+            "language": self.attendee.get("language", "en"),
+            "absent": False,
+        }
+        if self.attendee.get("phoneNumber"):
+            booker["phoneNumber"] = self.attendee["phoneNumber"]
+        rows = [booker]
+        for guest in self.guests or []:
+            rows.append(
+                {
+                    "name": "",
+                    "email": guest,
+                    "displayEmail": guest,
+                    "timeZone": self.attendee["timeZone"],
+                    "language": "en",
+                    "absent": False,
+                }
+            )
+        for host in self.co_hosts:
+            rows.append(
+                {
+                    "name": host["name"],
+                    "email": host["email"],
+                    "displayEmail": host["email"],
+                    "timeZone": host["timeZone"],
+                    "language": "en",
+                    "absent": False,
+                }
+            )
+        return rows
+
+    def fields_responses(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.attendee["name"],
+            "email": self.attendee["email"],
+            "displayEmail": self.attendee["email"],
+            "guests": list(self.guests or []),
+            "location": {"value": "integrations:daily", "optionValue": ""},
+        }
+        for key, value in self.responses.items():
+            out.setdefault(key, value)
+        if self.attendee.get("phoneNumber"):
+            out["attendeePhoneNumber"] = self.attendee["phoneNumber"]
+        if self.rescheduling_reason is not None and self.rescheduled_from_uid:
+            out["rescheduledReason"] = self.rescheduling_reason
+        return out
+
+    def to_output(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "id": self.id,
+            "uid": self.uid,
+            "title": self.title,
+            "description": self.description,
+            "hosts": [dict(self.organizer)],
+            "status": self.status,
+            "cancellationReason": self.cancellation_reason,
+            "cancelledByEmail": self.cancelled_by_email,
+            "start": av.iso_ms_z(self.start),
+            "end": av.iso_ms_z(self.end),
+            "duration": self.duration,
+            "eventTypeId": self.event_type_id,
+            "eventType": {"id": self.event_type_id, "slug": self.event_type_slug},
+            "meetingUrl": self.location,
+            "location": self.location,
+            "absentHost": False,
+            "createdAt": av.iso_ms_z(self.created_at),
+            "updatedAt": av.iso_ms_z(self.updated_at) if self.updated_at else None,
+            "metadata": dict(self.metadata),
+            "icsUid": f"{self.uid}@Cal.com",
+            "attendees": self.attendee_rows(),
+            "guests": list(self.guests or []),
+            "bookingFieldsResponses": self.fields_responses(),
+        }
+        optional = {
+            "reschedulingReason": self.rescheduling_reason,
+            "rescheduledByEmail": self.rescheduled_by_email,
+            "rescheduledFromUid": self.rescheduled_from_uid,
+            "rescheduledToUid": self.rescheduled_to_uid,
+        }
+        fields.update({k: v for k, v in optional.items() if v is not None})
+        return {key: fields[key] for key in BOOKING_KEYS if key in fields}
+
+
+def new_uid() -> str:
+    """22 characters of base58, like Cal.com's short-uuid uids."""
+    number = uuid.UUID(bytes=secrets.token_bytes(16)).int
+    digits: list[str] = []
+    while number:
+        number, remainder = divmod(number, 58)
+        digits.append(_BASE58[remainder])
+    return "".join(reversed(digits)).rjust(22, _BASE58[0])[:22]
+
+
+def slugify(value: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", value.strip().lower())
+    return re.sub(r"-{2,}", "-", slug).strip("-")
+
+
+# ---------------------------------------------------------------------------------------------
+# Request validation (pure)
+
+
+@dataclass
+class Attendee:
+    name: str
+    email: str
+    time_zone: str
+    language: str = "en"
+    phone: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"name": self.name, "email": self.email, "timeZone": self.time_zone, "language": self.language}
+        if self.phone:
+            out["phoneNumber"] = self.phone
+        return out
+
+
+def _is_int(value: object) -> bool:
+    return not isinstance(value, bool) and (
+        isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    )
+
+
+def metadata_ok(value: object) -> bool:
+    if not isinstance(value, dict) or len(value) > 50:
+        return False
+    for key, item in value.items():
+        if len(str(key)) > 40:
+            return False
+        if isinstance(item, bool | int | float):
+            continue
+        if isinstance(item, str) and len(item) <= 500:
+            continue
+        return False
+    return True
+
+
+def _start_error(value: object) -> FieldError | None:
+    if av.parse_utc_instant(value) is not None:
+        return None
+    if av.parse_iso(value) is not None:
+        return FieldError(
+            "start",
+            (
+                "start must be an ISO 8601 date-time in UTC ending in 'Z' "
+                "(the stand-in rejects other offsets)",
+            ),
+        )
+    return FieldError("start", ("start must be a valid ISO 8601 date string",))
+
+
+def _attendee(value: object) -> tuple[list[FieldError], Attendee | None]:
+    if value is None:
+        return [FieldError("attendee", ("attendee should not be null or undefined",))], None
+    if not isinstance(value, dict):
+        return [FieldError("attendee", ("nested property attendee must be either object or array",))], None
+    children = [_not_allowed(key) for key in value if key not in ATTENDEE_KEYS]
+    name, email, zone_name = value.get("name"), value.get("email"), value.get("timeZone")
+    phone = value.get("phoneNumber")
+    language = "en" if value.get("language") is None else value["language"]
+    if email is not None and not isinstance(email, str):
+        children.append(FieldError("email", ("email must be a string",)))
+    if not email and not phone:
+        children.append(FieldError("attendee email or phone", (MSG_CONTACT,)))
+    if not isinstance(name, str):
+        children.append(FieldError("name", ("name must be a string",)))
+    if av.zone(zone_name) is None:
+        children.append(FieldError("timeZone", ("timeZone must be a valid IANA time-zone",)))
+    if phone is not None and not isinstance(phone, str):
+        children.append(FieldError("phoneNumber", ("phoneNumber must be a string",)))
+    if language not in LANGUAGES:
+        children.append(FieldError("language", ("language must be one of the supported locales",)))
+    if children:
+        return [FieldError("attendee", (), tuple(children))], None
+    phone_str = phone if isinstance(phone, str) and phone else None
+    if isinstance(email, str) and email:
+        email_str = email
+    else:
+        email_str = re.sub(r"\D", "", phone_str or "") + "@sms.cal.com"
+    return [], Attendee(str(name), email_str, str(zone_name), str(language), phone_str)
+
+
+def _int_list(prop: str, value: object) -> FieldError | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(_is_int(v) for v in value):
+        return FieldError(prop, (f"each value in {prop} must be an integer number",))
+    return None
+
+
+@dataclass
+class CreateInput:
+    start: datetime
+    attendee: Attendee
+    event_type_id: int | None
+    event_type_slug: str | None
+    team_slug: str | None
+    username: str | None
+    guests: list[str] | None
+    metadata: dict[str, Any]
+    responses: dict[str, Any]
+    location: object
+    length: int | None
+    member_ids: list[int] | None  # routing.teamMemberIds / rrHostSubsetIds
+
+
+def parse_create(body: object) -> CreateInput:
+    if not isinstance(body, dict):
+        body = {}
+    errors = [_not_allowed(key) for key in body if key not in CREATE_KEYS]
+    start_error = _start_error(body.get("start"))
+    if start_error:
+        errors.append(start_error)
+    attendee_errors, attendee = _attendee(body.get("attendee"))
+    errors += attendee_errors
+    responses = body.get("bookingFieldsResponses")
+    if responses is not None and not isinstance(responses, dict):
+        errors.append(FieldError("bookingFieldsResponses", ("bookingFieldsResponses must be an object",)))
+    if body.get("eventTypeId") is not None and not _is_int(body["eventTypeId"]):
+        errors.append(FieldError("eventTypeId", ("eventTypeId must be an integer number",)))
+    for key in ("eventTypeSlug", "username", "teamSlug", "organizationSlug"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            errors.append(FieldError(key, (f"{key} must be a string",)))
+    guests = body.get("guests")
+    if guests is not None and (not isinstance(guests, list) or not all(isinstance(g, str) for g in guests)):
+        errors.append(
+            FieldError("guests", ("each value in guests must be a string", "guests must be an array"))
+        )
+    location = body.get("location")
+    if location is not None and not isinstance(location, dict | str):
+        errors.append(FieldError("location", ("location must be an object",)))
+    metadata = body.get("metadata")
+    if metadata is not None and not metadata_ok(metadata):
+        constraints = [MSG_METADATA] + ([] if isinstance(metadata, dict) else ["metadata must be an object"])
+        errors.append(FieldError("metadata", tuple(constraints)))
+    length = body.get("lengthInMinutes")
+    if length is not None and (not _is_int(length) or length < 1):
+        errors.append(
+            FieldError(
+                "lengthInMinutes",
+                ("lengthInMinutes must not be less than 1", "lengthInMinutes must be an integer number"),
+            )
+        )
+    member_ids: list[int] | None = None
+    routing = body.get("routing")
+    if routing is not None:
+        if not isinstance(routing, dict):
+            errors.append(FieldError("routing", ("nested property routing must be either object or array",)))
+        else:
+            bad = _int_list("teamMemberIds", routing.get("teamMemberIds"))
+            if bad:
+                errors.append(FieldError("routing", (), (bad,)))
+            elif routing.get("teamMemberIds") is not None:
+                member_ids = [int(v) for v in routing["teamMemberIds"]]
+    subset = body.get("rrHostSubsetIds")
+    bad_subset = _int_list("rrHostSubsetIds", subset)
+    if bad_subset:
+        errors.append(bad_subset)
+    elif subset is not None:
+        subset_ids = [int(v) for v in subset]
+        member_ids = subset_ids if member_ids is None else [u for u in member_ids if u in subset_ids]
+    slug, username, team = body.get("eventTypeSlug"), body.get("username"), body.get("teamSlug")
+    if not (body.get("eventTypeId") or (slug and (username or team))):
+        errors.append(FieldError("eventTypeId or eventTypeSlug + username", (MSG_EVENT_LOOKUP,)))
+    if errors:
+        raise validation_failed(errors)
+    start = av.parse_utc_instant(body["start"])
+    assert start is not None and attendee is not None
+    return CreateInput(
+        start=start,
+        attendee=attendee,
+        event_type_id=int(body["eventTypeId"]) if body.get("eventTypeId") else None,
+        event_type_slug=slug,
+        team_slug=team,
+        username=username,
+        guests=list(guests) if isinstance(guests, list) else None,
+        metadata=dict(metadata or {}),
+        responses=dict(responses or {}),
+        location=location if location is not None else body.get("meetingUrl"),
+        length=int(length) if length is not None else None,
+        member_ids=member_ids,
+    )
+
+
+def _optional_types(
+    body: dict[str, Any], strings: tuple[str, ...], bools: tuple[str, ...]
+) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for key in strings:
+        if body.get(key) is not None and not isinstance(body[key], str):
+            errors.append(FieldError(key, (f"{key} must be a string",)))
+    for key in bools:
+        if body.get(key) is not None and not isinstance(body[key], bool):
+            errors.append(FieldError(key, (f"{key} must be a boolean value",)))
+    return errors
+
+
+def parse_reschedule(body: object) -> tuple[datetime, dict[str, Any]]:
+    if not isinstance(body, dict):
+        body = {}
+    errors = [_not_allowed(key) for key in body if key not in RESCHEDULE_KEYS]
+    start_error = _start_error(body.get("start"))
+    if start_error:
+        errors.append(start_error)
+    errors += _optional_types(
+        body,
+        ("rescheduledBy", "reschedulingReason", "emailVerificationCode", "seatUid"),
+        ("rescheduleWithSameHost", "allowConflicts", "allowBookingOutOfBounds", "skipBookingLimits"),
+    )
+    bad_subset = _int_list("rrHostSubsetIds", body.get("rrHostSubsetIds"))
+    if bad_subset:
+        errors.append(bad_subset)
+    if errors:
+        raise validation_failed(errors)
+    start = av.parse_utc_instant(body["start"])
+    assert start is not None
+    return start, body
+
+
+def parse_cancel(body: object) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        body = {}
+    errors = [_not_allowed(key) for key in body if key not in CANCEL_KEYS]
+    errors += _optional_types(body, ("cancellationReason", "seatUid"), ("cancelSubsequentBookings",))
+    if errors:
+        raise validation_failed(errors)
+    return body
+
+
+# ---------------------------------------------------------------------------------------------
+# The store
+
+
+@dataclass
+class Behaviour:
+    """Switches for behaviours where the brief and Cal.com's code differ (see README.md)."""
+
+    # "ok": cancelling a cancelled booking answers 200 with it unchanged (the brief's choice);
+    # "error": Cal.com's 400 "Can't cancel booking with uid=... because it has been cancelled already..."
+    cancel_cancelled: str = "ok"
+    # Cal.com's handleCancelBooking refuses a cancel without cancellationReason when the API key's
+    # user is the booking's organizer ("Cancellation reason is required when you are the host").
+    require_cancellation_reason_for_host: bool = False
+
+    def update(self, values: dict[str, Any]) -> None:
+        if "cancel_cancelled" in values:
+            if values["cancel_cancelled"] not in ("ok", "error"):
+                raise ValueError("cancel_cancelled must be 'ok' or 'error'")
+            self.cancel_cancelled = values["cancel_cancelled"]
+        if "require_cancellation_reason_for_host" in values:
+            self.require_cancellation_reason_for_host = bool(values["require_cancellation_reason_for_host"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cancel_cancelled": self.cancel_cancelled,
+            "require_cancellation_reason_for_host": self.require_cancellation_reason_for_host,
+        }
+
+
+@dataclass
+class Mutation:
+    """What a mutating call did, for the webhook dispatcher (triggers with payloads)."""
+
+    booking: dict[str, Any]
+    webhooks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+class Store:
+    """Team, members, event types and bookings, loaded from the fixture's ``calcom`` section."""
+
+    def __init__(self, fixture: dict[str, Any], clock: Clock, behaviour: Behaviour | None = None) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock
+        self._fixture = copy.deepcopy(fixture.get("calcom", fixture))
+        self._default_behaviour = copy.deepcopy(behaviour or Behaviour())
+        self.reset()
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        with self.lock:
+            cal = copy.deepcopy(self._fixture)
+            self.behaviour = copy.deepcopy(self._default_behaviour)
+            self.api_key: str = str(cal["api_key"])
+            team = cal["team"]
+            self.team = {"id": int(team["id"]), "slug": team.get("slug", ""), "name": team.get("name", "")}
+            self.members: dict[int, Member] = {}
+            for index, raw in enumerate(cal.get("members", [])):
+                member = parse_member(raw, default_membership_id=9000 + index)
+                self.members[member.user_id] = member
+            self.event_types: dict[int, EventType] = {}
+            for raw in cal.get("event_types", []):
+                et = self._event_type_from_fixture(raw)
+                self.event_types[et.id] = et
+            self.bookings: list[Booking] = []
+            self._next_booking_id = int(cal.get("booking_id_start", 700001))
+            for raw in cal.get("bookings", []):
+                self.seed_booking(raw)
+            owner = cal.get("api_key_user_id")
+            if owner is None:
+                owners = [m for m in self.members.values() if m.role == "OWNER"] or list(
+                    self.members.values()
+                )
+                owner = owners[0].user_id if owners else None
+            self.api_key_user_id: int | None = int(owner) if owner is not None else None
+
+    def _event_type_from_fixture(self, raw: dict[str, Any]) -> EventType:
+        scheduling = SCHEDULING_TYPES.get(str(_pick(raw, "scheduling_type", "schedulingType", default="")))
+        if scheduling not in ("roundRobin", "collective"):
+            raise ValueError(f"event type {raw.get('id')}: scheduling_type must be roundRobin or collective")
+        hosts = [self._parse_host(h, scheduling) for h in raw.get("hosts", [])]
+        options = _pick(raw, "length_options", "lengthInMinutesOptions")
+        return EventType(
+            id=int(raw["id"]),
+            team_id=int(_pick(raw, "team_id", "teamId", default=self.team["id"])),
+            title=str(raw["title"]),
+            slug=str(raw.get("slug") or slugify(str(raw["title"]))),
+            length=int(_pick(raw, "length", "lengthInMinutes")),
+            scheduling_type=scheduling,
+            hosts=hosts,
+            hidden=bool(raw.get("hidden", False)),
+            description=str(raw.get("description", "")),
+            length_options=[int(v) for v in options] if options else None,
+            assign_all_team_members=bool(
+                _pick(raw, "assign_all_team_members", "assignAllTeamMembers", default=False)
+            ),
+            minimum_booking_notice=int(
+                _pick(raw, "minimum_booking_notice", "minimumBookingNotice", default=0)
+            ),
+            before_event_buffer=int(_pick(raw, "before_event_buffer", "beforeEventBuffer", default=0)),
+            after_event_buffer=int(_pick(raw, "after_event_buffer", "afterEventBuffer", default=0)),
+            slot_interval=_pick(raw, "slot_interval", "slotInterval"),
+            reschedule_with_same_round_robin_host=bool(
+                _pick(
+                    raw,
+                    "reschedule_with_same_round_robin_host",
+                    "rescheduleWithSameRoundRobinHost",
+                    default=False,
+                )
+            ),
+            locations=_pick(raw, "locations", default=[{"type": "integration", "integration": "cal-video"}]),
+            booking_fields=_pick(raw, "booking_fields", "bookingFields", default=[]),
+        )
+
+    @staticmethod
+    def _parse_host(raw: dict[str, Any], scheduling: str) -> Host:
+        priority = str(raw.get("priority") or "medium")
+        if priority not in PRIORITIES:
+            raise ValueError(f"host priority must be one of {list(PRIORITIES)}")
+        if scheduling == "collective":
+            return Host(int(_pick(raw, "userId", "user_id")), True, "medium")
+        return Host(int(_pick(raw, "userId", "user_id")), bool(raw.get("mandatory", False)), priority)
+
+    def seed_booking(self, raw: dict[str, Any]) -> Booking:
+        """A booking from the fixture / control API, written as is (no availability checks).
+
+        Schema: ``{"start": iso, "end"?: iso | "duration"?: minutes, "event_type_id"?: int,
+        "host_user_id": int, "co_host_user_ids"?: [int], "attendee"?: {name, email, timeZone},
+        "status"?: "accepted"|"cancelled", "metadata"?: {}, "uid"?, "id"?, "title"?, "created_at"?}``."""
+        with self.lock:
+            start = av.parse_iso(raw.get("start"))
+            if start is None:
+                raise ValueError("booking start must be an ISO date-time")
+            et_id = _pick(raw, "event_type_id", "eventTypeId")
+            et = self.event_types.get(int(et_id)) if et_id is not None else None
+            if et_id is not None and et is None:
+                raise ValueError(f"unknown event type {et_id}")
+            end = av.parse_iso(raw.get("end")) if raw.get("end") else None
+            if end is None:
+                minutes = int(_pick(raw, "duration", default=et.length if et else 30))
+                end = start + timedelta(minutes=minutes)
+            host_id = _pick(raw, "host_user_id", "hostUserId", "organizer_user_id")
+            if host_id is None and et is not None and self.hosts_of(et):
+                host_id = self.hosts_of(et)[0].user_id
+            if host_id is None or int(host_id) not in self.members:
+                raise ValueError(f"booking host_user_id {host_id} is not a team member")
+            organizer = self.members[int(host_id)]
+            co_hosts = [self.members[int(u)].host_snapshot() for u in raw.get("co_host_user_ids", [])]
+            attendee = {
+                "name": "Walk-in",
+                "email": "walk-in@example.com",
+                "timeZone": organizer.time_zone,
+                "language": "en",
+                **(raw.get("attendee") or {}),
+            }
+            uid = str(raw.get("uid") or new_uid())
+            if self.find(uid) is not None:
+                raise ValueError(f"duplicate booking uid {uid}")
+            booking_id = int(raw["id"]) if raw.get("id") else self._new_id()
+            self._next_booking_id = max(self._next_booking_id, booking_id + 1)
+            created = av.parse_iso(raw.get("created_at")) or self.clock.now()
+            title = raw.get("title") or (
+                f"{et.title if et else 'Busy'} between {organizer.name} and {attendee['name']}"
+            )
+            booking = Booking(
+                id=booking_id,
+                uid=uid,
+                event_type_id=et.id if et else None,
+                event_type_slug=et.slug if et else None,
+                title=str(title),
+                description=str(raw.get("description", "")),
+                start=start,
+                end=end,
+                organizer=organizer.host_snapshot(),
+                co_hosts=co_hosts,
+                rr_host_id=int(host_id) if et and et.scheduling_type == "roundRobin" else None,
+                attendee=attendee,
+                guests=None,
+                metadata=dict(raw.get("metadata") or {}),
+                responses={},
+                location=f"https://app.cal.com/video/{uid}",
+                created_at=created,
+                status=str(raw.get("status", "accepted")),
+                team_id=et.team_id if et else self.team["id"],
+            )
+            self.bookings.append(booking)
+            return booking
+
+    def _new_id(self) -> int:
+        value = self._next_booking_id
+        self._next_booking_id += 1
+        return value
+
+    # -- members ------------------------------------------------------------------------------
+
+    def upsert_member(self, raw: dict[str, Any]) -> Member:
+        with self.lock:
+            user_id = int(_pick(raw, "user_id", "userId"))
+            existing = self.members.get(user_id)
+            merged = {**(existing.raw if existing else {}), **raw}
+            default_id = existing.membership_id if existing else 9000 + len(self.members) + 1
+            member = parse_member(merged, default_membership_id=default_id)
+            self.members[user_id] = member
+            return member
+
+    def delete_member(self, user_id: int) -> None:
+        """Removes the membership and, as Cal.com does, the user as host of the team's event types."""
+        with self.lock:
+            if user_id not in self.members:
+                raise KeyError(user_id)
+            del self.members[user_id]
+            for et in self.event_types.values():
+                et.hosts = [h for h in et.hosts if h.user_id != user_id]
+
+    def sorted_members(self) -> list[Member]:
+        return sorted(self.members.values(), key=lambda m: m.membership_id)
+
+    def membership_output(self, member: Member) -> dict[str, Any]:
+        user: dict[str, Any] = {
+            "avatarUrl": member.avatar_url,
+            "username": member.username,
+            "name": member.name,
+            "email": member.email,
+            "bio": member.bio,
+        }
+        if member.metadata is not None:
+            user["metadata"] = member.metadata
+        return {
+            "id": member.membership_id,
+            "userId": member.user_id,
+            "teamId": self.team["id"],
+            "accepted": member.accepted,
+            "role": member.role,
+            "disableImpersonation": False,
+            "user": user,
+        }
+
+    # -- event types --------------------------------------------------------------------------
+
+    def hosts_of(self, et: EventType) -> list[Host]:
+        if et.assign_all_team_members:
+            return [
+                Host(m.user_id, et.scheduling_type == "collective")
+                for m in self.sorted_members()
+                if m.accepted
+            ]
+        return list(et.hosts)
+
+    def event_type_output(self, et: EventType) -> dict[str, Any]:
+        hosts = []
+        for host in self.hosts_of(et):
+            member = self.members.get(host.user_id)
+            item: dict[str, Any] = {
+                "userId": host.user_id,
+                "name": member.name if member else None,
+                "username": member.username if member else None,
+                "avatarUrl": member.avatar_url if member else None,
+            }
+            if et.scheduling_type == "roundRobin":
+                item["mandatory"] = host.mandatory
+                item["priority"] = host.priority
+            hosts.append(item)
+        out: dict[str, Any] = {
+            "id": et.id,
+            "teamId": et.team_id,
+            "ownerId": None,
+            "parentEventTypeId": None,
+            "title": et.title,
+            "slug": et.slug,
+            "description": et.description,
+            "lengthInMinutes": et.length,
+        }
+        if et.length_options:
+            out["lengthInMinutesOptions"] = list(et.length_options)
+        out.update(
+            {
+                "schedulingType": et.scheduling_type,
+                "assignAllTeamMembers": et.assign_all_team_members,
+                "hidden": et.hidden,
+                "rescheduleWithSameRoundRobinHost": et.reschedule_with_same_round_robin_host,
+                "hosts": hosts,
+                "locations": copy.deepcopy(et.locations),
+                "bookingFields": copy.deepcopy(et.booking_fields),
+                "minimumBookingNotice": et.minimum_booking_notice,
+                "beforeEventBuffer": et.before_event_buffer,
+                "afterEventBuffer": et.after_event_buffer,
+                "slotInterval": et.slot_interval,
+                "team": dict(self.team),
+            }
+        )
+        return out
+
+    def get_event_type(self, event_type_id: int, team_id: int | None = None) -> EventType:
+        et = self.event_types.get(event_type_id)
+        if et is None or (team_id is not None and et.team_id != team_id):
+            raise ApiError(404, f"Event type with id {event_type_id} not found")
+        return et
+
+    def _validate_hosts(self, raw_hosts: object, scheduling: str, errors: list[dict[str, Any]]) -> list[Host]:
+        if not isinstance(raw_hosts, list):
+            errors.append(constraint("hosts", "isArray", "hosts must be an array"))
+            return []
+        hosts: list[Host] = []
+        for item in raw_hosts:
+            if not isinstance(item, dict) or not _is_int(item.get("userId")):
+                errors.append(constraint("hosts", "isInt", "each host must have an integer userId"))
+                continue
+            priority = item.get("priority", "medium")
+            if priority not in PRIORITIES:
+                message = f"priority must be one of the following values: {', '.join(PRIORITIES)}"
+                errors.append(constraint("hosts", "isEnum", message))
+                continue
+            if item.get("mandatory") is not None and not isinstance(item["mandatory"], bool):
+                errors.append(constraint("hosts", "isBoolean", "mandatory must be a boolean value"))
+                continue
+            hosts.append(self._parse_host(item, scheduling))
+        return hosts
+
+    def _check_members(self, hosts: list[Host], team_id: int) -> None:
+        missing = [h.user_id for h in hosts if h.user_id not in self.members]
+        if missing:
+            ids = ", ".join(str(u) for u in missing)
+            raise ApiError(404, f"Invalid hosts: {ids} are not members of team with id {team_id}.")
+
+    def _apply_event_type_fields(
+        self, et: EventType, body: dict[str, Any], errors: list[dict[str, Any]], *, creating: bool
+    ) -> None:
+        def want(key: str) -> bool:
+            return key in body and body[key] is not None
+
+        if want("title") or creating:
+            if not isinstance(body.get("title"), str) or not body.get("title"):
+                errors.append(constraint("title", "isString", "title must be a string"))
+            else:
+                et.title = body["title"]
+        if want("slug") or creating:
+            if not isinstance(body.get("slug"), str) or not slugify(body.get("slug") or ""):
+                errors.append(constraint("slug", "isString", "slug must be a string"))
+            else:
+                et.slug = slugify(body["slug"])
+        if want("lengthInMinutes") or creating:
+            value = body.get("lengthInMinutes")
+            if not _is_int(value) or value < 1:
+                errors.append(constraint("lengthInMinutes", "min", "lengthInMinutes must not be less than 1"))
+            else:
+                et.length = int(value)
+        if want("lengthInMinutesOptions"):
+            value = body["lengthInMinutesOptions"]
+            if not isinstance(value, list) or not all(_is_int(v) and v >= 1 for v in value):
+                message = "each value in lengthInMinutesOptions must be a positive integer"
+                errors.append(constraint("lengthInMinutesOptions", "isInt", message))
+            else:
+                et.length_options = [int(v) for v in value] or None
+        for key, attr in (("description", "description"),):
+            if want(key):
+                if not isinstance(body[key], str):
+                    errors.append(constraint(key, "isString", f"{key} must be a string"))
+                else:
+                    setattr(et, attr, body[key])
+        for key, attr in (
+            ("hidden", "hidden"),
+            ("rescheduleWithSameRoundRobinHost", "reschedule_with_same_round_robin_host"),
+            ("assignAllTeamMembers", "assign_all_team_members"),
+        ):
+            if want(key):
+                if not isinstance(body[key], bool):
+                    errors.append(constraint(key, "isBoolean", f"{key} must be a boolean value"))
+                else:
+                    setattr(et, attr, body[key])
+        for key, attr in (
+            ("minimumBookingNotice", "minimum_booking_notice"),
+            ("beforeEventBuffer", "before_event_buffer"),
+            ("afterEventBuffer", "after_event_buffer"),
+        ):
+            if want(key):
+                if not _is_int(body[key]) or body[key] < 0:
+                    errors.append(constraint(key, "min", f"{key} must not be less than 0"))
+                else:
+                    setattr(et, attr, int(body[key]))
+        if "slotInterval" in body:
+            value = body["slotInterval"]
+            if value is not None and (not _is_int(value) or value < 1):
+                errors.append(constraint("slotInterval", "min", "slotInterval must not be less than 1"))
+            else:
+                et.slot_interval = int(value) if value is not None else None
+        if want("locations"):
+            if not isinstance(body["locations"], list):
+                errors.append(constraint("locations", "isArray", "locations must be an array"))
+            else:
+                et.locations = copy.deepcopy(body["locations"])
+        if want("bookingFields"):
+            if not isinstance(body["bookingFields"], list):
+                errors.append(constraint("bookingFields", "isArray", "bookingFields must be an array"))
+            else:
+                et.booking_fields = copy.deepcopy(body["bookingFields"])
+
+    def _scheduling_type(self, value: object, errors: list[dict[str, Any]]) -> str | None:
+        scheduling = SCHEDULING_TYPES.get(value) if isinstance(value, str) else None
+        if scheduling is None:
+            message = "schedulingType must be one of the following values: collective, roundRobin, managed"
+            errors.append(constraint("schedulingType", "isEnum", message))
+            return None
+        if scheduling == "managed":
+            raise ApiError(400, "The Cal.com stand-in does not implement managed event types.")
+        return scheduling
+
+    def create_event_type(self, team_id: int, body: object) -> EventType:
+        if not isinstance(body, dict):
+            raise pipe_error([constraint("body", "isObject", "body must be an object")])
+        with self.lock:
+            errors: list[dict[str, Any]] = []
+            scheduling = self._scheduling_type(body.get("schedulingType"), errors)
+            et = EventType(
+                id=0, team_id=team_id, title="", slug="", length=0,
+                scheduling_type=scheduling or "roundRobin", hosts=[],
+            )  # fmt: skip
+            self._apply_event_type_fields(et, body, errors, creating=True)
+            hosts: list[Host] = []
+            if body.get("hosts") is not None:
+                hosts = self._validate_hosts(body["hosts"], et.scheduling_type, errors)
+            if errors:
+                raise pipe_error(errors)
+            if body.get("hosts") is not None and et.assign_all_team_members:
+                raise ApiError(400, "Provide either 'hosts' or 'assignAllTeamMembers', not both.")
+            if any(o.slug == et.slug and o.team_id == team_id for o in self.event_types.values()):
+                raise ApiError(400, MSG_SLUG_EXISTS)
+            self._check_members(hosts, team_id)
+            et.hosts = hosts
+            et.id = max([*self.event_types, 3_800_000]) + 1
+            self.event_types[et.id] = et
+            return et
+
+    def update_event_type(self, team_id: int, event_type_id: int, body: object) -> EventType:
+        if not isinstance(body, dict):
+            raise pipe_error([constraint("body", "isObject", "body must be an object")])
+        with self.lock:
+            current = self.get_event_type(event_type_id, team_id)
+            et = copy.deepcopy(current)
+            errors: list[dict[str, Any]] = []
+            if body.get("schedulingType") is not None:
+                scheduling = self._scheduling_type(body["schedulingType"], errors)
+                if scheduling and scheduling != current.scheduling_type:
+                    if body.get("hosts") is None and not body.get("assignAllTeamMembers"):
+                        raise ApiError(
+                            400,
+                            "Hosts required when switching schedulingType. Please provide 'hosts' or set "
+                            "'assignAllTeamMembers' to true.",
+                        )
+                    et.scheduling_type = scheduling
+            self._apply_event_type_fields(et, body, errors, creating=False)
+            hosts = None
+            if body.get("hosts") is not None:
+                hosts = self._validate_hosts(body["hosts"], et.scheduling_type, errors)
+            if errors:
+                raise pipe_error(errors)
+            if et.slug != current.slug and any(
+                o.slug == et.slug and o.team_id == team_id and o.id != et.id
+                for o in self.event_types.values()
+            ):
+                raise ApiError(400, MSG_SLUG_EXISTS)
+            if hosts is not None:
+                self._check_members(hosts, team_id)
+                et.hosts = hosts  # PATCH hosts replaces the whole list
+                if "assignAllTeamMembers" not in body:
+                    et.assign_all_team_members = False
+            elif et.scheduling_type == "collective":
+                et.hosts = [Host(h.user_id, True, "medium") for h in et.hosts]
+            self.event_types[et.id] = et
+            return et
+
+    def delete_event_type(self, team_id: int, event_type_id: int) -> dict[str, Any]:
+        with self.lock:
+            et = self.get_event_type(event_type_id, team_id)
+            del self.event_types[et.id]
+            return {"id": et.id, "title": et.title}
+
+    # -- availability -------------------------------------------------------------------------
+
+    def _host_window(self, user_id: int, window: av.Interval, exclude_uid: str | None) -> av.HostWindow:
+        member = self.members.get(user_id)
+        if member is None or not member.accepted:
+            return av.HostWindow(user_id, [], [])
+        start, end = window
+        working = member.hours.intervals(start, end)
+        lo, hi = start - timedelta(days=2), end + timedelta(days=2)
+        busy = [
+            (b.start, b.end)
+            for b in self.bookings
+            if b.active
+            and b.uid != exclude_uid
+            and user_id in b.host_user_ids
+            and b.end > lo
+            and b.start < hi
+        ]
+        return av.HostWindow(user_id, working, busy)
+
+    def _plan(
+        self,
+        et: EventType,
+        duration: int,
+        window: av.Interval,
+        *,
+        member_ids: list[int] | None = None,
+        exclude_uid: str | None = None,
+    ) -> av.SlotPlan:
+        hosts = self.hosts_of(et)
+        if et.scheduling_type == "collective":
+            fixed_ids, rr_ids = [h.user_id for h in hosts], []
+        else:
+            fixed_ids = [h.user_id for h in hosts if h.mandatory]
+            rr_ids = [h.user_id for h in hosts if not h.mandatory]
+        rr_required = bool(rr_ids)
+        if member_ids is not None:
+            rr_ids = [u for u in rr_ids if u in member_ids]
+        return av.SlotPlan(
+            fixed=[self._host_window(u, window, exclude_uid) for u in fixed_ids],
+            rr=[self._host_window(u, window, exclude_uid) for u in rr_ids],
+            duration=timedelta(minutes=duration),
+            interval=timedelta(minutes=et.slot_interval or duration),
+            before=timedelta(minutes=et.before_event_buffer),
+            after=timedelta(minutes=et.after_event_buffer),
+            rr_required=rr_required,
+        )
+
+    def slots(
+        self,
+        et: EventType,
+        start: datetime,
+        end: datetime,
+        *,
+        duration: int,
+        member_ids: list[int] | None = None,
+        exclude_uid: str | None = None,
+    ) -> list[datetime]:
+        with self.lock:
+            now = self.clock.now()
+            earliest = now + timedelta(minutes=et.minimum_booking_notice)
+            plan = self._plan(et, duration, (start, end), member_ids=member_ids, exclude_uid=exclude_uid)
+            starts = {t for t in plan.grid() if start <= t <= end and t >= earliest and plan.available(t)}
+            return sorted(starts)
+
+    def _choose_rr_host(self, et: EventType, candidates: list[int]) -> int:
+        """Priority high first, then least recently booked for this event type, then host order."""
+        hosts = self.hosts_of(et)
+        priority = {h.user_id: PRIORITIES[h.priority] for h in hosts}
+        order = {h.user_id: i for i, h in enumerate(hosts)}
+        last: dict[int, int] = {}
+        for b in self.bookings:
+            if b.event_type_id == et.id and b.status == "accepted" and b.rr_host_id in priority:
+                last[b.rr_host_id] = max(last.get(b.rr_host_id, -1), b.id)
+        return min(candidates, key=lambda u: (-priority.get(u, 2), last.get(u, -1), order.get(u, 0)))
+
+    def _place(
+        self,
+        et: EventType,
+        start: datetime,
+        duration: int,
+        *,
+        member_ids: list[int] | None,
+        exclude_uid: str | None,
+        unavailable_message: str,
+        keep_rr_host: int | None = None,
+    ) -> tuple[list[int], int | None]:
+        """The hosts for a booking at ``start``: (fixed host ids in order, RR host id or None)."""
+        now = self.clock.now()
+        if start < now:
+            raise ApiError(400, MSG_PAST)
+        if start < now + timedelta(minutes=et.minimum_booking_notice):
+            raise ApiError(400, MSG_OUT_OF_BOUNDS)
+        window = (start - timedelta(days=1), start + timedelta(days=1))
+        plan = self._plan(et, duration, window, member_ids=member_ids, exclude_uid=exclude_uid)
+        grids = [plan]
+        if member_ids is not None:
+            grids.append(self._plan(et, duration, window, exclude_uid=exclude_uid))
+        if not any(start in set(p.grid()) for p in grids):
+            raise ApiError(400, MSG_OUT_OF_BOUNDS)
+        if not plan.fixed_free(start):
+            raise ApiError(400, unavailable_message)
+        fixed_ids = [h.user_id for h in plan.fixed]
+        if not plan.rr_required:
+            return fixed_ids, None
+        free = [h.user_id for h in plan.free_rr(start)]
+        if keep_rr_host is not None and any(h.user_id == keep_rr_host for h in plan.rr):
+            free = [u for u in free if u == keep_rr_host]
+        if not free:
+            raise ApiError(400, unavailable_message)
+        return fixed_ids, self._choose_rr_host(et, free)
+
+    def _length(self, et: EventType, requested: int | None) -> int:
+        if requested is None:
+            return et.length
+        if not et.length_options:
+            raise ApiError(400, MSG_SINGLE_LENGTH)
+        if requested not in et.length_options:
+            options = ", ".join(str(v) for v in et.length_options)
+            raise ApiError(
+                400,
+                "Provided 'lengthInMinutes' is not one of the possible lengths for the event type. "
+                f"The possible lengths are: {options}",
+            )
+        return requested
+
+    # -- bookings -----------------------------------------------------------------------------
+
+    def find(self, uid: str) -> Booking | None:
+        for booking in self.bookings:
+            if booking.uid == uid:
+                return booking
+        return None
+
+    def _resolve_event_type(self, request: CreateInput) -> EventType:
+        if request.event_type_id:
+            et = self.event_types.get(request.event_type_id)
+            if et is None:
+                raise ApiError(404, f"Event type with id {request.event_type_id} not found.")
+            return et
+        if request.username:
+            raise ApiError(
+                404,
+                f"Event type with slug {request.event_type_slug} belonging to user {request.username} "
+                "not found.",
+            )
+        for et in self.event_types.values():
+            if request.team_slug == self.team["slug"] and et.slug == request.event_type_slug:
+                return et
+        raise ApiError(
+            404,
+            f"Event type with slug {request.event_type_slug} belonging to team {request.team_slug} "
+            "not found.",
+        )
+
+    def _check_has_hosts(self, et: EventType) -> None:
+        if not self.hosts_of(et):
+            raise ApiError(
+                422,
+                "Can't book this team event type because it has no hosts. Please, add at least 1 host to "
+                "event "
+                f"type with id={et.id} belonging to team with id={et.team_id} and try again.",
+            )
+
+    def _compose(
+        self,
+        et: EventType,
+        start: datetime,
+        duration: int,
+        fixed_ids: list[int],
+        rr_id: int | None,
+        attendee: dict[str, Any],
+        **extra: Any,
+    ) -> Booking:
+        ids = [*fixed_ids, *([rr_id] if rr_id is not None else [])]
+        organizer = self.members[ids[0]]
+        uid = new_uid()
+        location = extra.pop("location", None) or f"https://app.cal.com/video/{uid}"
+        return Booking(
+            id=self._new_id(),
+            uid=uid,
+            event_type_id=et.id,
+            event_type_slug=et.slug,
+            title=f"{et.title} between {organizer.name} and {attendee['name']}",
+            description=et.description,
+            start=start,
+            end=start + timedelta(minutes=duration),
+            organizer=organizer.host_snapshot(),
+            co_hosts=[self.members[u].host_snapshot() for u in ids[1:]],
+            rr_host_id=rr_id,
+            attendee=attendee,
+            created_at=self.clock.now(),
+            team_id=et.team_id,
+            location=location,
+            **extra,
+        )
+
+    def create_booking(self, body: object) -> Mutation:
+        request = parse_create(body)
+        with self.lock:
+            et = self._resolve_event_type(request)
+            self._check_has_hosts(et)
+            duration = self._length(et, request.length)
+            fixed_ids, rr_id = self._place(
+                et,
+                request.start,
+                duration,
+                member_ids=request.member_ids,
+                exclude_uid=None,
+                unavailable_message=MSG_HOSTS_UNAVAILABLE,
+            )
+            booking = self._compose(
+                et,
+                request.start,
+                duration,
+                fixed_ids,
+                rr_id,
+                request.attendee.to_dict(),
+                guests=request.guests,
+                metadata=request.metadata,
+                responses=request.responses,
+                location=_location_text(request.location),
+            )
+            self.bookings.append(booking)
+            output = booking.to_output()
+            return Mutation(output, [("BOOKING_CREATED", self.webhook_payload(booking, "ACCEPTED"))])
+
+    def get_booking(self, uid: str) -> dict[str, Any]:
+        with self.lock:
+            booking = self.find(uid)
+            if booking is None:
+                raise ApiError(404, f"Booking with uid={uid} was not found in the database")
+            return booking.to_output()
+
+    def cancel_booking(self, uid: str, body: object) -> Mutation:
+        data = parse_cancel(body)
+        with self.lock:
+            booking = self.find(uid)
+            if booking is None:
+                raise ApiError(404, f"Booking with uid={uid} not found")
+            if not booking.active:
+                if self.behaviour.cancel_cancelled == "error":
+                    raise ApiError(
+                        400,
+                        f"Can't cancel booking with uid={uid} because it has been cancelled already. Please "
+                        "provide uid of a booking that is not cancelled.",
+                    )
+                return Mutation(booking.to_output())
+            now = self.clock.now()
+            if booking.end <= now:
+                raise ApiError(400, MSG_CANCEL_ENDED, raw=True)
+            key_user = self.members.get(self.api_key_user_id) if self.api_key_user_id is not None else None
+            reason = data.get("cancellationReason") or ""
+            if (
+                self.behaviour.require_cancellation_reason_for_host
+                and not reason
+                and key_user is not None
+                and booking.organizer["id"] == key_user.user_id
+            ):
+                raise ApiError(400, "Cancellation reason is required when you are the host")
+            booking.status = "cancelled"
+            booking.cancellation_reason = reason
+            booking.cancelled_by_email = key_user.email if key_user else ""
+            booking.updated_at = now
+            payload = self.webhook_payload(booking, "CANCELLED")
+            payload["cancellationReason"] = reason
+            payload["cancelledBy"] = booking.cancelled_by_email
+            return Mutation(booking.to_output(), [("BOOKING_CANCELLED", payload)])
+
+    def reschedule_booking(self, uid: str, body: object) -> Mutation:
+        start, data = parse_reschedule(body)
+        with self.lock:
+            old = self.find(uid)
+            if old is None:
+                raise ApiError(404, f"Booking with uid={uid} was not found in the database")
+            if not old.active:
+                if old.rescheduled_to_uid:
+                    to = old.rescheduled_to_uid
+                    raise ApiError(
+                        400,
+                        f"Can't reschedule booking with uid={uid} because it has been cancelled and "
+                        "rescheduled "
+                        f"already to booking with uid={to}. You probably want to reschedule {to} instead by "
+                        "passing it within the request URL.",
+                    )
+                raise ApiError(
+                    400,
+                    f"Can't reschedule booking with uid={uid} because it has been cancelled. Please provide "
+                    "uid "
+                    "of a booking that is not cancelled.",
+                )
+            et = self.event_types.get(old.event_type_id) if old.event_type_id is not None else None
+            if et is None:
+                raise ApiError(404, f"Event type with id {old.event_type_id} not found.")
+            self._check_has_hosts(et)
+            keep = old.rr_host_id if et.reschedule_with_same_round_robin_host else None
+            subset = data.get("rrHostSubsetIds")
+            fixed_ids, rr_id = self._place(
+                et,
+                start,
+                old.duration,
+                member_ids=[int(v) for v in subset] if subset is not None else None,
+                exclude_uid=old.uid,
+                # Cal.com's reschedule maps "no available users" with bookingTeamEventType=false.
+                unavailable_message=MSG_USER_UNAVAILABLE,
+                keep_rr_host=keep,
+            )
+            now = self.clock.now()
+            reason = data.get("reschedulingReason")
+            new = self._compose(
+                et,
+                start,
+                old.duration,
+                fixed_ids,
+                rr_id,
+                dict(old.attendee),
+                guests=old.guests,
+                metadata=dict(old.metadata),
+                responses=dict(old.responses),
+                rescheduling_reason=reason,
+                rescheduled_by_email=data.get("rescheduledBy"),
+                rescheduled_from_uid=old.uid,
+            )
+            new.updated_at = None
+            old.status = "cancelled"
+            old.rescheduled_to_uid = new.uid
+            old.updated_at = now
+            if data.get("rescheduledBy") is not None:
+                old.rescheduled_by_email = data["rescheduledBy"]
+            if reason is not None:
+                old.rescheduling_reason = reason
+            self.bookings.append(new)
+            payload = self.webhook_payload(new, "ACCEPTED")
+            payload.update(
+                {
+                    "rescheduleUid": old.uid,
+                    "rescheduleId": old.id,
+                    "rescheduleStartTime": av.iso_s_z(old.start),
+                    "rescheduleEndTime": av.iso_s_z(old.end),
+                    "rescheduledBy": data.get("rescheduledBy"),
+                }
+            )
+            return Mutation(new.to_output(), [("BOOKING_RESCHEDULED", payload)])
+
+    def list_bookings(self, query: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        errors: list[dict[str, Any]] = []
+        raw_status = query.get("status")
+        statuses = (
+            ["upcoming"] if raw_status is None else [s.strip() for s in raw_status.split(",") if s.strip()]
+        )
+        if any(s not in LIST_STATUSES for s in statuses):
+            errors.append(constraint("status", "isEnum", MSG_INVALID_STATUS))
+
+        def int_param(name: str) -> int | None:
+            raw = query.get(name)
+            if raw is None:
+                return None
+            try:
+                return int(raw)
+            except ValueError:
+                errors.append(constraint(name, "isInt", f"{name} must be an integer number"))
+                return None
+
+        def ids_param(name: str) -> list[int] | None:
+            raw = query.get(name)
+            if raw is None:
+                return None
+            try:
+                return [int(p) for p in raw.split(",")]
+            except ValueError:
+                message = f"each value in {name} must be a number conforming to the specified constraints"
+                errors.append(constraint(name, "isNumber", message))
+                return None
+
+        event_type_ids = ids_param("eventTypeIds") or ([v] if (v := int_param("eventTypeId")) else None)
+        team_ids = (
+            ids_param("teamsIds") or ids_param("teamIds") or ([v] if (v := int_param("teamId")) else None)
+        )
+        bounds: dict[str, datetime] = {}
+        for name in (
+            "afterStart",
+            "beforeEnd",
+            "afterCreatedAt",
+            "beforeCreatedAt",
+            "afterUpdatedAt",
+            "beforeUpdatedAt",
+        ):
+            if query.get(name) is not None:
+                parsed = av.parse_iso(query[name])
+                if parsed is None:
+                    side = "fromDate" if name.startswith("after") else "toDate"
+                    errors.append(constraint(name, "isIso8601", f"{side} must be a valid ISO 8601 date."))
+                else:
+                    bounds[name] = parsed
+        sort: tuple[str, bool] | None = None
+        for name, attr in (
+            ("sortStart", "start"),
+            ("sortEnd", "end"),
+            ("sortCreated", "created_at"),
+            ("sortUpdatedAt", "updated_at"),
+        ):
+            raw = query.get(name)
+            if raw is None:
+                continue
+            if raw not in ("asc", "desc"):
+                errors.append(
+                    constraint(name, "isEnum", f'{name[0].upper()}{name[1:]} must be either "asc" or "desc".')
+                )
+            elif sort is None:
+                sort = (attr, raw == "desc")
+        take = int_param("take")
+        skip = int_param("skip")
+        if take is not None and not 1 <= take <= 250:
+            errors.append(
+                constraint("take", "max" if take > 250 else "min", "take must be between 1 and 250")
+            )
+        if skip is not None and skip < 0:
+            errors.append(constraint("skip", "min", "skip must not be less than 0"))
+        if errors:
+            raise pipe_error(errors)
+        take = take or 100
+        skip = skip or 0
+        email = query.get("attendeeEmail")
+        if email is not None:
+            email = re.sub(r"\s+", "+", email.strip())
+        name = query.get("attendeeName")
+        booking_uid = query.get("bookingUid")
+        with self.lock:
+            now = self.clock.now()
+
+            def status_ok(b: Booking) -> bool:
+                for status in statuses:
+                    if status == "upcoming" and b.active and b.end >= now:
+                        return True
+                    if status == "past" and b.active and b.end <= now:
+                        return True
+                    if status == "cancelled" and not b.active:
+                        return True
+                    if status == "unconfirmed" and b.status == "pending" and b.end >= now:
+                        return True
+                return False
+
+            def keep(b: Booking) -> bool:
+                rows = b.attendee_rows()
+                if email and not any(r["email"].lower() == email.lower() for r in rows):
+                    return False
+                if name and not any(r["name"] == name.strip() for r in rows):
+                    return False
+                if booking_uid and b.uid != booking_uid.strip():
+                    return False
+                if event_type_ids and b.event_type_id not in event_type_ids:
+                    return False
+                if team_ids and b.team_id not in team_ids:
+                    return False
+                checks = (
+                    ("afterStart", b.start, True),
+                    ("beforeEnd", b.end, False),
+                    ("afterCreatedAt", b.created_at, True),
+                    ("beforeCreatedAt", b.created_at, False),
+                    ("afterUpdatedAt", b.updated_at or b.created_at, True),
+                    ("beforeUpdatedAt", b.updated_at or b.created_at, False),
+                )
+                for bound_name, value, lower in checks:
+                    bound = bounds.get(bound_name)
+                    if bound is not None and (value < bound if lower else value > bound):
+                        return False
+                return status_ok(b)
+
+            items = [b for b in self.bookings if keep(b)]
+            if sort is None:
+                sort = ("start", len(statuses) == 1 and statuses[0] in ("past", "cancelled"))
+            items.sort(key=lambda b: b.id)
+            attr, descending = sort
+            items.sort(key=lambda b: getattr(b, attr) or b.created_at, reverse=descending)
+            total = len(items)
+            page = [b.to_output() for b in items[skip : skip + take]]
+        return page, pagination(skip=skip, take=take, total=total)
+
+    def all_bookings(self) -> list[dict[str, Any]]:
+        with self.lock:
+            out = []
+            for b in self.bookings:
+                item = b.to_output()
+                item["hostUserIds"] = b.host_user_ids
+                out.append(item)
+            return out
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def webhook_payload(self, booking: Booking, status: str) -> dict[str, Any]:
+        """Cal.com's booking webhook ``payload`` (CalendarEvent + extras), abridged."""
+        et = self.event_types.get(booking.event_type_id) if booking.event_type_id is not None else None
+        organizer = booking.organizer
+
+        def person(p: dict[str, Any]) -> dict[str, Any]:
+            return {
+                "name": p["name"],
+                "email": p["email"],
+                "timeZone": p["timeZone"],
+                "language": {"locale": p.get("language", "en")},
+                "utcOffset": av.utc_offset_minutes(booking.start, p["timeZone"]),
+            }
+
+        attendees = [person(booking.attendee)]
+        for guest in booking.guests or []:
+            attendees.append(person({"name": "", "email": guest, "timeZone": booking.attendee["timeZone"]}))
+        return {
+            "type": booking.event_type_slug,
+            "title": booking.title,
+            "description": booking.description,
+            "additionalNotes": booking.description,
+            "startTime": av.iso_s_z(booking.start),
+            "endTime": av.iso_s_z(booking.end),
+            "organizer": {
+                "id": organizer["id"],
+                "name": organizer["name"],
+                "email": organizer["email"],
+                "username": organizer["username"],
+                "timeZone": organizer["timeZone"],
+                "language": {"locale": "en"},
+                "timeFormat": "h:mma",
+                "utcOffset": av.utc_offset_minutes(booking.start, organizer["timeZone"]),
+            },
+            "attendees": attendees,
+            "responses": {
+                "name": {"label": "your_name", "value": booking.attendee["name"]},
+                "email": {"label": "email_address", "value": booking.attendee["email"]},
+            },
+            "location": booking.location,
+            "team": {
+                "id": booking.team_id,
+                "name": self.team["name"],
+                "members": [person(h) for h in booking.co_hosts],
+            },
+            "uid": booking.uid,
+            "bookingId": booking.id,
+            "eventTypeId": booking.event_type_id,
+            "status": status,
+            "metadata": {"videoCallUrl": booking.location, **booking.metadata},
+            "eventTitle": et.title if et else None,
+            "eventDescription": et.description if et else None,
+            "length": booking.duration,
+            "requiresConfirmation": False,
+            "price": 0,
+            "currency": "usd",
+        }
+
+
+def _location_text(value: object) -> str | None:
+    """The booking's ``location``: a string as sent, the address/link/phone of a location object, an
+    ``integrations:<app>`` for other apps; None = Cal Video (the booking gets a video URL)."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict):
+        for key in ("address", "link", "phone", "location"):
+            if isinstance(value.get(key), str) and value[key]:
+                return str(value[key])
+        integration = value.get("integration")
+        if isinstance(integration, str) and integration and integration != "cal-video":
+            return f"integrations:{integration}"
+    return None
+
+
+def pagination(*, skip: int, take: int, total: int) -> dict[str, Any]:
+    """Cal.com's getPagination (apps/api/v2/src/lib/pagination/pagination.ts)."""
+    safe_skip = max(0, min(skip, total))
+    total_pages = -(-total // take) if take else 0
+    current = 0 if total_pages == 0 else max(1, min(safe_skip // take + 1, total_pages))
+    return {
+        "itemsReturned": max(0, min(total - safe_skip, take)),
+        "totalItems": total,
+        "itemsPerPage": take,
+        "remainingItems": max(0, min(total - (safe_skip + take), total)),
+        "currentPage": current,
+        "totalPages": total_pages,
+        "hasNextPage": safe_skip + take < total,
+        "hasPreviousPage": safe_skip > 0,
+    }
