@@ -31,7 +31,9 @@ def test_settings_load_with_pinned_calcom_versions():
 
 
 def test_versions_and_timeouts_are_configurable():
-    settings = load_settings({**ENV, "CALCOM_API_VERSION_BOOKINGS": "2026-02-25", "CALCOM_READ_TIMEOUT_S": "4"})
+    settings = load_settings(
+        {**ENV, "CALCOM_API_VERSION_BOOKINGS": "2026-02-25", "CALCOM_READ_TIMEOUT_S": "4"}
+    )
     assert settings.calcom_api_versions.bookings == "2026-02-25"
     assert settings.calcom_read_timeout_s == 4
 

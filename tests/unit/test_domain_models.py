@@ -83,7 +83,11 @@ def test_demo_fixture_is_valid_domain_data():
 
 @pytest.mark.parametrize(
     ("raw", "normalized"),
-    [("+49 30 123456789", "+4930123456789"), ("0049-30-1234567", "+49301234567"), ("+1 (415) 555-0100", "+14155550100")],
+    [
+        ("+49 30 123456789", "+4930123456789"),
+        ("0049-30-1234567", "+49301234567"),
+        ("+1 (415) 555-0100", "+14155550100"),
+    ],
 )
 def test_phone_numbers_are_normalized_to_e164(raw, normalized):
     assert normalize_phone(raw) == normalized

@@ -58,5 +58,8 @@ def test_wrong_fields_are_named(data, field):
 
 def test_inbound_requires_the_event_name():
     with pytest.raises(InvalidRequest) as exc:
-        parse_model(InboundRequest, {"event": "call_started", "call_inbound": {"from_number": "+1", "to_number": "+2"}})
+        parse_model(
+            InboundRequest,
+            {"event": "call_started", "call_inbound": {"from_number": "+1", "to_number": "+2"}},
+        )
     assert exc.value.field == "event"

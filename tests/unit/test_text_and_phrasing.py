@@ -18,7 +18,12 @@ NAMES = [
 
 @pytest.mark.parametrize(
     ("text", "folded"),
-    [("Föhnen", "foehnen"), ("Straße", "strasse"), ("  José  Müller ", "jose mueller"), ("Ä-Ö_Ü", "ae oe ue")],
+    [
+        ("Föhnen", "foehnen"),
+        ("Straße", "strasse"),
+        ("  José  Müller ", "jose mueller"),
+        ("Ä-Ö_Ü", "ae oe ue"),
+    ],
 )
 def test_fold(text, folded):
     assert fold(text) == folded
@@ -52,7 +57,11 @@ def test_lookup_finds_nothing_for_unknown_names(query):
 
 @pytest.mark.parametrize(
     ("minutes", "de", "en"),
-    [(45, "45 Minuten", "45 minutes"), (60, "1 Stunde", "1 hour"), (150, "2 Stunden 30 Minuten", "2 hours 30 minutes")],
+    [
+        (45, "45 Minuten", "45 minutes"),
+        (60, "1 Stunde", "1 hour"),
+        (150, "2 Stunden 30 Minuten", "2 hours 30 minutes"),
+    ],
 )
 def test_spoken_duration(minutes, de, en):
     assert phrasing.spoken_duration(minutes, "de") == de
