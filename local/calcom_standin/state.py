@@ -672,7 +672,7 @@ class Behaviour:
 
     # "ok": cancelling a cancelled booking answers 200 with it unchanged (the brief's choice);
     # "error": Cal.com's 400 "Can't cancel booking with uid=... because it has been cancelled already..."
-    cancel_cancelled: str = "ok"
+    cancel_cancelled: str = "error"  # as Cal.com: 400 on a second cancel
     # Cal.com's handleCancelBooking refuses a cancel without cancellationReason when the API key's
     # user is the booking's organizer ("Cancellation reason is required when you are the host").
     require_cancellation_reason_for_host: bool = False

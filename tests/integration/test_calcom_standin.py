@@ -418,12 +418,13 @@ def test_cancel(api: httpx.Client) -> None:
     assert "2026-03-02T09:00:00.000+01:00" in starts(
         get_slots(api, DAMEN, MONDAY, rrHostSubsetIds=FABIAN), MONDAY
     )
-    again = api.post(f"/v2/bookings/{uid}/cancel", json={}, headers=V_BOOKINGS)
-    assert again.status_code == 200 and again.json()["data"] == data  # documented choice: unchanged, 200
-    api.post("/_standin/behaviour", json={"cancel_cancelled": "error"})
+    # As Cal.com's code: a second cancel is refused; the lenient behaviour answers 200 unchanged.
     assert_error(
         api.post(f"/v2/bookings/{uid}/cancel", json={}, headers=V_BOOKINGS), 400, "BadRequestException"
     )
+    api.post("/_standin/behaviour", json={"cancel_cancelled": "ok"})
+    again = api.post(f"/v2/bookings/{uid}/cancel", json={}, headers=V_BOOKINGS)
+    assert again.status_code == 200 and again.json()["data"] == data
     assert_error(api.post("/v2/bookings/nope/cancel", json={}, headers=V_BOOKINGS), 404, "NotFoundException")
 
     listed = api.get("/v2/bookings", params={"status": "cancelled"}, headers=V_BOOKINGS).json()["data"]
