@@ -25,7 +25,7 @@ find_python312() {
   return 1
 }
 
-if [ -f "$STAMP" ] && [ "$STAMP" -nt pyproject.toml ] && [ "$STAMP" -nt layers/calbridge/requirements.txt ] \
+if [ -f "$STAMP" ] && [ "$STAMP" -nt pyproject.toml ] && [ "$STAMP" -nt local/bootstrap.sh ] && [ "$STAMP" -nt layers/calbridge/requirements.txt ] \
   && "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then
   exit 0
 fi
@@ -49,5 +49,8 @@ import tomllib
 print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["dev"]))')
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
   -r layers/calbridge/requirements.txt -r /dev/stdin <<<"$dev_requirements" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+# Like an editable install: the layer's package and the repo (for local/) importable in the venv.
+site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n%s\n' "$PWD/layers/calbridge" "$PWD" > "$site/calbridge-dev.pth"
 touch "$STAMP"
 echo "==> $VENV ready ($("$VENV/bin/python" --version))"

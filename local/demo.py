@@ -8,11 +8,15 @@ for service information. Every request is signed and goes over HTTP like Retell'
 from __future__ import annotations
 
 import sys
+import tempfile
 import textwrap
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
-from local.retell_sim import RetellSimulator
+from calbridge.adapters.retell.signature import sign
+from local.retell_sim import RetellSimulator, compact
 from local.seed import DEMO_FIXTURE, load_fixture, seed_demo
 from local.stack import LocalStack
 
@@ -20,17 +24,26 @@ CALLER = "+4915112345678"
 SALON = "+4930123456789"
 
 
+# The handlers log JSON to stdout as in Lambda; the demo sends that to a file and prints the story.
+OUT = sys.stdout
+LOG_FILE = Path(tempfile.gettempdir()) / "calbridge-demo.log"
+
+
+def show(text: str = "") -> None:
+    print(text, file=OUT, flush=True)
+
+
 def say(who: str, text: str) -> None:
-    print(textwrap.fill(text, width=96, initial_indent=f"  {who:<7} ", subsequent_indent=" " * 10))
+    show(textwrap.fill(text, width=96, initial_indent=f"  {who:<7} ", subsequent_indent=" " * 10))
 
 
 def step(title: str) -> None:
-    print(f"\n── {title} " + "─" * max(0, 90 - len(title)))
+    show(f"\n── {title} " + "─" * max(0, 90 - len(title)))
 
 
 def check(response: Any, expected_status: int) -> dict[str, Any]:
     if response.status_code != expected_status:
-        print(f"unexpected answer {response.status_code}: {response.text}", file=sys.stderr)
+        show(f"unexpected answer {response.status_code}: {response.text} (function logs: {LOG_FILE})")
         raise SystemExit(1)
     return response.json() if response.content else {}
 
@@ -42,9 +55,9 @@ def run_call(stack: LocalStack) -> None:
     step(f"1. Incoming call {CALLER} → {SALON}: Retell asks POST /retell/inbound")
     answer = check(retell.inbound(CALLER, SALON), 200)["call_inbound"]
     metadata, variables = answer["metadata"], answer["dynamic_variables"]
-    print(f"  routed to company {metadata['company_id']!r}, branch {metadata['branch_id']!r}")
+    show(f"  routed to company {metadata['company_id']!r}, branch {metadata['branch_id']!r}")
     for key, value in variables.items():
-        print(f"    {{{{{key}}}}} = {value}")
+        show(f"    {{{{{key}}}}} = {value}")
     call = {
         "call_id": f"call_demo_{uuid.uuid4().hex[:12]}",
         "call_type": "phone_call",
@@ -67,7 +80,7 @@ def run_call(stack: LocalStack) -> None:
     say("Agent", result["message"])
     for segment in result["data"]["service"]["segments"]:
         gap = f", then {segment['gap_after']} min waiting" if segment["gap_after"] else ""
-        print(f"    segment {segment['key']}: {segment['name']} {segment['duration']} min{gap}")
+        show(f"    segment {segment['key']}: {segment['name']} {segment['duration']} min{gap}")
 
     step("4. A tenant smuggled into args is ignored: get_service_info {company_id: 'other'}")
     result = check(
@@ -75,11 +88,16 @@ def run_call(stack: LocalStack) -> None:
     )
     say("Agent", result["message"])
 
-    step("5. A forged request is refused before anything runs")
-    forged = retell.post("/retell/inbound", {"event": "call_inbound"}, signature="v=1,d=" + "0" * 64)
-    print(f"  HTTP {forged.status_code}: {forged.json()['message']}")
+    step("5. A call to a number no salon claims: Retell keeps the number's default agent")
+    show(f"  HTTP 200: {check(retell.inbound(CALLER, '+4940999999'), 200)}")
 
-    step("6. The Cal.com stand-in serves the salon's team")
+    step("6. A forged request (signed with another key) is refused before anything runs")
+    body = {"event": "call_inbound", "call_inbound": {"from_number": CALLER, "to_number": SALON}}
+    forged_signature = sign(compact(body), "not-the-retell-key", int(time.time() * 1000))
+    forged = retell.post("/retell/inbound", body, signature=forged_signature)
+    show(f"  HTTP {forged.status_code}: {forged.json()['message']}")
+
+    step("7. The Cal.com stand-in serves the salon's team")
     from calbridge.adapters.calcom import CalcomClient
     from calbridge.config import CalcomApiVersions
 
@@ -91,19 +109,28 @@ def run_call(stack: LocalStack) -> None:
     ) as calcom:
         members = calcom.list_team_memberships(team)
         event_types = calcom.list_team_event_types(team)
-    print(f"  {stack.calcom_url}: team {team} with {len(members)} members, {len(event_types)} event types")
+    show(f"  {stack.calcom_url}: team {team} with {len(members)} members, {len(event_types)} event types")
     for member in members:
-        print(f"    {member.user_id:>8}  {member.user.name:<16} {member.user.email}")
+        show(f"    {member.user_id:>8}  {member.user.name:<16} {member.user.email}")
     retell.close()
-    print("\nDemo call finished: routed, answered and verified through the HTTP front.")
+
+    step("8. Function logs are JSON; phone numbers and e-mails are masked")
+    unrouted = next(line for line in LOG_FILE.read_text().splitlines() if "unrouted number" in line)
+    show(f"  {unrouted}")
+    show(f"\nDemo call finished: routed, answered and verified through the HTTP front. Logs: {LOG_FILE}")
 
 
 def main() -> int:
-    with LocalStack(standin_fixture=DEMO_FIXTURE, seed=seed_demo, http_port=0) as stack:
-        print("calbridge local stack")
-        print(f"  HTTP front:        {stack.http_url}")
-        print(f"  Cal.com stand-in:  {stack.calcom_url}")
-        run_call(stack)
+    with LOG_FILE.open("w", encoding="utf-8") as log:
+        sys.stdout = log
+        try:
+            with LocalStack(standin_fixture=DEMO_FIXTURE, seed=seed_demo, http_port=0) as stack:
+                show("calbridge local stack")
+                show(f"  HTTP front:        {stack.http_url}")
+                show(f"  Cal.com stand-in:  {stack.calcom_url}")
+                run_call(stack)
+        finally:
+            sys.stdout = OUT
     return 0
 
 

@@ -7,6 +7,7 @@ POWERTOOLS_METRICS_NAMESPACE (template Globals), so every function shares one se
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -45,6 +46,9 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
     def serialize(self, log: dict[str, Any]) -> str:
         return super().serialize(redact(log))
 
+
+# A request that records no metric (e.g. a rejected signature) is normal, not worth a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger(logger_formatter=RedactingFormatter())
 tracer = Tracer()
