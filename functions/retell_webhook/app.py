@@ -63,7 +63,7 @@ def verify_retell_signature(app: APIGatewayHttpResolver, next_middleware: NextMi
         raise BodyTooLarge(f"the request body exceeds {MAX_BODY_BYTES // 1024} KB", field="body")
     signature.verify(
         body,
-        app.current_event.get_header_value("x-retell-signature"),
+        app.current_event.headers.get("x-retell-signature"),
         get_secret(settings.retell_api_key_secret, settings.secret_cache_s),
         tolerance_ms=settings.signature_tolerance_s * 1000,
     )
