@@ -1,0 +1,126 @@
+"""`make bench`: how fast calbridge answers Retell, measured on the local stack.
+
+Measures (1) the cold-start import time of every function's handler module, in a fresh
+interpreter each time, and (2) warm round trips through the HTTP front for the inbound webhook
+and the tool calls, reporting p50/p95. Results are printed and written to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from local.retell_sim import RetellSimulator
+from local.seed import DEMO_FIXTURE, seed_demo
+from local.stack import LocalStack
+
+REPO = Path(__file__).parents[1]
+RESULTS = REPO / "docs" / "benchmarks.md"
+CALL = {
+    "call_id": "call_bench",
+    "direction": "inbound",
+    "from_number": "+4915112345678",
+    "to_number": "+4930123456789",
+    "metadata": {"company_id": "salon-demo", "branch_id": "berlin-mitte"},
+}
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def time_requests(send: Callable[[], httpx.Response], runs: int) -> list[float]:
+    send()  # warm the route
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = send()
+        samples.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    return samples
+
+
+def import_time_ms(stack: LocalStack, code_uri: str, repeats: int = 3) -> float:
+    """Median wall time of importing a handler module in a fresh interpreter, on the stack's env."""
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'layers/calbridge'}:{REPO / code_uri}"}
+    script = "import time; t=time.perf_counter(); import app; print((time.perf_counter()-t)*1000)"
+    samples = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(repeats)
+    ]
+    return statistics.median(samples)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
+    args = parser.parse_args()
+
+    with LocalStack(
+        REPO / "template.yaml",
+        http_port=0,
+        standin_fixture=DEMO_FIXTURE,
+        seed=seed_demo,
+        parameter_overrides={"LogLevel": "WARNING"},
+        env={"POWERTOOLS_METRICS_DISABLED": "true"},
+    ) as stack:
+        retell = RetellSimulator(stack.http_url)
+        cases: dict[str, Callable[[], httpx.Response]] = {
+            "POST /retell/inbound (routed)": lambda: retell.inbound(CALL["from_number"], CALL["to_number"]),
+            "get_service_info (one service)": lambda: retell.tool(
+                "get_service_info", {"service": "Ansatzfärbung"}, {**CALL, "call_id": uuid.uuid4().hex}
+            ),
+            "get_service_info (menu)": lambda: retell.tool("get_service_info", {}, CALL),
+        }
+        rows = []
+        for name, send in cases.items():
+            samples = time_requests(send, args.runs)
+            rows.append((name, statistics.median(samples), percentile(samples, 95)))
+        imports = {
+            logical_id: import_time_ms(stack, code_uri)
+            for logical_id, code_uri in sorted(stack.code_uris.items())
+        }
+        retell.close()
+
+    lines = [
+        "| request (HTTP front → handler → moto DynamoDB, warm) | p50 ms | p95 ms |",
+        "|---|---|---|",
+        *(f"| {name} | {p50:.1f} | {p95:.1f} |" for name, p50, p95 in rows),
+        "",
+        "| function | cold import of the handler module, ms (median of 3) |",
+        "|---|---|",
+        *(f"| {name} | {ms:.0f} |" for name, ms in imports.items()),
+    ]
+    table = "\n".join(lines)
+    print(table)
+    if not args.no_write:
+        machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
+        RESULTS.write_text(
+            "# Benchmarks\n\n"
+            "`make bench` writes this file. Times include the local HTTP front and moto's DynamoDB, so\n"
+            "they are an upper bound of our own overhead; AWS adds API Gateway and network latency.\n\n"
+            f"Last run: {time.strftime('%Y-%m-%d')}, {args.runs} requests per row, {machine}.\n\n"
+            f"{table}\n",
+            encoding="utf-8",
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
