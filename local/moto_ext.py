@@ -29,8 +29,9 @@ from typing import Any
 
 from moto.core.config import default_user_config
 
-# (function_name, payload bytes, invocation type) -> (payload bytes, function error or None)
-LambdaDispatcher = Callable[[str, bytes, str], tuple[bytes, str | None]] | None
+# (function_name, payload bytes, invocation type) -> (payload bytes, function error or None),
+# or None when the function is not one the dispatcher runs (moto's own behaviour then applies).
+LambdaDispatcher = Callable[[str, bytes, str], tuple[bytes, str | None] | None] | None
 
 _lock = threading.Lock()
 _installed = False
@@ -121,9 +122,7 @@ def _patch_stepfunctions() -> None:
             activity_store={},
         )
         execution.start()  # runs the whole program in this thread
-        kept = self.__dict__.setdefault(
-            "local_sync_executions", collections.OrderedDict()
-        )
+        kept = self.__dict__.setdefault("local_sync_executions", collections.OrderedDict())
         kept[exec_arn] = execution
         while len(kept) > _SYNC_EXECUTIONS_KEPT:
             kept.popitem(last=False)
@@ -193,16 +192,17 @@ def _patch_lambda() -> None:
 
     original_invoke = LambdaFunction.invoke
 
-    def invoke(
-        self: LambdaFunction, body: Any, request_headers: Any, response_headers: Any
-    ) -> str | bytes:
+    def invoke(self: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> str | bytes:
         dispatcher = _dispatcher
         if dispatcher is None:
             return original_invoke(self, body, request_headers, response_headers)
         invocation_type = _header(request_headers, "X-Amz-Invocation-Type", "RequestResponse")
         if isinstance(body, str):
             body = body.encode("utf-8")
-        payload, function_error = dispatcher(self.function_name, body or b"", invocation_type)
+        result = dispatcher(self.function_name, body or b"", invocation_type)
+        if result is None:
+            return original_invoke(self, body, request_headers, response_headers)
+        payload, function_error = result
         if function_error:
             response_headers["x-amz-function-error"] = function_error
         response_headers["x-amz-executed-version"] = "$LATEST"

@@ -15,6 +15,7 @@ so local names never collide, and a name in a log line points straight at the te
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -80,7 +81,7 @@ for _tag in (
 def load_template(path: str | Path) -> dict[str, Any]:
     """Parse a SAM/CloudFormation template (YAML or JSON) into plain long-form data."""
     text = Path(path).read_text(encoding="utf-8")
-    data = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    data = yaml.load(text, Loader=_CfnLoader)
     if not isinstance(data, dict) or "Resources" not in data:
         raise TemplateError(f"{path}: not a CloudFormation template (no Resources section)")
     return data
@@ -113,6 +114,11 @@ NAME_PROPERTIES: Mapping[str, str] = {
 }
 
 _SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+def local_api_id(logical_id: str) -> str:
+    """API Gateway ids are 10 lower-case alphanumerics: a stable one per logical id."""
+    return hashlib.sha1(logical_id.encode()).hexdigest()[:10]
 
 
 def camel_to_upper_snake(name: str) -> str:
@@ -261,7 +267,7 @@ class Resolver:
         ):
             return self.arn(logical_id)
         if rtype in ("AWS::Serverless::HttpApi", "AWS::Serverless::Api", "AWS::ApiGatewayV2::Api"):
-            return "local" + re.sub(r"[^a-z0-9]", "", logical_id.lower())[:6]
+            return local_api_id(logical_id)
         return self.physical_name(logical_id)
 
     def attribute(self, logical_id: str, attr: str) -> Any:
@@ -308,7 +314,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(str(arg))
             if key == "Condition" and isinstance(arg, str):
@@ -318,7 +324,7 @@ class Resolver:
         out_map = {k: self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in out_map.items() if v is not _NO_VALUE}
 
-    def _fn(self, fn: str, arg: Any) -> Any:  # noqa: C901 - one branch per intrinsic
+    def _fn(self, fn: str, arg: Any) -> Any:
         if fn == "GetAtt":
             if isinstance(arg, str):
                 arg = arg.split(".", 1)

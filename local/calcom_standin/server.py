@@ -170,8 +170,8 @@ class StandInApp:
         self.strict_versions = strict_versions
         self.latency_ms = 0
         self.stopping = threading.Event()
-        self.api_map = Map(API_RULES, strict_slashes=False)
-        self.control_map = Map(CONTROL_RULES, strict_slashes=False)
+        self.api_map = Map([rule.empty() for rule in API_RULES], strict_slashes=False)
+        self.control_map = Map([rule.empty() for rule in CONTROL_RULES], strict_slashes=False)
 
     # -- WSGI ---------------------------------------------------------------------------------
 

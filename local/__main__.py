@@ -1,0 +1,169 @@
+"""The local stack's command line.
+
+    python -m local serve [--port 3000] [--no-standin] [--no-seed]
+        Runs the whole system in this process (moto, handlers, HTTP front, Cal.com stand-in) until
+        SIGINT/SIGTERM. Prints the URLs and then `calbridge local stack ready`.
+
+    python -m local invoke <FunctionLogicalId> [-e events/x.json]
+        Invokes one handler in-process on a freshly started stack, like `sam local invoke`, and
+        prints its JSON result on stdout (logs go to stderr). Exit code 1 on a function error.
+
+Without `--no-standin`, the Cal.com stand-in serves local/fixtures/salon_demo.json. With
+`--no-standin` (or `CALCOM_BASE_URL` set) the same code talks to that Cal.com instead, using
+`CALCOM_API_KEY`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from local.stack import DEFAULT_FIXTURE, PROJECT_ROOT, FunctionError, LocalStack, LocalStackError
+
+LOG = logging.getLogger("local")
+
+
+def _seed_callback(enabled: bool) -> Callable[[LocalStack], None] | None:
+    if not enabled:
+        return None
+    try:
+        from local.seed import seed_demo
+    except ImportError as exc:
+        LOG.info("no seed: local.seed.seed_demo is not importable (%s)", exc)
+        return None
+    return seed_demo
+
+
+def _parameter_overrides(values: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--parameter-overrides: expected Key=Value, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _build_stack(args: argparse.Namespace, http_port: int) -> LocalStack:
+    standin = None if args.no_standin else DEFAULT_FIXTURE
+    if args.no_standin and not os.environ.get("CALCOM_API_KEY"):
+        LOG.warning("--no-standin without CALCOM_API_KEY: Cal.com calls will not authenticate")
+    return LocalStack(
+        args.template,
+        http_port=http_port,
+        moto_port=args.moto_port,
+        region=args.region,
+        standin_fixture=standin,
+        seed=_seed_callback(not args.no_seed),
+        parameter_overrides=_parameter_overrides(args.parameter_overrides),
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stack = _build_stack(args, args.port)
+    try:
+        stack.start()
+    except (LocalStackError, OSError) as exc:
+        print(f"calbridge local stack failed to start: {exc}", file=sys.stderr)
+        return 1
+    try:
+        print(f"HTTP front: {stack.http_url}")
+        if stack.calcom_url:
+            label = "Cal.com stand-in" if stack.standin is not None else "Cal.com"
+            print(f"{label}: {stack.calcom_url}")
+        print(f"moto: {stack.moto_url}")
+        print("calbridge local stack ready", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        stack.stop()
+    return 0
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    if args.event == "-":
+        event = json.load(sys.stdin)
+    elif args.event:
+        event = json.loads(Path(args.event).read_text(encoding="utf-8"))
+    else:
+        event = {}
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr  # handler logs (Powertools writes to stdout) go to stderr, like sam
+    try:
+        with _build_stack(args, 0) as stack:
+            try:
+                result = stack.invoke(args.function, event)
+            except KeyError as exc:
+                print(exc.args[0], file=sys.stderr)
+                return 2
+    except LocalStackError as exc:
+        print(f"calbridge local stack failed to start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout = real_stdout
+    payload = result.json()
+    print(json.dumps(payload, indent=2, ensure_ascii=False))
+    return 1 if result.function_error else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--template", default=str(PROJECT_ROOT / "template.yaml"))
+        p.add_argument("--no-standin", action="store_true", help="talk to CALCOM_BASE_URL / real Cal.com")
+        p.add_argument("--no-seed", action="store_true", help="start with empty tables")
+        p.add_argument("--moto-port", type=int, default=0, help="0 = a free port")
+        p.add_argument("--region", default="eu-central-1")
+        p.add_argument(
+            "--parameter-overrides", nargs="*", default=[], metavar="Key=Value", help="template parameters"
+        )
+        p.add_argument("-v", "--verbose", action="store_true")
+
+    serve = sub.add_parser("serve", help="run the local stack until interrupted")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 3000))
+    common(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    invoke = sub.add_parser("invoke", help="invoke one function in-process, like `sam local invoke`")
+    invoke.add_argument("function", help="logical id of an AWS::Serverless::Function")
+    invoke.add_argument("-e", "--event", help="event JSON file ('-' = stdin); default {}")
+    common(invoke)
+    invoke.set_defaults(func=cmd_invoke)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except FunctionError as exc:  # pragma: no cover - defensive
+        print(str(exc), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    code = main()
+    # The servers are stopped; skip the interpreter's final garbage collection of moto's large
+    # object graph (it takes seconds at exit), atexit handlers still run.
+    gc.freeze()
+    sys.exit(code)
