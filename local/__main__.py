@@ -103,6 +103,10 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         event = json.loads(Path(args.event).read_text(encoding="utf-8"))
     else:
         event = {}
+    if isinstance(event, dict) and "x-retell-signature" in (event.get("headers") or {}):
+        from local.events import resign  # Retell signatures expire after 5 minutes: sign anew
+
+        event = resign(event)
     real_stdout = sys.stdout
     sys.stdout = sys.stderr  # handler logs (Powertools writes to stdout) go to stderr, like sam
     try:

@@ -1,0 +1,56 @@
+"""Every sample in events/ is current (generated from local/events.py) and works on the stack."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from local.events import EVENTS_DIR, RETELL_BODIES, resign
+from local.retell_sim import compact
+
+EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
+
+
+def test_every_event_file_is_generated_from_local_events():
+    assert {p.name for p in EVENT_FILES} == set(RETELL_BODIES)
+    for path in EVENT_FILES:
+        route, body = RETELL_BODIES[path.name]
+        event = json.loads(path.read_text(encoding="utf-8"))
+        assert event["routeKey"] == f"POST {route}" and event["rawPath"] == route
+        assert event["body"].encode() == compact(body), (
+            f"{path.name} is stale: run python -m local.events write"
+        )
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: p.name)
+def test_event_routes_exist_in_the_template(stack, path):
+    event = json.loads(path.read_text(encoding="utf-8"))
+    assert event["routeKey"] in {route.route_key for route in stack.routes}
+
+
+EXPECTED = {
+    "retell_inbound.json": lambda body: body["call_inbound"]["metadata"]["company_id"] == "salon-demo",
+    "retell_inbound_unknown_number.json": lambda body: body == {"call_inbound": {}},
+    "retell_functions_get_service_info.json": lambda body: body["data"]["service"]["service_id"] == "177",
+    "retell_functions_list_services.json": lambda body: len(body["data"]["services"]) == 6,
+}
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: p.name)
+def test_resigned_events_answer_as_documented(stack, path):
+    result = stack.invoke("RetellWebhookFunction", resign(json.loads(path.read_text(encoding="utf-8"))))
+    response = result.json()
+    assert response["statusCode"] == 200
+    assert EXPECTED[path.name](json.loads(response["body"]))
+
+
+@pytest.mark.parametrize("path", EVENT_FILES[:1], ids=lambda p: p.name)
+def test_stored_signatures_expire(stack, path):
+    """As committed, a sample's signature is older than 5 minutes: the handler must refuse it."""
+    event = json.loads(path.read_text(encoding="utf-8"))
+    timestamp = int(event["headers"]["x-retell-signature"].split(",")[0][2:])
+    event["headers"]["x-retell-signature"] = event["headers"]["x-retell-signature"].replace(
+        str(timestamp), str(timestamp - 10 * 60 * 1000)
+    )
+    assert stack.invoke("RetellWebhookFunction", event).json()["statusCode"] == 401
