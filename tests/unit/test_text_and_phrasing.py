@@ -96,7 +96,8 @@ def test_composite_service_explains_the_waiting_time():
     text = phrasing.describe_service(_composite("free"), ["Fabian Spitzer", "Lena Müller"], "de")
     assert text == (
         "Ansatzfärbung dauert insgesamt 2 Stunden 30 Minuten und kostet 85 Euro. "
-        "Zwischendurch gibt es etwa 45 Minuten Einwirkzeit. Das machen bei uns Fabian Spitzer und Lena Müller."
+        "Zwischendurch gibt es etwa 45 Minuten Einwirkzeit. "
+        "Das machen bei uns Fabian Spitzer und Lena Müller."
     )
     assert "45 minutes of processing time" in phrasing.describe_service(_composite("free"), [], "en")
 
