@@ -373,7 +373,7 @@ class LocalStack:
     # ================================================================== start-up steps
     @staticmethod
     def _quiet_loggers() -> None:
-        for name in ("werkzeug", "botocore", "boto3", "urllib3"):
+        for name in ("werkzeug", "botocore", "boto3", "urllib3", "pynamodb"):
             logging.getLogger(name).setLevel(logging.WARNING)
         # moto's ASL engine logs every state failure (an expected outcome: Catch, Fail) as ERROR
         # with a dump of the state; the execution result carries the error and cause anyway.
