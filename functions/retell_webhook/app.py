@@ -136,7 +136,7 @@ def _calendar_unavailable(exc: CalcomError) -> Response:
     )
 
 
-@app.exception_handler((StoreUnavailable, InvalidConfiguration))
+@app.exception_handler([StoreUnavailable, InvalidConfiguration])
 def _unavailable(exc: CalbridgeError) -> Response:
     logger.exception("dependency unavailable")
     return _error(503, "unavailable", "calbridge is temporarily unavailable")
