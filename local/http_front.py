@@ -370,6 +370,9 @@ class HttpFront:
 class _RequestHandler(BaseHTTPRequestHandler):
     front: HttpFront
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle plus the client's delayed
+    # ACK adds ~40 ms to every response.
+    disable_nagle_algorithm = True
     server_version = "calbridge-local"
     sys_version = ""
 
