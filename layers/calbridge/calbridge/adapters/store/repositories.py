@@ -99,48 +99,42 @@ class CompanyRepository:
             raise StoreUnavailable("the company store is unavailable") from exc
 
 
-class StaffRepository:
-    def list(self, company_id: str, *, active_only: bool = True) -> list[StaffMember]:
-        try:
-            records = StaffRecord.query(company_id)
-            staff = [_to_domain(r, StaffMember) for r in records]
-        except PynamoDBException as exc:
-            raise StoreUnavailable("the staff store is unavailable") from exc
-        return [s for s in staff if s.active or not active_only]
+class _CompanyScoped[E: BaseModel]:
+    """list/get/save for a table keyed (company_id, <entity id>) holding one domain model."""
 
-    def get(self, company_id: str, staff_id: str) -> StaffMember:
+    record_type: type[Model]
+    entity_type: type[E]
+    noun: str  # for messages: "staff member", "service"
+
+    def list(self, company_id: str, *, active_only: bool = True) -> list[E]:
         try:
-            return _to_domain(StaffRecord.get(company_id, staff_id), StaffMember)
+            entities = [_to_domain(r, self.entity_type) for r in self.record_type.query(company_id)]
+        except PynamoDBException as exc:
+            raise StoreUnavailable(f"the {self.noun} store is unavailable") from exc
+        return [e for e in entities if e.active or not active_only]  # type: ignore[attr-defined]
+
+    def get(self, company_id: str, entity_id: str) -> E:
+        try:
+            return _to_domain(self.record_type.get(company_id, entity_id), self.entity_type)
         except DoesNotExist as exc:
-            raise NotFound(f"unknown staff member {staff_id!r}") from exc
+            raise NotFound(f"unknown {self.noun} {entity_id!r}") from exc
         except PynamoDBException as exc:
-            raise StoreUnavailable("the staff store is unavailable") from exc
+            raise StoreUnavailable(f"the {self.noun} store is unavailable") from exc
 
-    def save(self, member: StaffMember) -> None:
+    def save(self, entity: E) -> None:
         try:
-            _to_record(StaffRecord, member).save()
+            _to_record(self.record_type, entity).save()
         except PynamoDBException as exc:
-            raise StoreUnavailable("the staff store is unavailable") from exc
+            raise StoreUnavailable(f"the {self.noun} store is unavailable") from exc
 
 
-class ServiceRepository:
-    def list(self, company_id: str, *, active_only: bool = True) -> list[Service]:
-        try:
-            services = [_to_domain(r, Service) for r in ServiceRecord.query(company_id)]
-        except PynamoDBException as exc:
-            raise StoreUnavailable("the service store is unavailable") from exc
-        return [s for s in services if s.active or not active_only]
+class StaffRepository(_CompanyScoped[StaffMember]):
+    record_type = StaffRecord
+    entity_type = StaffMember
+    noun = "staff member"
 
-    def get(self, company_id: str, service_id: str) -> Service:
-        try:
-            return _to_domain(ServiceRecord.get(company_id, service_id), Service)
-        except DoesNotExist as exc:
-            raise NotFound(f"unknown service {service_id!r}") from exc
-        except PynamoDBException as exc:
-            raise StoreUnavailable("the service store is unavailable") from exc
 
-    def save(self, service: Service) -> None:
-        try:
-            _to_record(ServiceRecord, service).save()
-        except PynamoDBException as exc:
-            raise StoreUnavailable("the service store is unavailable") from exc
+class ServiceRepository(_CompanyScoped[Service]):
+    record_type = ServiceRecord
+    entity_type = Service
+    noun = "service"
