@@ -13,6 +13,11 @@
   boto3, Step Functions tasks (both `arn:aws:states:::lambda:invoke` and a plain function ARN),
   EventBridge targets, SQS event source mappings.
 
+* DynamoDB: moto's server is threaded but its DynamoDB backend has no locking, so two concurrent
+  conditional writes could both pass their condition. Each DynamoDB request now runs under one
+  lock, which gives the per-request atomicity DynamoDB guarantees (conditional writes and
+  transactions as locks depend on it).
+
 `install()` is idempotent; `set_lambda_dispatcher(None)` turns the Lambda dispatch off again.
 """
 
@@ -56,6 +61,7 @@ def install() -> None:
             return
         _patch_stepfunctions()
         _patch_lambda()
+        _patch_dynamodb()
         _installed = True
 
 
@@ -168,6 +174,19 @@ def _patch_stepfunctions() -> None:
 
 
 # --------------------------------------------------------------------------------- Lambda
+
+
+def _patch_dynamodb() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    backend_lock = threading.RLock()
+
+    def call_action(self: DynamoHandler) -> Any:
+        with backend_lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
 
 def _header(headers: Any, name: str, default: str) -> str:

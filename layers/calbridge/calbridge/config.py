@@ -34,6 +34,10 @@ class Settings(BaseModel):
     services_table: str = Field(min_length=1)
     calls_table: str = Field(min_length=1)
     idempotency_table: str = Field(min_length=1)
+    host_mappings_table: str = Field(min_length=1)
+    mapping_audits_table: str = Field(min_length=1)
+    host_reviews_table: str = Field(min_length=1)
+    appointments_table: str = Field(min_length=1)
 
     calcom_base_url: HttpUrl
     calcom_api_versions: CalcomApiVersions = CalcomApiVersions()
@@ -47,6 +51,9 @@ class Settings(BaseModel):
     secret_cache_s: int = Field(default=300, ge=0)
 
     signature_tolerance_s: int = Field(default=300, gt=0)
+    # How long a container trusts its cached mappings and staff directory; a deactivation made
+    # elsewhere takes effect within this time (docs/adr/0005-host-resolution.md).
+    directory_cache_s: float = Field(default=30.0, ge=0)
 
 
 _ENV = {
@@ -56,6 +63,10 @@ _ENV = {
     "services_table": "SERVICES_TABLE",
     "calls_table": "CALLS_TABLE",
     "idempotency_table": "IDEMPOTENCY_TABLE",
+    "host_mappings_table": "HOST_MAPPINGS_TABLE",
+    "mapping_audits_table": "MAPPING_AUDITS_TABLE",
+    "host_reviews_table": "HOST_REVIEWS_TABLE",
+    "appointments_table": "APPOINTMENTS_TABLE",
     "calcom_base_url": "CALCOM_BASE_URL",
     "calcom_connect_timeout_s": "CALCOM_CONNECT_TIMEOUT_S",
     "calcom_read_timeout_s": "CALCOM_READ_TIMEOUT_S",
@@ -64,6 +75,7 @@ _ENV = {
     "calcom_webhook_secret_secret": "CALCOM_WEBHOOK_SECRET_SECRET",
     "secret_cache_s": "SECRET_CACHE_S",
     "signature_tolerance_s": "RETELL_SIGNATURE_TOLERANCE_S",
+    "directory_cache_s": "DIRECTORY_CACHE_S",
 }
 _VERSION_ENV = {
     "bookings": "CALCOM_API_VERSION_BOOKINGS",

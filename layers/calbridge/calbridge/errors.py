@@ -42,6 +42,10 @@ class PhoneNumberTaken(CalbridgeError):
     """A phone number already routes to another company."""
 
 
+class MappingConflict(CalbridgeError):
+    """A conditional mapping write lost: someone else created or changed the mapping first."""
+
+
 class StoreUnavailable(CalbridgeError):
     """DynamoDB could not be reached or refused the request."""
 

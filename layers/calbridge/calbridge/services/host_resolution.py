@@ -1,0 +1,439 @@
+"""Host resolution: which local staff member serves a Cal.com booking.
+
+Order (DESIGN.md "Host resolution"): a valid active mapping wins; an invalid one (staff inactive
+or gone) is deactivated with an audit record and resolution goes on with the strategies of
+`domain.hosts.decide`. An auto-link creates the mapping and its audit in one transaction; when
+two requests race, the loser re-reads and answers with the winner's staff member. Hosts that
+cannot be linked are stored for an admin as review candidates or unmapped hosts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from pydantic import BaseModel, ConfigDict
+
+from calbridge.adapters.cache import TtlCache
+from calbridge.adapters.store.host_mappings import (
+    AppointmentRepository,
+    HostMappingRepository,
+    HostReviewRepository,
+)
+from calbridge.adapters.store.repositories import CompanyRepository, StaffRepository
+from calbridge.domain.hosts import (
+    HostRef,
+    ManualRule,
+    MappingSource,
+    Match,
+    MatchDecision,
+    Outcome,
+    decide,
+    extract_hosts,
+)
+from calbridge.domain.mappings import (
+    SYSTEM_ACTOR,
+    AuditAction,
+    HostMapping,
+    HostReview,
+    ManualRuleRecord,
+    MappingAudit,
+    host_key,
+    review_key,
+    rule_key,
+)
+from calbridge.domain.models import Company, StaffMember
+from calbridge.errors import InvalidRequest, MappingConflict, NotFound
+from calbridge.observability import logger, metrics
+
+EXISTING = "existing_mapping"
+
+
+class Resolution(BaseModel):
+    """The answer for one host: who serves, found how, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    company_id: str
+    calcom_host_id: int | None
+    staff_id: str | None
+    outcome: Literal["existing", "linked", "review", "unmatched"]
+    strategy: str  # existing_mapping, or the strategy that linked (a MappingSource value), or "none"
+    source: MappingSource | None  # the mapping's source
+    confidence: int
+    reason: str
+    mapping_created: bool = False
+
+
+class BookingResolution(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    primary: Resolution | None  # the organizer's (hosts[0])
+    others: tuple[Resolution, ...] = ()  # round-robin / collective co-hosts among the attendees
+    warnings: tuple[str, ...] = ()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class HostResolver:
+    def __init__(
+        self,
+        companies: CompanyRepository,
+        staff: StaffRepository,
+        mappings: HostMappingRepository,
+        reviews: HostReviewRepository,
+        appointments: AppointmentRepository,
+        *,
+        cache_ttl_s: float,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._companies = companies
+        self._staff = staff
+        self._mappings = mappings
+        self._reviews = reviews
+        self._appointments = appointments
+        self._clock = clock
+        # Per container: tenants' configuration, staff directories, mappings and rules.
+        self._company_cache: TtlCache[str, Company] = TtlCache(cache_ttl_s)
+        self._directory_cache: TtlCache[str, dict[str, StaffMember]] = TtlCache(cache_ttl_s)
+        self._mapping_cache: TtlCache[tuple[str, int], HostMapping | None] = TtlCache(cache_ttl_s)
+        self._rules_cache: TtlCache[str, list[Any]] = TtlCache(cache_ttl_s)
+
+    # ------------------------------------------------------------------ queries
+
+    def company(self, company_id: str) -> Company:
+        return self._company_cache.get(company_id, lambda: self._companies.get(company_id))
+
+    def directory(self, company_id: str) -> dict[str, StaffMember]:
+        """Every staff member of the company, active or not, by id."""
+        return self._directory_cache.get(
+            company_id, lambda: {m.staff_id: m for m in self._staff.list(company_id, active_only=False)}
+        )
+
+    def mapping(self, company_id: str, host_id: int) -> HostMapping | None:
+        return self._mapping_cache.get((company_id, host_id), lambda: self._mappings.get(company_id, host_id))
+
+    def forget(self, company_id: str) -> None:
+        """Drop this container's cached view of a company (after an admin change here)."""
+        self._company_cache.invalidate(company_id)
+        self._directory_cache.invalidate(company_id)
+        self._rules_cache.invalidate(company_id)
+        self._mapping_cache.clear()
+
+    # ------------------------------------------------------------------ resolution
+
+    def resolve(self, company_id: str, host: HostRef) -> Resolution:
+        company = self.company(company_id)
+        directory = self.directory(company_id)
+        current = self.mapping(company_id, host.id) if host.id is not None else None
+        if current is not None and current.is_active:
+            problem = self._invalid_because(current, directory)
+            if problem is None:
+                return self._existing(current, "the host's active mapping")
+            current = self._deactivate(current, SYSTEM_ACTOR, f"mapping no longer valid: {problem}")
+
+        rules = self._rules_cache.get(company_id, lambda: self._mappings.rules(company_id))
+        decision = decide(
+            host,
+            list(directory.values()),
+            [ManualRule(match_on=r.match_on, value=r.value, staff_id=r.staff_id) for r in rules],
+            threshold=company.host_match_threshold,
+        )
+        if decision.outcome is Outcome.LINK and decision.best is not None:
+            return self._link(company_id, host, decision.best, replaces=current)
+        return self._unresolved(company_id, host, decision)
+
+    def resolve_booking(self, company_id: str, booking: Mapping[str, Any]) -> BookingResolution:
+        """Resolve every host of a Cal.com booking; no hosts is a warning, never an error."""
+        directory = self.directory(company_id)
+        team_emails = {e for m in directory.values() for e in (m.email, *m.other_emails) if e}
+        extraction = extract_hosts(booking, team_emails)
+        for warning in extraction.warnings:
+            logger.warning("host extraction", company_id=company_id, warning=warning)
+        if not extraction.hosts:
+            self._count("StaffUnassigned")
+            return BookingResolution(primary=None, warnings=extraction.warnings)
+        resolutions = [self.resolve(company_id, host) for host in extraction.hosts]
+        return BookingResolution(
+            primary=resolutions[0], others=tuple(resolutions[1:]), warnings=extraction.warnings
+        )
+
+    def assign_appointment(
+        self, company_id: str, appointment_id: str, booking: Mapping[str, Any]
+    ) -> BookingResolution:
+        """Resolve the booking's hosts and record the organizer's staff member on the appointment."""
+        resolution = self.resolve_booking(company_id, booking)
+        primary = resolution.primary
+        self._appointments.assign_staff(
+            company_id,
+            appointment_id,
+            staff_id=primary.staff_id if primary else None,
+            calcom_host_id=primary.calcom_host_id if primary else None,
+            source=primary.strategy if primary else None,
+            confidence=primary.confidence if primary else None,
+            reason=primary.reason if primary else "the booking has no hosts",
+        )
+        return resolution
+
+    # ------------------------------------------------------------------ admin operations
+
+    def deactivate(self, company_id: str, host_id: int, actor: str, reason: str) -> HostMapping:
+        mapping = self._mappings.get(company_id, host_id)
+        if mapping is None or not mapping.is_active:
+            raise MappingConflict(f"host {host_id} has no active mapping")
+        return self._deactivate(mapping, actor, reason)
+
+    def override(self, company_id: str, host: HostRef, staff_id: str, actor: str, reason: str) -> HostMapping:
+        """An admin links a host id to a staff member; it beats every automatic strategy afterwards."""
+        if host.id is None:
+            raise InvalidRequest("a mapping needs the Cal.com host id", field="host.id")
+        self._require_active_staff(company_id, staff_id)
+        current = self._mappings.get(company_id, host.id)
+        now = self._clock()
+        mapping = HostMapping(
+            company_id=company_id,
+            host_id=host.id,
+            staff_id=staff_id,
+            calcom_name=host.name or (current.calcom_name if current else None),
+            calcom_email=host.email or (current.calcom_email if current else None),
+            calcom_username=host.username or (current.calcom_username if current else None),
+            calcom_time_zone=host.time_zone or (current.calcom_time_zone if current else None),
+            source=MappingSource.MANUAL,
+            confidence=100,
+            last_synced_at=current.last_synced_at if current else None,
+            metadata={"set_by": actor},
+            version=current.version + 1 if current else 1,
+            created_at=current.created_at if current else now,
+            updated_at=now,
+        )
+        action = AuditAction.MANUAL_OVERRIDE if current else AuditAction.CREATED
+        self._mappings.write(
+            mapping,
+            self._audit(mapping.key, company_id, action, current, mapping, actor, reason),
+            replaces=current,
+        )
+        self._mapping_cache.put((company_id, host.id), mapping)
+        self._reviews.resolve(company_id, host_key(host.id))
+        self._count("MappingCreated")
+        return mapping
+
+    def add_rule(
+        self,
+        company_id: str,
+        match_on: Literal["email", "username"],
+        value: str,
+        staff_id: str,
+        actor: str,
+        reason: str,
+    ) -> ManualRuleRecord:
+        """An admin's mapping by e-mail or username, applied (priority 200) when that host is met."""
+        self._require_active_staff(company_id, staff_id)
+        rule = ManualRuleRecord(
+            company_id=company_id,
+            match_on=match_on,
+            value=value.strip().lower(),
+            staff_id=staff_id,
+            created_by=actor,
+            created_at=self._clock(),
+        )
+        key = rule_key(match_on, rule.value)
+        audit = self._audit(key, company_id, AuditAction.CREATED, None, None, actor, reason)
+        self._mappings.save_rule(rule, audit.model_copy(update={"new_values": rule.model_dump(mode="json")}))
+        self._rules_cache.invalidate(company_id)
+        return rule
+
+    def audit_trail(self, company_id: str, host_id: int) -> list[MappingAudit]:
+        return self._mappings.audits(company_id, host_key(host_id))
+
+    # ------------------------------------------------------------------ internals
+
+    def _require_active_staff(self, company_id: str, staff_id: str) -> None:
+        self.company(company_id)  # UnknownCompany for a wrong tenant
+        self._directory_cache.invalidate(company_id)  # an admin acts on fresh data
+        member = self.directory(company_id).get(staff_id)
+        if member is None:
+            raise NotFound(f"unknown staff member {staff_id!r} in company {company_id!r}")
+        if not member.active:
+            raise InvalidRequest(f"staff member {staff_id!r} is inactive", field="staff_id")
+
+    @staticmethod
+    def _invalid_because(mapping: HostMapping, directory: dict[str, StaffMember]) -> str | None:
+        member = directory.get(mapping.staff_id)
+        if member is None:
+            return f"staff member {mapping.staff_id} does not exist in company {mapping.company_id}"
+        if not member.active:
+            return f"staff member {mapping.staff_id} is inactive"
+        return None
+
+    def _existing(self, mapping: HostMapping, why: str) -> Resolution:
+        self._count("StaffAssigned")
+        return Resolution(
+            company_id=mapping.company_id,
+            calcom_host_id=mapping.host_id,
+            staff_id=mapping.staff_id,
+            outcome="existing",
+            strategy=EXISTING,
+            source=mapping.source,
+            confidence=mapping.confidence,
+            reason=f"{why} ({mapping.source.value}, confidence {mapping.confidence})",
+        )
+
+    def _deactivate(self, mapping: HostMapping, actor: str, reason: str) -> HostMapping:
+        inactive = mapping.model_copy(
+            update={"is_active": False, "version": mapping.version + 1, "updated_at": self._clock()}
+        )
+        audit = self._audit(
+            mapping.key, mapping.company_id, AuditAction.DELETED, mapping, inactive, actor, reason
+        )
+        try:
+            self._mappings.write(inactive, audit, replaces=mapping)
+        except MappingConflict:
+            # Someone else changed it first: their version stands; continue from what is stored.
+            stored = self._mappings.get(mapping.company_id, mapping.host_id)
+            self._mapping_cache.put((mapping.company_id, mapping.host_id), stored)
+            if stored is None:
+                raise
+            return stored
+        logger.info(
+            "host mapping deactivated", company_id=mapping.company_id, host_id=mapping.host_id, reason=reason
+        )
+        self._mapping_cache.put((mapping.company_id, mapping.host_id), inactive)
+        return inactive
+
+    def _link(self, company_id: str, host: HostRef, best: Match, replaces: HostMapping | None) -> Resolution:
+        if host.id is None:
+            # No id to key a mapping on: answer for this booking, remember nothing.
+            self._count("StaffAssigned")
+            self._confidence(best)
+            return Resolution(
+                company_id=company_id,
+                calcom_host_id=None,
+                staff_id=best.staff_id,
+                outcome="linked",
+                strategy=best.source.value,
+                source=best.source,
+                confidence=best.confidence,
+                reason=f"{best.reason}; not stored: the host has no Cal.com id",
+            )
+        now = self._clock()
+        mapping = HostMapping(
+            company_id=company_id,
+            host_id=host.id,
+            staff_id=best.staff_id,
+            calcom_name=host.name,
+            calcom_email=host.email,
+            calcom_username=host.username,
+            calcom_time_zone=host.time_zone,
+            source=best.source,
+            confidence=best.confidence,
+            last_synced_at=now,
+            metadata={"strategy_reason": best.reason},
+            version=replaces.version + 1 if replaces else 1,
+            created_at=now,
+            updated_at=now,
+        )
+        audit = self._audit(
+            mapping.key, company_id, AuditAction.AUTO_MATCHED, replaces, mapping, SYSTEM_ACTOR, best.reason
+        )
+        try:
+            self._mappings.write(mapping, audit, replaces=replaces)
+        except MappingConflict:
+            winner = self._mappings.get(company_id, host.id)
+            self._mapping_cache.put((company_id, host.id), winner)
+            if winner is None or not winner.is_active:
+                raise
+            return self._existing(winner, "linked concurrently by another request")
+        self._mapping_cache.put((company_id, host.id), mapping)
+        self._reviews.resolve(company_id, host_key(host.id))
+        self._count("MappingCreated")
+        self._count("StaffAssigned")
+        self._confidence(best)
+        logger.info(
+            "host linked",
+            company_id=company_id,
+            host_id=host.id,
+            staff_id=best.staff_id,
+            strategy=best.source.value,
+        )
+        return Resolution(
+            company_id=company_id,
+            calcom_host_id=host.id,
+            staff_id=best.staff_id,
+            outcome="linked",
+            strategy=best.source.value,
+            source=best.source,
+            confidence=best.confidence,
+            reason=best.reason,
+            mapping_created=True,
+        )
+
+    def _unresolved(self, company_id: str, host: HostRef, decision: MatchDecision) -> Resolution:
+        now = self._clock()
+        kind: Literal["review", "unmapped"] = "review" if decision.candidates else "unmapped"
+        self._reviews.record(
+            HostReview(
+                company_id=company_id,
+                host_key=review_key(host),
+                host=host,
+                kind=kind,
+                candidates=decision.candidates,
+                reason=decision.reason,
+                first_seen=now,
+                last_seen=now,
+            )
+        )
+        self._count("StaffUnassigned")
+        if kind == "review":
+            self._count("ReviewCandidate")
+        top = decision.candidates[0] if decision.candidates else None
+        return Resolution(
+            company_id=company_id,
+            calcom_host_id=host.id,
+            staff_id=None,
+            outcome=kind if kind == "review" else "unmatched",
+            strategy=top.source.value if top else "none",
+            source=None,
+            confidence=top.confidence if top else 0,
+            reason=decision.reason,
+        )
+
+    def _audit(
+        self,
+        mapping_key: str,
+        company_id: str,
+        action: AuditAction,
+        old: HostMapping | None,
+        new: HostMapping | None,
+        actor: str,
+        reason: str,
+    ) -> MappingAudit:
+        return MappingAudit(
+            company_id=company_id,
+            mapping_key=mapping_key,
+            audit_id=uuid.uuid4().hex[:12],
+            action=action,
+            old_values=old.audit_view() if old else None,
+            new_values=new.audit_view() if new else None,
+            changed_by=actor,
+            changed_at=self._clock(),
+            reason=reason,
+        )
+
+    @staticmethod
+    def _count(name: str) -> None:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+    @staticmethod
+    def _confidence(match: Match) -> None:
+        with single_metric(
+            name="MatchConfidence",
+            unit=MetricUnit.NoUnit,
+            value=match.confidence,
+            namespace=metrics.namespace,
+        ) as metric:
+            metric.add_dimension(name="strategy", value=match.source.value)
