@@ -9,7 +9,7 @@ import pytest
 from local.events import EVENTS_DIR, RETELL_BODIES, resign
 from local.retell_sim import compact
 
-EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
+EVENT_FILES = sorted(EVENTS_DIR.glob("retell_*.json"))
 
 
 def test_every_event_file_is_generated_from_local_events():
@@ -54,3 +54,10 @@ def test_stored_signatures_expire(stack, path):
         str(timestamp), str(timestamp - 10 * 60 * 1000)
     )
     assert stack.invoke("RetellWebhookFunction", event).json()["statusCode"] == 401
+
+
+def test_host_resolution_events_resolve_on_the_stack(stack):
+    booking = json.loads((EVENTS_DIR / "host_resolution_booking.json").read_text(encoding="utf-8"))
+    host = json.loads((EVENTS_DIR / "host_resolution_host.json").read_text(encoding="utf-8"))
+    assert stack.invoke("HostResolutionFunction", booking).json()["staff_id"] == "fabian-spitzer"
+    assert stack.invoke("HostResolutionFunction", host).json()["staff_id"] == "emma-williams"

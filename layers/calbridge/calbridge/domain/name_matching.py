@@ -1,0 +1,221 @@
+"""Comparing two person names, for host → staff matching (pure: no I/O).
+
+Two comparisons live here:
+
+* `exact_name_key()`: the exact-name strategy's key. Only case and whitespace are normalised
+  (Unicode NFC, `casefold()`, runs of whitespace collapsed, ends stripped); umlauts and other
+  diacritics are NOT folded. `casefold()` itself maps "ß" to "ss", so "Groß" and "GROSS" are equal
+  here: that is a case equivalence, not a transliteration.
+* `fuzzy_name_match()`: the fuzzy strategy. Both names are split into tokens; every token has two
+  spellings, umlauts written out and umlauts dropped ("Müller" → "mueller" / "muller", "Özdemir" →
+  "oezdemir" / "ozdemir", "Groß" → "gross", "José" → "jose", "Søren" → "soeren" / "soren"), built
+  on `text.fold()`. Two tokens are *equal* when their spellings overlap, an *initial* when one of
+  them is a single letter that starts the other ("F." ~ "Fabian"), and a *typo* when both have at
+  least 4 letters and `rapidfuzz.fuzz.ratio` of their closest spellings is at least 80. "Last,
+  First" is read as "First Last"; the titles Dr, Prof, Herr, Frau, Mr, Mrs, Ms and Mx are ignored.
+
+  The shorter name's tokens are each paired with a different token of the longer name, in any
+  order (word order does not matter); the longer name's leftover tokens count as dropped middle
+  names. A pairing is only acceptable when
+
+  - every token of the shorter name is paired, and at least one pair is *equal*;
+  - both names have at least two tokens, or both have exactly one;
+  - the longer name's last token (its surname) is paired, not dropped;
+  - no surname (last token of either name) is reduced to an initial;
+  - at most 6 tokens per name (longer names are not compared fuzzily).
+
+  Confidence of a pairing (the best pairing wins), rounded down:
+
+  ====================================================  ==============================
+  identical after folding / reordering / titles          74
+  each dropped middle name                               −4   (one dropped: 70)
+  each initial                                           −9   (one initial: 65)
+  any typo pair                                          −(104 − s): alone 50 … 69
+  ====================================================  ==============================
+
+  where `s` (80 ≤ s < 100) is `fuzz.ratio` of the paired full tokens joined in order, so a typo in
+  a long name costs less than the same typo in a short one. A result below 50 is no match. Every
+  penalty is positive and a higher similarity never costs more, so the mapping is monotonic: a
+  pairing with fewer or smaller imperfections never scores lower, and every fuzzy result stays
+  strictly below the exact-name confidence of 75.
+
+  Consequences: "Lena Müller" ~ "Lena Mueller" ~ "Lena Muller" (74 with the umlaut spelling;
+  "Mueller" ~ "Muller" is only a typo-level 65), "Spitzer, Fabian" ~ "Fabian Spitzer" (74),
+  "Fabian Max Spitzer" ~ "Fabian Spitzer" (70), "F. Spitzer" ~ "Fabian Spitzer" (65), "Fabain
+  Spitzer" ~ "Fabian Spitzer" (62); "Fabian Müller" ≁ "Fabian Spitzer", "Lara Müller" ≁ "Lena
+  Müller", "Lea Müller" ≁ "Lena Müller" (short tokens must be equal), "Fabian S." ≁ "Fabian
+  Spitzer" (surname initial), "Fabian" ≁ "Fabian Spitzer" (one token against two).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import Enum
+
+from rapidfuzz import fuzz
+
+from calbridge.domain.text import fold
+
+IDENTICAL = 74
+DROPPED_PENALTY = 4
+INITIAL_PENALTY = 9
+TYPO_BASE = 104  # a typo pair costs TYPO_BASE - s: s=80 -> 24 (50 left), s -> 100 gives 69
+TYPO_TOKEN_FLOOR = 80
+TYPO_MIN_LENGTH = 4
+MIN_CONFIDENCE = 50
+MAX_TOKENS = 6
+
+TITLES = frozenset({"dr", "prof", "herr", "frau", "mr", "mrs", "ms", "mx"})
+
+# Letters NFKD does not decompose (so fold() would turn them into spaces), in both spellings.
+_WRITTEN_OUT = str.maketrans({"ø": "oe", "Ø": "Oe", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe"})
+_DROPPED = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe"})
+_OTHER = str.maketrans({"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th"})
+_OTHER_DOTLESS = str.maketrans({"ı": "i"})
+_WHITESPACE = re.compile(r"\s+")
+
+
+def exact_name_key(name: str) -> str:
+    """Case- and whitespace-insensitive form, nothing else: ' Lena  MÜLLER ' -> 'lena müller'."""
+    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", name).casefold()).strip()
+
+
+class _Pair(Enum):
+    EQUAL = "equal"
+    INITIAL = "initial"
+    TYPO = "typo"
+
+
+@dataclass(frozen=True)
+class _Token:
+    spellings: frozenset[str]
+
+    @property
+    def initial(self) -> str | None:
+        """The letter this token abbreviates ("f" for "F."), or None."""
+        short = [s for s in self.spellings if len(s) == 1 and s.isalpha()]
+        return short[0] if short else None
+
+
+@dataclass(frozen=True)
+class NameMatch:
+    """How two names match fuzzily."""
+
+    confidence: int  # MIN_CONFIDENCE .. IDENTICAL
+    dropped: int = 0  # middle names only one side has
+    initials: int = 0
+    similarity: float = 100.0  # fuzz.ratio of the paired full tokens (100 without typos)
+
+    @property
+    def description(self) -> str:
+        parts = []
+        if self.dropped:
+            parts.append(f"{self.dropped} middle name{'s' if self.dropped > 1 else ''} missing on one side")
+        if self.initials:
+            parts.append(f"{self.initials} initial{'s' if self.initials > 1 else ''}")
+        if self.similarity < 100:
+            parts.append(f"spelling {self.similarity:.0f}% similar")
+        if not parts:
+            return "identical after folding umlauts, accents, titles and word order"
+        return ", ".join(parts)
+
+
+def _strip_marks(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _tokens(name: str) -> list[_Token]:
+    name = unicodedata.normalize("NFC", name).translate(_OTHER).translate(_OTHER_DOTLESS)
+    if name.count(",") == 1:  # "Spitzer, Fabian" -> "Fabian Spitzer"
+        last, first = name.split(",")
+        name = f"{first} {last}"
+    written_out = fold(name.translate(_WRITTEN_OUT)).split()  # ä -> ae (fold's own rule)
+    dropped = fold(_strip_marks(name.translate(_DROPPED))).split()  # ä -> a
+    if len(written_out) != len(dropped):  # cannot happen with the tables above; stay safe
+        dropped = written_out
+    tokens = [_Token(frozenset({a, b})) for a, b in zip(written_out, dropped, strict=True)]
+    untitled = [t for t in tokens if not t.spellings & TITLES]
+    return untitled or tokens
+
+
+def _compare(a: _Token, b: _Token) -> tuple[_Pair, str, str] | None:
+    """How two tokens relate, with the spellings that relate best."""
+    shared = a.spellings & b.spellings
+    if shared:
+        same = min(shared)
+        return _Pair.EQUAL, same, same
+    for short, full in ((a, b), (b, a)):
+        letter = short.initial
+        if letter and any(len(s) > 1 and s.startswith(letter) for s in full.spellings):
+            return _Pair.INITIAL, "", ""
+    best: tuple[float, str, str] | None = None
+    for x, y in itertools.product(sorted(a.spellings), sorted(b.spellings)):
+        if min(len(x), len(y)) < TYPO_MIN_LENGTH:
+            continue
+        score = fuzz.ratio(x, y)
+        if score >= TYPO_TOKEN_FLOOR and (best is None or score > best[0]):
+            best = (score, x, y)
+    if best is None:
+        return None
+    return _Pair.TYPO, best[1], best[2]
+
+
+def fuzzy_name_match(a: str, b: str) -> NameMatch | None:
+    """The best fuzzy match between two names (symmetric), or None. See the module docstring."""
+    if not isinstance(a, str) or not isinstance(b, str):
+        return None
+    left, right = _tokens(a), _tokens(b)
+    if not left or not right or len(left) > MAX_TOKENS or len(right) > MAX_TOKENS:
+        return None
+    if (len(left) == 1) != (len(right) == 1):
+        return None
+    short, long_ = (left, right) if len(left) <= len(right) else (right, left)
+    table = [[_compare(s, t) for t in long_] for s in short]
+    surname_short, surname_long = len(short) - 1, len(long_) - 1
+    best: NameMatch | None = None
+    for chosen in itertools.permutations(range(len(long_)), len(short)):
+        pairs = [table[i][j] for i, j in enumerate(chosen)]
+        if any(p is None for p in pairs) or surname_long not in chosen:
+            continue
+        kinds = [p[0] for p in pairs if p is not None]
+        if _Pair.EQUAL not in kinds:
+            continue
+        if not _surnames_spelled_out(short, long_, chosen, kinds, surname_short, surname_long):
+            continue
+        initials = kinds.count(_Pair.INITIAL)
+        dropped = len(long_) - len(short)
+        score = float(IDENTICAL - DROPPED_PENALTY * dropped - INITIAL_PENALTY * initials)
+        similarity = 100.0
+        if _Pair.TYPO in kinds:
+            full = [p for p in pairs if p is not None and p[0] is not _Pair.INITIAL]
+            similarity = fuzz.ratio(" ".join(p[1] for p in full), " ".join(p[2] for p in full))
+            score -= TYPO_BASE - similarity
+        confidence = math.floor(score)
+        if confidence < MIN_CONFIDENCE:
+            continue
+        if best is None or confidence > best.confidence:
+            best = NameMatch(confidence, dropped, initials, similarity)
+    return best
+
+
+def _surnames_spelled_out(
+    short: list[_Token],
+    long_: list[_Token],
+    chosen: tuple[int, ...],
+    kinds: list[_Pair],
+    surname_short: int,
+    surname_long: int,
+) -> bool:
+    """No surname may be an initial: 'Fabian S.' could be any Fabian."""
+    for i, (j, kind) in enumerate(zip(chosen, kinds, strict=True)):
+        if kind is not _Pair.INITIAL:
+            continue
+        if i == surname_short and short[i].initial:
+            return False
+        if j == surname_long and long_[j].initial:
+            return False
+    return True
