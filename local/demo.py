@@ -7,19 +7,24 @@ for service information. Every request is signed and goes over HTTP like Retell'
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import textwrap
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from calbridge.adapters.retell.signature import sign
 from local.retell_sim import RetellSimulator, compact
 from local.seed import DEMO_FIXTURE, load_fixture, seed_demo
 from local.stack import LocalStack
 
+ADMIN = "arn:aws:iam::123456789012:user/salon-admin"
 CALLER = "+4915112345678"
 SALON = "+4930123456789"
 
@@ -109,15 +114,93 @@ def run_call(stack: LocalStack) -> None:
     ) as calcom:
         members = calcom.list_team_memberships(team)
         event_types = calcom.list_team_event_types(team)
-    show(f"  {stack.calcom_url}: team {team} with {len(members)} members, {len(event_types)} event types")
-    for member in members:
-        show(f"    {member.user_id:>8}  {member.user.name:<16} {member.user.email}")
-    retell.close()
+        show(f"  {stack.calcom_url}: team {team} with {len(members)} members, {len(event_types)} event types")
+        for member in members:
+            show(f"    {member.user_id:>8}  {member.user.name:<16} {member.user.email}")
+        retell.close()
+        meet_hosts(stack, calcom, members)
 
-    step("8. Function logs are JSON; phone numbers and e-mails are masked")
+    step("10. Function logs are JSON; phone numbers and e-mails are masked")
     unrouted = next(line for line in LOG_FILE.read_text().splitlines() if "unrouted number" in line)
     show(f"  {unrouted}")
     show(f"\nDemo call finished: routed, answered and verified through the HTTP front. Logs: {LOG_FILE}")
+
+
+def book_with(calcom: Any, member: Any, event_type_id: int) -> Any:
+    """A booking in the stand-in served by `member`: the first slot round robin gives them."""
+    from calbridge.adapters.calcom import AttendeeInput, CreateBookingRequest, Routing
+    from calbridge.errors import SlotUnavailable
+
+    today = datetime.now(UTC).date()
+    slots = calcom.get_slots(
+        event_type_id, today + timedelta(days=1), today + timedelta(days=8), "Europe/Berlin"
+    )
+    for slot in slots.slots:
+        request = CreateBookingRequest(
+            start=slot.start,
+            event_type_id=event_type_id,
+            attendee=AttendeeInput(name="Anna Schmidt", time_zone="Europe/Berlin", email="anna@example.com"),
+            routing=Routing(team_member_ids=[member.user_id]),
+        )
+        try:
+            return calcom.create_booking(request)
+        except SlotUnavailable:
+            continue
+    raise SystemExit(f"no free slot for {member.user.name} in the next week")
+
+
+def meet_hosts(stack: LocalStack, calcom: Any, members: list[Any]) -> None:
+    step("8. Cal.com bookings meet the team's hosts; host resolution links them to staff")
+    lambda_client = stack.boto3_client("lambda")
+    admin = httpx.Client(base_url=stack.http_url, headers={"x-calbridge-local-identity": ADMIN})
+    kinder_haarschnitt, damen_haarschnitt = 3719002, 3719001
+    for member in members:
+        event_type = kinder_haarschnitt if member.user.name.startswith("Sara") else damen_haarschnitt
+        booking = book_with(calcom, member, event_type)
+        invocation = lambda_client.invoke(
+            FunctionName="HostResolutionFunction",
+            Payload=json.dumps(
+                {"company_id": "salon-demo", "booking": booking.model_dump(mode="json", by_alias=True)}
+            ),
+        )
+        result = json.loads(invocation["Payload"].read())
+        staff = result["staff_id"] or "—"
+        show(
+            f"  host {booking.organizer.id} {booking.organizer.name:<15} → {staff:<15} "
+            f"{result['outcome']:<9} {result['strategy']:<12} confidence {result['confidence']}"
+        )
+        show(f"{'':>10}{result['reason']}")
+
+    company = "/admin/companies/salon-demo"
+    reviews = check(admin.get(f"{company}/review-candidates"), 200)["review_candidates"]
+    show(f"\n  Review queue: {len(reviews)} host(s) wait for an admin")
+    for review in reviews:
+        host, best = review["host"], review["candidates"][0]
+        show(
+            f"    host {host['id']} {host['name']}: best candidate {best['staff_id']} ({best['confidence']})"
+        )
+
+    step("9. An admin confirms Lena's link; the audit trail records who did what")
+    lena = next(m for m in members if m.user.name.startswith("Lena"))
+    check(
+        admin.post(
+            f"{company}/host-mappings",
+            json={
+                "host_id": lena.user_id,
+                "staff_id": "lena-mueller",
+                "reason": "Lena Mueller is Lena Müller",
+            },
+        ),
+        201,
+    )
+    for host_id in (members[0].user_id, lena.user_id):
+        show(f"  audit trail of host {host_id}:")
+        for record in check(admin.get(f"{company}/host-mappings/{host_id}/audit"), 200)["audit"]:
+            show(
+                f"    {record['changed_at'][:19]}  {record['action']:<15} by {record['changed_by']}: "
+                f"{record['reason']}"
+            )
+    admin.close()
 
 
 def main() -> int:
