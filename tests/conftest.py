@@ -21,6 +21,26 @@ def stack() -> Iterator[object]:
         yield running
 
 
+def reseed(stack) -> None:
+    """Back to the seeded demo salon: empty tables, seed again, and drop the handlers' caches
+    (the stack's functions share one host resolver per process, as a warm container would)."""
+    import importlib
+
+    from local.seed import seed_demo
+
+    stack.reset()
+    seed_demo()
+    importlib.import_module("calbridge.services.wiring").host_resolver().clear()
+
+
+@pytest.fixture
+def fresh(stack):
+    """The demo salon as seeded, before and after the test (the test may write anything)."""
+    reseed(stack)
+    yield stack
+    reseed(stack)
+
+
 @pytest.fixture
 def retell(stack):
     from local.retell_sim import RetellSimulator

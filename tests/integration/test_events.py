@@ -56,7 +56,8 @@ def test_stored_signatures_expire(stack, path):
     assert stack.invoke("RetellWebhookFunction", event).json()["statusCode"] == 401
 
 
-def test_host_resolution_events_resolve_on_the_stack(stack):
+def test_host_resolution_events_resolve_on_the_stack(fresh):
+    stack = fresh
     booking = json.loads((EVENTS_DIR / "host_resolution_booking.json").read_text(encoding="utf-8"))
     host = json.loads((EVENTS_DIR / "host_resolution_host.json").read_text(encoding="utf-8"))
     assert stack.invoke("HostResolutionFunction", booking).json()["staff_id"] == "fabian-spitzer"

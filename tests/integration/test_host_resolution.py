@@ -19,7 +19,7 @@ LENA_HOST = {"id": 1420211, "name": "Lena Mueller", "email": "lena@askproai.de",
 
 
 @pytest.fixture
-def cb(stack):
+def cb(fresh):
     """The calbridge modules the stack imported at start (a cold start), and a fresh resolver."""
     modules = SimpleNamespace(
         hosts=importlib.import_module("calbridge.domain.hosts"),
@@ -30,11 +30,7 @@ def cb(stack):
         service=importlib.import_module("calbridge.services.host_resolution"),
     )
     modules.resolver = make_resolver(modules, cache_ttl_s=0)
-    yield modules
-    stack.reset()
-    from local.seed import seed_demo
-
-    seed_demo()
+    return modules
 
 
 def make_resolver(cb, cache_ttl_s: float):

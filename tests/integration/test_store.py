@@ -10,13 +10,9 @@ from calbridge.domain.models import Company, Service, StaffMember
 
 
 @pytest.fixture
-def store(stack):
+def store(fresh):
     """The repositories module the stack imported (fresh per stack start, like a cold start)."""
-    yield importlib.import_module("calbridge.adapters.store.repositories")
-    stack.reset()
-    from local.seed import seed_demo
-
-    seed_demo()
+    return importlib.import_module("calbridge.adapters.store.repositories")
 
 
 @pytest.fixture

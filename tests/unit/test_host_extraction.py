@@ -288,17 +288,14 @@ def test_non_numeric_id_is_skipped_with_a_warning():
     data = booking(hosts=[{**BOOKING["hosts"][0], "id": "dana-lee"}], attendees=[BOOKER, ALEX])
     extraction = extract_hosts(data, TEAM)
     assert [h.email for h in extraction.hosts] == ["alex@acme.io"]
-    assert extraction.warnings == (
-        "booking 48213: hosts[0] skipped: non-numeric host id 'dana-lee'",
-    )
+    assert extraction.warnings == ("booking 48213: hosts[0] skipped: non-numeric host id 'dana-lee'",)
 
 
 def test_unknown_placeholder_is_skipped_with_a_warning():
     extraction = extract_hosts(booking(hosts=[PLACEHOLDER]))
     assert extraction.hosts == ()
     assert extraction.warnings == (
-        "booking 48213: hosts[0] is Cal.com's 'unknown' placeholder host "
-        "(booking without a user); skipped",
+        "booking 48213: hosts[0] is Cal.com's 'unknown' placeholder host (booking without a user); skipped",
         "booking 48213 has no hosts",
     )
 

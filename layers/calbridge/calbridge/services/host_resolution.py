@@ -125,6 +125,11 @@ class HostResolver:
         self._rules_cache.invalidate(company_id)
         self._mapping_cache.clear()
 
+    def clear(self) -> None:
+        """Drop everything this container cached (tests reseeding the local stack use it)."""
+        for cache in (self._company_cache, self._directory_cache, self._mapping_cache, self._rules_cache):
+            cache.clear()
+
     # ------------------------------------------------------------------ resolution
 
     def resolve(self, company_id: str, host: HostRef) -> Resolution:

@@ -1,0 +1,256 @@
+"""The admin API: staff import, manual host mappings and rules, the review queue, the audit trail.
+
+Every route is IAM-authorized in API Gateway (`Auth: {Authorizer: AWS_IAM}`); the caller's
+principal from `requestContext.authorizer.iam` is who every audit record names. Thin by design:
+parse, call one use case of `services.admin`, and map domain errors to HTTP answers in one place
+(below). See docs/admin-api.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from calbridge.adapters.retell.payloads import parse_json, parse_model
+from calbridge.adapters.store.host_mappings import HostMappingRepository, HostReviewRepository
+from calbridge.adapters.store.repositories import StaffRepository
+from calbridge.config import get_settings
+from calbridge.errors import (
+    CalbridgeError,
+    InvalidConfiguration,
+    InvalidRequest,
+    MappingConflict,
+    NotFound,
+    StoreUnavailable,
+    UnknownCompany,
+)
+from calbridge.observability import logger, metrics, tracer
+from calbridge.services.admin import (
+    AdminService,
+    CreateMappingRequest,
+    DeactivateRequest,
+    InvalidImport,
+    NoActiveMapping,
+    TooManyRows,
+    UnknownStaff,
+    UnsupportedMediaType,
+    parse_host_id,
+)
+from calbridge.services.wiring import host_resolver
+
+MAX_BODY_BYTES = 1024 * 1024
+COMPANY = "/admin/companies/<company_id>"
+
+settings = get_settings()
+admin = AdminService(host_resolver(), StaffRepository(), HostMappingRepository(), HostReviewRepository())
+app = APIGatewayHttpResolver(serializer=partial(json.dumps, ensure_ascii=False, separators=(",", ":")))
+
+
+class Forbidden(CalbridgeError):
+    pass
+
+
+class BodyTooLarge(CalbridgeError):
+    pass
+
+
+def caller() -> str | None:
+    """The IAM principal API Gateway authenticated (userArn; callerId or userId as a fallback)."""
+    authorizer = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
+    iam = authorizer.get("iam") or {}
+    for key in ("userArn", "callerId", "userId"):
+        value = iam.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def actor() -> str:
+    identity = caller()
+    if identity is None:  # the middleware let nobody through without one
+        raise Forbidden("the request carries no IAM identity")
+    return identity
+
+
+def require_identity(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    actor()
+    return next_middleware(app)
+
+
+app.use(middlewares=[require_identity])
+
+
+def raw_body() -> bytes:
+    event = app.current_event
+    body = event.body or ""
+    raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+    if len(raw) > MAX_BODY_BYTES:
+        raise BodyTooLarge(f"the request body exceeds {MAX_BODY_BYTES // 1024} KB")
+    return raw
+
+
+def query(name: str) -> str | None:
+    return app.current_event.get_query_string_value(name)
+
+
+def flag(name: str) -> bool:
+    value = (query(name) or "false").strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise InvalidRequest(f"{name}: use true or false, not {value!r}", field=name)
+    return value in ("true", "1")
+
+
+# ------------------------------------------------------------------ routes
+
+
+@app.get(f"{COMPANY}/staff")
+@tracer.capture_method
+def list_staff(company_id: str) -> dict[str, Any]:
+    return admin.list_staff(company_id)
+
+
+@app.post(f"{COMPANY}/staff")
+@tracer.capture_method
+def import_staff(company_id: str) -> dict[str, Any]:
+    return admin.import_staff(company_id, raw_body(), app.current_event.headers.get("content-type"))
+
+
+@app.get(f"{COMPANY}/host-mappings")
+@tracer.capture_method
+def list_mappings(company_id: str) -> dict[str, Any]:
+    return admin.list_mappings(company_id, include_inactive=flag("include_inactive"))
+
+
+@app.post(f"{COMPANY}/host-mappings")
+@tracer.capture_method
+def create_mapping(company_id: str) -> tuple[dict[str, Any], int]:
+    request = parse_model(CreateMappingRequest, parse_json(raw_body()))
+    return admin.create_mapping(company_id, request, actor()), 201
+
+
+@app.delete(f"{COMPANY}/host-mappings/<host_id>")
+@tracer.capture_method
+def deactivate_mapping(company_id: str, host_id: str) -> dict[str, Any]:
+    host = parse_host_id(host_id)
+    body = raw_body()
+    if body.strip():
+        reason = parse_model(DeactivateRequest, parse_json(body)).reason
+    elif query("reason") is not None:
+        reason = parse_model(DeactivateRequest, {"reason": query("reason")}).reason
+    else:
+        raise InvalidRequest('reason: required, as {"reason": "..."} in the body or ?reason=', field="reason")
+    return admin.deactivate(company_id, host, actor(), reason)
+
+
+@app.get(f"{COMPANY}/host-mappings/<host_id>/audit")
+@tracer.capture_method
+def mapping_audit(company_id: str, host_id: str) -> dict[str, Any]:
+    return admin.audit_trail(company_id, parse_host_id(host_id))
+
+
+@app.get(f"{COMPANY}/review-candidates")
+@tracer.capture_method
+def review_candidates(company_id: str) -> dict[str, Any]:
+    return admin.review_candidates(company_id)
+
+
+@app.get(f"{COMPANY}/unmapped-hosts")
+@tracer.capture_method
+def unmapped_hosts(company_id: str) -> dict[str, Any]:
+    return admin.unmapped_hosts(company_id)
+
+
+# ------------------------------------------------------------------ error mapping, in one place
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": code, "message": message, **extra},
+    )
+
+
+@app.exception_handler(Forbidden)
+def _forbidden(exc: Forbidden) -> Response:
+    logger.warning("rejected admin request: no IAM identity")
+    return _error(403, "forbidden", exc.message)
+
+
+@app.exception_handler(InvalidImport)
+def _invalid_import(exc: InvalidImport) -> Response:
+    logger.info("rejected staff import", field=exc.field, problems=len(exc.problems))
+    return _error(400, "invalid_request", exc.message, field=exc.field, problems=exc.problems)
+
+
+@app.exception_handler(InvalidRequest)
+def _invalid_request(exc: InvalidRequest) -> Response:
+    logger.info("rejected admin request: invalid", field=exc.field, reason=exc.message)
+    return _error(400, "invalid_request", exc.message, field=exc.field)
+
+
+@app.exception_handler(BodyTooLarge)
+def _too_large(exc: BodyTooLarge) -> Response:
+    return _error(413, "body_too_large", exc.message)
+
+
+@app.exception_handler(TooManyRows)
+def _too_many_rows(exc: TooManyRows) -> Response:
+    return _error(413, "too_many_rows", exc.message)
+
+
+@app.exception_handler(UnsupportedMediaType)
+def _unsupported_media_type(exc: UnsupportedMediaType) -> Response:
+    return _error(415, "unsupported_media_type", exc.message)
+
+
+@app.exception_handler(UnknownCompany)
+def _unknown_company(exc: UnknownCompany) -> Response:
+    return _error(404, "unknown_company", exc.message)
+
+
+@app.exception_handler(UnknownStaff)
+def _unknown_staff(exc: UnknownStaff) -> Response:
+    return _error(404, "unknown_staff", exc.message, field="staff_id")
+
+
+@app.exception_handler(NoActiveMapping)
+def _no_active_mapping(exc: NoActiveMapping) -> Response:
+    return _error(404, "no_active_mapping", exc.message)
+
+
+@app.exception_handler(NotFound)
+def _not_found(exc: NotFound) -> Response:
+    return _error(404, "not_found", exc.message)
+
+
+@app.exception_handler(NotFoundError)
+def _no_route(exc: NotFoundError) -> Response:
+    return _error(404, "not_found", "no such admin route")
+
+
+@app.exception_handler(MappingConflict)
+def _conflict(exc: MappingConflict) -> Response:
+    logger.warning("admin change lost a race", reason=exc.message)
+    return _error(409, "conflict", f"{exc.message}; read the mapping again and retry")
+
+
+@app.exception_handler([StoreUnavailable, InvalidConfiguration])
+def _unavailable(exc: CalbridgeError) -> Response:
+    logger.exception("dependency unavailable")
+    return _error(503, "unavailable", "calbridge is temporarily unavailable")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

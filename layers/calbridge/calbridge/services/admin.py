@@ -1,0 +1,549 @@
+"""Admin use cases: staff import, manual host mappings and rules, the review queue, the audit trail.
+
+Everything is scoped to a company that must exist (UnknownCompany otherwise). Writes go through
+the host resolver (mappings, rules, deactivations: each with its audit record in one transaction)
+or the staff repository (imports), and drop this container's cached view of the company afterwards.
+
+A staff import is validated completely before anything is written: every row, from JSON or CSV,
+becomes a `StaffMember` of the company named by the URL (never by the body); one bad row or a
+duplicate staff id refuses the whole import and the error names every problem found.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
+
+from calbridge.adapters.retell.payloads import parse_json
+from calbridge.adapters.store.host_mappings import HostMappingRepository, HostReviewRepository
+from calbridge.adapters.store.repositories import StaffRepository
+from calbridge.domain.hosts import HostRef
+from calbridge.domain.mappings import HostMapping, HostReview, ManualRuleRecord, MappingAudit
+from calbridge.domain.models import EntityId, StaffMember
+from calbridge.errors import CalbridgeError, InvalidRequest, NotFound
+from calbridge.observability import logger
+from calbridge.services.host_resolution import HostResolver
+
+MAX_IMPORT_ROWS = 1000
+MAX_REPORTED_PROBLEMS = 50
+CSV_COLUMNS = ("staff_id", "name", "email", "other_emails", "calcom_user_id", "calcom_username", "active")
+_REQUIRED_COLUMNS = ("staff_id", "name")
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_USERNAME = re.compile(r"^\S{1,100}$")
+
+
+# ------------------------------------------------------------------ errors
+
+
+class UnknownStaff(NotFound):
+    """The staff member named in a mapping does not exist in the company."""
+
+
+class NoActiveMapping(NotFound):
+    """A deactivation names a host that has no active mapping."""
+
+
+class TooManyRows(CalbridgeError):
+    """A staff import over MAX_IMPORT_ROWS rows."""
+
+
+class UnsupportedMediaType(CalbridgeError):
+    """A staff import that is neither JSON nor CSV."""
+
+
+class InvalidImport(InvalidRequest):
+    """A staff import with bad rows: `field`/`message` name the first, `problems` lists them all."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        field, message = problems[0]
+        more = len(problems) - 1
+        super().__init__(message + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""), field)
+        self.problems = [{"field": f, "message": m} for f, m in problems[:MAX_REPORTED_PROBLEMS]]
+
+
+# ------------------------------------------------------------------ request models
+
+
+def _invalid(kind: str, message: str) -> PydanticCustomError:
+    """A validation error whose message pydantic shows as is (no "Value error, " prefix)."""
+    return PydanticCustomError(kind, message)
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if not _EMAIL.match(value):
+        raise _invalid("email", f"not an e-mail address: {value!r}")
+    return value
+
+
+def _username(value: str) -> str:
+    value = value.strip()
+    if not _USERNAME.match(value):
+        raise _invalid("username", "a Cal.com username is 1 to 100 characters without spaces")
+    return value
+
+
+def _host_id(value: Any) -> int:
+    """A Cal.com host id: a positive integer (a string of digits is accepted, booleans are not)."""
+    if isinstance(value, bool):
+        raise _invalid("host_id", "the Cal.com host id is a number, not true/false")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == "unknown":
+            raise _invalid(
+                "host_id",
+                "Cal.com sent no id for this host ('unknown'), so it cannot be mapped by id: "
+                "map its email or username instead",
+            )
+        if not (text.isascii() and text.isdigit()):
+            raise _invalid("host_id", f"the Cal.com host id is a number, got {value!r}")
+        value = int(text)
+    if not isinstance(value, int) or value <= 0:
+        raise _invalid("host_id", f"the Cal.com host id is a positive whole number, got {value!r}")
+    return value
+
+
+def parse_host_id(value: str | None) -> int:
+    """The `{host_id}` of a URL path."""
+    try:
+        return _host_id(value or "")
+    except PydanticCustomError as exc:
+        raise InvalidRequest(f"host_id: {exc.message()}", field="host_id") from exc
+
+
+Email = Annotated[str, AfterValidator(_email)]
+Username = Annotated[str, AfterValidator(_username)]
+HostId = Annotated[int, BeforeValidator(_host_id)]
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class StaffRow(BaseModel):
+    """One staff member as an import gives it; the company comes from the URL."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, str_strip_whitespace=True)
+
+    staff_id: EntityId
+    name: str = Field(min_length=1, max_length=200)
+    email: Email | None = None
+    other_emails: list[Email] = Field(default_factory=list, max_length=20)
+    calcom_user_id: int | None = Field(default=None, gt=0)
+    calcom_username: Username | None = None
+    active: bool = True
+    company_id: str | None = None  # tolerated when it names the URL's company (a re-imported export)
+
+
+class CreateMappingRequest(BaseModel):
+    """POST host-mappings: exactly one of host_id (a mapping) or email/username (a rule)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    host_id: HostId | None = None
+    email: Email | None = None
+    username: Username | None = None
+    staff_id: str = Field(min_length=1, max_length=64)
+    reason: Reason
+
+    def target(self) -> tuple[Literal["host_id", "email", "username"], Any]:
+        given = [
+            (k, v)
+            for k, v in (("host_id", self.host_id), ("email", self.email), ("username", self.username))
+            if v is not None
+        ]
+        if len(given) != 1:
+            names = ", ".join(k for k, _ in given) or "none"
+            raise InvalidRequest(
+                f"give exactly one of host_id, email or username (got {names})",
+                field=given[0][0] if given else "host_id",
+            )
+        return given[0]  # type: ignore[return-value]
+
+
+class DeactivateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    reason: Reason
+
+
+# ------------------------------------------------------------------ import parsing
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One row of an import before validation: where it is, and its data or reading problems."""
+
+    field: str  # "staff[2]" (JSON, 0-based index) or "row[3]" (CSV, the file's row; header = row 1)
+    label: str  # "staff[2]" or "row 3", how messages name it
+    data: Any = None
+    problems: tuple[tuple[str, str], ...] = ()
+
+
+def _pydantic_message(error: Mapping[str, Any]) -> str:
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _validate_rows(company_id: str, rows: list[_Row]) -> list[StaffMember]:
+    """Every row as a staff member of `company_id`, or InvalidImport naming every problem found."""
+    members: list[StaffMember] = []
+    problems: list[tuple[str, str]] = []
+    first_seen: dict[str, str] = {}
+    for row in rows:
+        if row.problems:
+            problems.extend(row.problems)
+            continue
+        if not isinstance(row.data, dict):
+            problems.append((row.field, f"{row.label}: a staff member is a JSON object"))
+            continue
+        try:
+            parsed = StaffRow.model_validate(row.data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                path = _path(error["loc"])
+                problems.append((f"{row.field}.{path}", f"{row.label}: {path}: {_pydantic_message(error)}"))
+            continue
+        if parsed.company_id is not None and parsed.company_id != company_id:
+            problems.append(
+                (
+                    f"{row.field}.company_id",
+                    f"{row.label}: company_id: the company comes from the URL ({company_id!r}); "
+                    f"remove {parsed.company_id!r} from the row",
+                )
+            )
+            continue
+        if parsed.staff_id in first_seen:
+            problems.append(
+                (
+                    f"{row.field}.staff_id",
+                    f"{row.label}: staff_id: {parsed.staff_id!r} appears twice "
+                    f"(also in {first_seen[parsed.staff_id]})",
+                )
+            )
+            continue
+        first_seen[parsed.staff_id] = row.label
+        members.append(StaffMember(company_id=company_id, **parsed.model_dump(exclude={"company_id"})))
+    if problems:
+        raise InvalidImport(problems)
+    return members
+
+
+def _check_row_count(count: int) -> None:
+    if count > MAX_IMPORT_ROWS:
+        raise TooManyRows(f"an import holds at most {MAX_IMPORT_ROWS} staff members: split it")
+
+
+def _json_rows(raw: bytes) -> list[_Row]:
+    data = parse_json(raw)
+    if not isinstance(data, dict) or not isinstance(data.get("staff"), list):
+        raise InvalidRequest('the body is {"staff": [{...}, ...]}', field="staff")
+    extra = sorted(set(data) - {"staff"})
+    if extra:
+        raise InvalidRequest(f'{extra[0]}: unknown field; the body is {{"staff": [...]}}', field=extra[0])
+    _check_row_count(len(data["staff"]))
+    return [_Row(f"staff[{i}]", f"staff[{i}]", row) for i, row in enumerate(data["staff"])]
+
+
+def _csv_cell(column: str, text: str) -> Any:
+    if column == "other_emails":
+        return [part.strip() for part in text.split(";") if part.strip()]
+    if column == "calcom_user_id":
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError(f"not a whole number: {text!r}")
+        return int(text)
+    if column == "active":
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError(f"use true/false, 1/0 or yes/no, not {text!r}")
+    return text
+
+
+def _csv_header(reader: Any) -> list[str]:
+    header = [column.strip().lower() for column in next(reader)]
+    unknown = [c for c in header if c not in CSV_COLUMNS]
+    if unknown:
+        raise InvalidRequest(
+            f"row 1: unknown column {unknown[0]!r}; the columns are {','.join(CSV_COLUMNS)}",
+            field="header",
+        )
+    missing = [c for c in _REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise InvalidRequest(f"row 1: the column {missing[0]!r} is required", field="header")
+    if len(set(header)) != len(header):
+        raise InvalidRequest("row 1: a column appears twice", field="header")
+    return header
+
+
+def _csv_row(header: list[str], cells: list[str], line: int) -> _Row:
+    field, label = f"row[{line}]", f"row {line}"
+    if len(cells) > len(header):
+        problem = (field, f"{label}: {len(cells)} cells, but the header has {len(header)} columns")
+        return _Row(field, label, problems=(problem,))
+    data: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for column, cell in zip(header, cells, strict=False):  # missing trailing cells are empty
+        if not cell.strip():
+            continue  # empty: the default
+        try:
+            data[column] = _csv_cell(column, cell.strip())
+        except ValueError as exc:
+            problems.append((f"{field}.{column}", f"{label}: {column}: {exc}"))
+    return _Row(field, label, data, tuple(problems))
+
+
+def _csv_rows(raw: bytes) -> list[_Row]:
+    try:
+        text = raw.decode("utf-8-sig")  # a spreadsheet's byte-order mark is dropped
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"the CSV is not UTF-8: {exc}", field="body") from exc
+    if not text.strip():
+        raise InvalidRequest("the request body is empty", field="body")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[_Row] = []
+    try:
+        header = _csv_header(reader)
+        for cells in reader:
+            if any(cell.strip() for cell in cells):  # blank lines are skipped
+                _check_row_count(len(rows) + 1)
+                rows.append(_csv_row(header, cells, reader.line_num))
+    except csv.Error as exc:
+        line = reader.line_num
+        raise InvalidRequest(f"row {line}: not valid CSV: {exc}", field=f"row[{line}]") from exc
+    return rows
+
+
+def staff_import_format(content_type: str | None) -> Literal["json", "csv"]:
+    """JSON unless the request says text/csv; any other media type is refused."""
+    media = (content_type or "application/json").split(";")[0].strip().lower()
+    if media == "application/json":
+        return "json"
+    if media == "text/csv":
+        return "csv"
+    raise UnsupportedMediaType(f"send the staff as application/json or text/csv, not {media!r}")
+
+
+# ------------------------------------------------------------------ views
+
+
+def _staff_view(member: StaffMember) -> dict[str, Any]:
+    return member.model_dump(mode="json", exclude={"company_id"})
+
+
+def _audit_view(audit: MappingAudit) -> dict[str, Any]:
+    return audit.model_dump(
+        mode="json",
+        include={"audit_id", "action", "old_values", "new_values", "changed_by", "changed_at", "reason"},
+    )
+
+
+# ------------------------------------------------------------------ the service
+
+
+class AdminService:
+    def __init__(
+        self,
+        resolver: HostResolver,
+        staff: StaffRepository,
+        mappings: HostMappingRepository,
+        reviews: HostReviewRepository,
+    ) -> None:
+        self._resolver = resolver
+        self._staff = staff
+        self._mappings = mappings
+        self._reviews = reviews
+
+    # -------------------------------------------------------------- staff
+
+    def list_staff(self, company_id: str) -> dict[str, Any]:
+        self._resolver.company(company_id)
+        return {"staff": [_staff_view(m) for m in self._staff.list(company_id, active_only=False)]}
+
+    def import_staff(self, company_id: str, raw: bytes, content_type: str | None) -> dict[str, Any]:
+        """Validate every row, then upsert them all; a bad row or duplicate id writes nothing."""
+        self._resolver.company(company_id)
+        kind = staff_import_format(content_type)
+        rows = _json_rows(raw) if kind == "json" else _csv_rows(raw)
+        if not rows:
+            raise InvalidRequest(
+                "the import holds no staff members", field="staff" if kind == "json" else "body"
+            )
+        members = _validate_rows(company_id, rows)
+
+        existing = {m.staff_id: m for m in self._staff.list(company_id, active_only=False)}
+        changed = [m for m in members if existing.get(m.staff_id) != m]  # identical rows are not rewritten
+        try:
+            # One upsert per changed row: idempotent, so an import cut short (503) is simply re-sent.
+            for member in changed:
+                self._staff.save(member)
+        finally:
+            self._resolver.forget(company_id)
+        created = sum(1 for m in changed if m.staff_id not in existing)
+        result = {
+            "imported": len(members),
+            "created": created,
+            "updated": len(changed) - created,
+            "unchanged": len(members) - len(changed),
+        }
+        logger.info(
+            "staff imported",
+            company_id=company_id,
+            content=kind,
+            **{f"staff_{key}": value for key, value in result.items()},  # "created" is a LogRecord field
+        )
+        return result
+
+    # -------------------------------------------------------------- mappings and rules
+
+    def list_mappings(self, company_id: str, *, include_inactive: bool = False) -> dict[str, Any]:
+        self._resolver.company(company_id)
+        names = self._names(company_id)
+        mappings = self._mappings.list(company_id, active_only=not include_inactive)
+        return {
+            "mappings": [self._mapping_view(m, names) for m in sorted(mappings, key=lambda m: m.host_id)],
+            "rules": [self._rule_view(r, names) for r in self._mappings.rules(company_id)],
+        }
+
+    def create_mapping(self, company_id: str, request: CreateMappingRequest, actor: str) -> dict[str, Any]:
+        """A host id -> an override (created, or manual_override of the existing mapping); else a rule."""
+        self._resolver.company(company_id)
+        match_on, value = request.target()
+        self._require_staff(company_id, request.staff_id)
+        try:
+            if match_on == "host_id":
+                mapping = self._resolver.override(
+                    company_id, HostRef(id=value), request.staff_id, actor, request.reason
+                )
+                action = "created" if mapping.version == 1 else "manual_override"
+                logger.info(
+                    "host mapping set by an admin",
+                    company_id=company_id,
+                    host_id=value,
+                    staff_id=request.staff_id,
+                    action=action,
+                    actor=actor,
+                )
+                return {"action": action, "mapping": self._mapping_view(mapping, self._names(company_id))}
+            rule = self._resolver.add_rule(
+                company_id, match_on, value, request.staff_id, actor, request.reason
+            )
+        except NotFound as exc:  # the staff member vanished between our check and the resolver's
+            raise UnknownStaff(exc.message) from exc
+        finally:
+            self._resolver.forget(company_id)
+        logger.info(
+            "host rule set by an admin",
+            company_id=company_id,
+            match_on=match_on,
+            staff_id=request.staff_id,
+            actor=actor,
+        )
+        names = self._names(company_id)
+        return {
+            "action": "created",
+            "rule": self._rule_view(rule, names),
+            "warnings": self._shadowed(rule, names),
+        }
+
+    def deactivate(self, company_id: str, host: int, actor: str, reason: str) -> dict[str, Any]:
+        self._resolver.company(company_id)
+        current = self._mappings.get(company_id, host)
+        if current is None or not current.is_active:
+            raise NoActiveMapping(f"host {host} has no active mapping in company {company_id!r}")
+        try:
+            mapping = self._resolver.deactivate(company_id, host, actor, reason)
+        finally:
+            self._resolver.forget(company_id)
+        logger.info("host mapping deactivated by an admin", company_id=company_id, host_id=host, actor=actor)
+        return {"mapping": self._mapping_view(mapping, self._names(company_id))}
+
+    def audit_trail(self, company_id: str, host: int) -> dict[str, Any]:
+        self._resolver.company(company_id)
+        trail = sorted(self._resolver.audit_trail(company_id, host), key=lambda a: a.changed_at)
+        return {"host_id": host, "audit": [_audit_view(a) for a in trail]}
+
+    # -------------------------------------------------------------- the review queue
+
+    def review_candidates(self, company_id: str) -> dict[str, Any]:
+        """Open reviews: hosts with candidates none of which could be linked automatically."""
+        return {"review_candidates": self._reviews_view(company_id, "review")}
+
+    def unmapped_hosts(self, company_id: str) -> dict[str, Any]:
+        """Open reviews: hosts nobody in the staff list plausibly matches."""
+        return {"unmapped_hosts": self._reviews_view(company_id, "unmapped")}
+
+    # -------------------------------------------------------------- internals
+
+    def _require_staff(self, company_id: str, staff_id: str) -> None:
+        try:
+            member = self._staff.get(company_id, staff_id)
+        except NotFound as exc:
+            raise UnknownStaff(f"unknown staff member {staff_id!r} in company {company_id!r}") from exc
+        if not member.active:
+            raise InvalidRequest(
+                f"staff member {staff_id!r} is inactive; activate them first (import with active=true)",
+                field="staff_id",
+            )
+
+    def _names(self, company_id: str) -> dict[str, str]:
+        return {staff_id: m.name for staff_id, m in self._resolver.directory(company_id).items()}
+
+    @staticmethod
+    def _mapping_view(mapping: HostMapping, names: Mapping[str, str]) -> dict[str, Any]:
+        view = mapping.model_dump(mode="json", exclude={"company_id"})
+        view["staff_name"] = names.get(mapping.staff_id)
+        return view
+
+    @staticmethod
+    def _rule_view(rule: ManualRuleRecord, names: Mapping[str, str]) -> dict[str, Any]:
+        view = rule.model_dump(mode="json", exclude={"company_id"})
+        view["staff_name"] = names.get(rule.staff_id)
+        return view
+
+    def _shadowed(self, rule: ManualRuleRecord, names: Mapping[str, str]) -> list[str]:
+        """Active mappings a new rule cannot change: rules apply only to hosts not mapped yet."""
+        attribute = "calcom_email" if rule.match_on == "email" else "calcom_username"
+        return [
+            f"host {m.host_id} with this {rule.match_on} is already mapped to {m.staff_id} "
+            f"({names.get(m.staff_id, '?')}); a rule applies only to hosts without an active mapping: "
+            f"map host_id {m.host_id} to change it"
+            for m in self._mappings.list(company_id=rule.company_id)
+            if (getattr(m, attribute) or "").strip().lower() == rule.value and m.staff_id != rule.staff_id
+        ]
+
+    def _reviews_view(self, company_id: str, kind: Literal["review", "unmapped"]) -> list[dict[str, Any]]:
+        self._resolver.company(company_id)
+        names = self._names(company_id)
+        reviews = sorted(self._reviews.list(company_id, kind=kind), key=lambda r: r.last_seen, reverse=True)
+        return [self._review_view(r, names) for r in reviews]
+
+    @staticmethod
+    def _review_view(review: HostReview, names: Mapping[str, str]) -> dict[str, Any]:
+        view = review.model_dump(
+            mode="json", include={"host_key", "host", "reason", "seen_count", "first_seen", "last_seen"}
+        )
+        if review.kind == "review":
+            view["candidates"] = [
+                {
+                    "staff_id": c.staff_id,
+                    "staff_name": names.get(c.staff_id),
+                    "source": c.source.value,
+                    "confidence": c.confidence,
+                    "reason": c.reason,
+                }
+                for c in review.candidates
+            ]
+        return view
