@@ -169,7 +169,7 @@ def meet_hosts(stack: LocalStack, calcom: Any, members: list[Any]) -> None:
             f"  host {booking.organizer.id} {booking.organizer.name:<15} → {staff:<15} "
             f"{result['outcome']:<9} {result['strategy']:<12} confidence {result['confidence']}"
         )
-        show(f"{'':>10}{result['reason']}")
+        show(textwrap.fill(result["reason"], width=96, initial_indent=" " * 10, subsequent_indent=" " * 10))
 
     company = "/admin/companies/salon-demo"
     reviews = check(admin.get(f"{company}/review-candidates"), 200)["review_candidates"]
@@ -193,6 +193,14 @@ def meet_hosts(stack: LocalStack, calcom: Any, members: list[Any]) -> None:
         ),
         201,
     )
+    again = lambda_client.invoke(
+        FunctionName="HostResolutionFunction",
+        Payload=json.dumps(
+            {"company_id": "salon-demo", "host": {"id": lena.user_id, "name": lena.user.name}}
+        ),
+    )
+    result = json.loads(again["Payload"].read())
+    show(f"  host {lena.user_id} now → {result['staff_id']} ({result['outcome']}, {result['reason']})")
     for host_id in (members[0].user_id, lena.user_id):
         show(f"  audit trail of host {host_id}:")
         for record in check(admin.get(f"{company}/host-mappings/{host_id}/audit"), 200)["audit"]:

@@ -386,9 +386,8 @@ class AdminService:
         existing = {m.staff_id: m for m in self._staff.list(company_id, active_only=False)}
         changed = [m for m in members if existing.get(m.staff_id) != m]  # identical rows are not rewritten
         try:
-            # One upsert per changed row: idempotent, so an import cut short (503) is simply re-sent.
-            for member in changed:
-                self._staff.save(member)
+            # Upserts are idempotent: an import cut short (503) is simply sent again.
+            self._staff.save_many(changed)
         finally:
             self._resolver.forget(company_id)
         created = sum(1 for m in changed if m.staff_id not in existing)

@@ -127,6 +127,15 @@ class _CompanyScoped[E: BaseModel]:
         except PynamoDBException as exc:
             raise StoreUnavailable(f"the {self.noun} store is unavailable") from exc
 
+    def save_many(self, entities: list[E]) -> None:
+        """Upsert in BatchWriteItem calls of 25 (PynamoDB retries unprocessed items)."""
+        try:
+            with self.record_type.batch_write() as batch:
+                for entity in entities:
+                    batch.save(_to_record(self.record_type, entity))
+        except PynamoDBException as exc:
+            raise StoreUnavailable(f"the {self.noun} store is unavailable") from exc
+
 
 class StaffRepository(_CompanyScoped[StaffMember]):
     record_type = StaffRecord
