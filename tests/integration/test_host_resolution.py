@@ -238,3 +238,65 @@ def test_existing_mapping_costs_one_dynamodb_call_and_none_when_cached(cb, monke
     assert calls == ["GetItem"]
     assert resolver.resolve("salon-demo", host(cb, FABIAN_HOST)).outcome == "existing"
     assert calls == ["GetItem"], "a cached mapping needs no DynamoDB call"
+
+
+def table_items(stack) -> dict[str, int]:
+    dynamodb = stack.boto3_client("dynamodb")
+    return {
+        t: dynamodb.scan(TableName=t, Select="COUNT")["Count"] for t in dynamodb.list_tables()["TableNames"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ({}, "no id, e-mail, username or name"),
+        ({"id": "abc", "name": "Fabian Spitzer"}, "non-numeric host id"),
+        ({"id": "unknown", "name": "unknown"}, "no id, e-mail, username or name"),
+        ({"id": True, "email": "fabian@askproai.de"}, "host id"),
+    ],
+)
+def test_unusable_host_data_is_a_clear_result_and_writes_nothing(fresh, host, reason):
+    before = table_items(fresh)
+    result = fresh.invoke("HostResolutionFunction", {"company_id": "salon-demo", "host": host})
+    assert result.function_error is None
+    answer = result.json()
+    assert (answer["staff_id"], answer["outcome"]) == (None, "invalid")
+    assert reason in answer["reason"]
+    assert table_items(fresh) == before
+
+
+def test_unknown_id_with_an_email_resolves_without_storing_a_mapping(fresh):
+    before = table_items(fresh)
+    host = {"id": "unknown", "name": "Fabian Spitzer", "email": "fabian@askproai.de"}
+    answer = fresh.invoke("HostResolutionFunction", {"company_id": "salon-demo", "host": host}).json()
+    assert (answer["staff_id"], answer["calcom_host_id"], answer["outcome"]) == (
+        "fabian-spitzer",
+        None,
+        "linked",
+    )
+    assert "not stored" in answer["reason"]
+    assert table_items(fresh) == before
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "text"),
+    [
+        ({"company_id": "no-such-salon", "host": {"id": 1, "name": "X"}}, "UnknownCompany", "no-such-salon"),
+        ({"host": {"id": 1}}, "InvalidRequest", "company_id"),
+        ({"company_id": "salon-demo"}, "InvalidRequest", "exactly one of 'booking' or 'host'"),
+        ({"company_id": "salon-demo", "host": {"id": 1}, "booking": {}}, "InvalidRequest", "exactly one"),
+        ({"company_id": "salon-demo", "booking": []}, "InvalidRequest", "booking"),
+        (
+            {"company_id": "salon-demo", "booking": {"hosts": [FABIAN_HOST]}, "appointment_id": "missing"},
+            "NotFound",
+            "missing",
+        ),
+    ],
+)
+def test_malformed_events_fail_with_a_named_error_and_write_nothing(fresh, event, error, text):
+    before = table_items(fresh)
+    result = fresh.invoke("HostResolutionFunction", event)
+    assert result.function_error == "Unhandled"
+    assert result.json()["errorType"] == error and text in result.json()["errorMessage"]
+    assert table_items(fresh) == before

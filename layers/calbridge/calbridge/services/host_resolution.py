@@ -172,6 +172,7 @@ class HostResolver:
         self, company_id: str, appointment_id: str, booking: Mapping[str, Any]
     ) -> BookingResolution:
         """Resolve the booking's hosts and record the organizer's staff member on the appointment."""
+        self._appointments.get(company_id, appointment_id)  # NotFound before anything is written
         resolution = self.resolve_booking(company_id, booking)
         primary = resolution.primary
         self._appointments.assign_staff(
