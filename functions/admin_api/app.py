@@ -8,28 +8,25 @@ parse, call one use case of `services.admin`, and map domain errors to HTTP answ
 
 from __future__ import annotations
 
-import base64
-import json
-from functools import partial
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from calbridge.adapters.http import error_response, json_app, map_common_errors
+from calbridge.adapters.http import raw_body as raw_body_of
 from calbridge.adapters.retell.payloads import parse_json, parse_model
 from calbridge.adapters.store.host_mappings import HostMappingRepository, HostReviewRepository
 from calbridge.adapters.store.repositories import StaffRepository
 from calbridge.config import get_settings
 from calbridge.errors import (
     CalbridgeError,
-    InvalidConfiguration,
     InvalidRequest,
     MappingConflict,
     NotFound,
-    StoreUnavailable,
     UnknownCompany,
 )
 from calbridge.observability import logger, metrics, tracer
@@ -51,14 +48,10 @@ COMPANY = "/admin/companies/<company_id>"
 
 settings = get_settings()
 admin = AdminService(host_resolver(), StaffRepository(), HostMappingRepository(), HostReviewRepository())
-app = APIGatewayHttpResolver(serializer=partial(json.dumps, ensure_ascii=False, separators=(",", ":")))
+app = json_app()
 
 
 class Forbidden(CalbridgeError):
-    pass
-
-
-class BodyTooLarge(CalbridgeError):
     pass
 
 
@@ -89,12 +82,7 @@ app.use(middlewares=[require_identity])
 
 
 def raw_body() -> bytes:
-    event = app.current_event
-    body = event.body or ""
-    raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
-    if len(raw) > MAX_BODY_BYTES:
-        raise BodyTooLarge(f"the request body exceeds {MAX_BODY_BYTES // 1024} KB")
-    return raw
+    return raw_body_of(app, MAX_BODY_BYTES)
 
 
 def query(name: str) -> str | None:
@@ -171,82 +159,66 @@ def unmapped_hosts(company_id: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ error mapping, in one place
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> Response:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body={"error": code, "message": message, **extra},
-    )
+map_common_errors(app)
 
 
 @app.exception_handler(Forbidden)
 def _forbidden(exc: Forbidden) -> Response:
     logger.warning("rejected admin request: no IAM identity")
-    return _error(403, "forbidden", exc.message)
+    return error_response(403, "forbidden", exc.message)
 
 
 @app.exception_handler(InvalidImport)
 def _invalid_import(exc: InvalidImport) -> Response:
     logger.info("rejected staff import", field=exc.field, problems=len(exc.problems))
-    return _error(400, "invalid_request", exc.message, field=exc.field, problems=exc.problems)
+    return error_response(400, "invalid_request", exc.message, field=exc.field, problems=exc.problems)
 
 
 @app.exception_handler(InvalidRequest)
 def _invalid_request(exc: InvalidRequest) -> Response:
     logger.info("rejected admin request: invalid", field=exc.field, reason=exc.message)
-    return _error(400, "invalid_request", exc.message, field=exc.field)
-
-
-@app.exception_handler(BodyTooLarge)
-def _too_large(exc: BodyTooLarge) -> Response:
-    return _error(413, "body_too_large", exc.message)
+    return error_response(400, "invalid_request", exc.message, field=exc.field)
 
 
 @app.exception_handler(TooManyRows)
 def _too_many_rows(exc: TooManyRows) -> Response:
-    return _error(413, "too_many_rows", exc.message)
+    return error_response(413, "too_many_rows", exc.message)
 
 
 @app.exception_handler(UnsupportedMediaType)
 def _unsupported_media_type(exc: UnsupportedMediaType) -> Response:
-    return _error(415, "unsupported_media_type", exc.message)
+    return error_response(415, "unsupported_media_type", exc.message)
 
 
 @app.exception_handler(UnknownCompany)
 def _unknown_company(exc: UnknownCompany) -> Response:
-    return _error(404, "unknown_company", exc.message)
+    return error_response(404, "unknown_company", exc.message)
 
 
 @app.exception_handler(UnknownStaff)
 def _unknown_staff(exc: UnknownStaff) -> Response:
-    return _error(404, "unknown_staff", exc.message, field="staff_id")
+    return error_response(404, "unknown_staff", exc.message, field="staff_id")
 
 
 @app.exception_handler(NoActiveMapping)
 def _no_active_mapping(exc: NoActiveMapping) -> Response:
-    return _error(404, "no_active_mapping", exc.message)
+    return error_response(404, "no_active_mapping", exc.message)
 
 
 @app.exception_handler(NotFound)
 def _not_found(exc: NotFound) -> Response:
-    return _error(404, "not_found", exc.message)
+    return error_response(404, "not_found", exc.message)
 
 
 @app.exception_handler(NotFoundError)
 def _no_route(exc: NotFoundError) -> Response:
-    return _error(404, "not_found", "no such admin route")
+    return error_response(404, "not_found", "no such admin route")
 
 
 @app.exception_handler(MappingConflict)
 def _conflict(exc: MappingConflict) -> Response:
     logger.warning("admin change lost a race", reason=exc.message)
-    return _error(409, "conflict", f"{exc.message}; read the mapping again and retry")
-
-
-@app.exception_handler([StoreUnavailable, InvalidConfiguration])
-def _unavailable(exc: CalbridgeError) -> Response:
-    logger.exception("dependency unavailable")
-    return _error(503, "unavailable", "calbridge is temporarily unavailable")
+    return error_response(409, "conflict", f"{exc.message}; read the mapping again and retry")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

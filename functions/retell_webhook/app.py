@@ -7,9 +7,6 @@ tool call are 200 with `success: false` and a sentence the agent can say.
 
 from __future__ import annotations
 
-import base64
-import json
-from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -17,6 +14,8 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from calbridge.adapters.http import error_response, json_app, map_common_errors
+from calbridge.adapters.http import raw_body as raw_body_of
 from calbridge.adapters.retell import signature
 from calbridge.adapters.retell.payloads import InboundRequest, ToolCallRequest, parse_json, parse_model
 from calbridge.adapters.secrets import get_secret
@@ -24,12 +23,9 @@ from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepo
 from calbridge.config import get_settings
 from calbridge.domain.phrasing import calendar_unavailable
 from calbridge.errors import (
-    CalbridgeError,
     CalcomError,
-    InvalidConfiguration,
     InvalidRequest,
     SignatureInvalid,
-    StoreUnavailable,
     UnknownCompany,
 )
 from calbridge.observability import logger, metrics, tracer
@@ -42,25 +38,16 @@ settings = get_settings()
 _companies, _staff, _services = CompanyRepository(), StaffRepository(), ServiceRepository()
 inbound_routing = InboundRouting(_companies, _staff, _services)
 tool_calls = ToolCalls(_companies, _staff, _services)
-# Raw UTF-8 in answers: the agent reads German text, not \u escapes.
-app = APIGatewayHttpResolver(serializer=partial(json.dumps, ensure_ascii=False, separators=(",", ":")))
-
-
-class BodyTooLarge(InvalidRequest):
-    pass
+app = json_app()
 
 
 def raw_body() -> bytes:
-    """The exact bytes Retell signed (API Gateway base64-encodes non-text bodies)."""
-    event = app.current_event
-    body = event.body or ""
-    return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+    """The exact bytes Retell signed."""
+    return raw_body_of(app, MAX_BODY_BYTES)
 
 
 def verify_retell_signature(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     body = raw_body()
-    if len(body) > MAX_BODY_BYTES:
-        raise BodyTooLarge(f"the request body exceeds {MAX_BODY_BYTES // 1024} KB", field="body")
     signature.verify(
         body,
         app.current_event.headers.get("x-retell-signature"),
@@ -90,35 +77,25 @@ def tool_call() -> dict[str, Any]:
 # ------------------------------------------------------------------ error mapping, in one place
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> Response:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body={"error": code, "message": message, **extra},
-    )
+map_common_errors(app)
 
 
 @app.exception_handler(SignatureInvalid)
 def _signature_invalid(exc: SignatureInvalid) -> Response:
     logger.warning("rejected request: bad signature", reason=exc.message)
-    return _error(401, "invalid_signature", exc.message)
-
-
-@app.exception_handler(BodyTooLarge)
-def _too_large(exc: BodyTooLarge) -> Response:
-    return _error(413, "body_too_large", exc.message)
+    return error_response(401, "invalid_signature", exc.message)
 
 
 @app.exception_handler(InvalidRequest)
 def _invalid_request(exc: InvalidRequest) -> Response:
     logger.info("rejected request: invalid", field=exc.field, reason=exc.message)
-    return _error(400, "invalid_request", exc.message, field=exc.field)
+    return error_response(400, "invalid_request", exc.message, field=exc.field)
 
 
 @app.exception_handler(UnknownCompany)
 def _unknown_company(exc: UnknownCompany) -> Response:
     logger.warning("rejected request: unknown company", reason=exc.message)
-    return _error(400, "unknown_company", exc.message, field="call.metadata.company_id")
+    return error_response(400, "unknown_company", exc.message, field="call.metadata.company_id")
 
 
 @app.exception_handler(CalcomError)
@@ -134,12 +111,6 @@ def _calendar_unavailable(exc: CalcomError) -> Response:
             "data": {"error": "calendar_unavailable"},
         },
     )
-
-
-@app.exception_handler([StoreUnavailable, InvalidConfiguration])
-def _unavailable(exc: CalbridgeError) -> Response:
-    logger.exception("dependency unavailable")
-    return _error(503, "unavailable", "calbridge is temporarily unavailable")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -26,6 +26,10 @@ class InvalidRequest(CalbridgeError):
         self.field = field
 
 
+class BodyTooLarge(InvalidRequest):
+    """The request body is larger than the route accepts."""
+
+
 class SignatureInvalid(CalbridgeError):
     """A webhook signature is missing, malformed, stale or does not match the raw body."""
 

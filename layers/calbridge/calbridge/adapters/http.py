@@ -1,0 +1,49 @@
+"""What every HTTP API handler shares: the JSON resolver, the raw body, error answers."""
+
+from __future__ import annotations
+
+import base64
+import json
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+
+from calbridge.errors import BodyTooLarge, CalbridgeError, InvalidConfiguration, StoreUnavailable
+from calbridge.observability import logger
+
+
+def json_app() -> APIGatewayHttpResolver:
+    # Raw UTF-8 in answers: callers read German text, not \\u escapes.
+    return APIGatewayHttpResolver(serializer=partial(json.dumps, ensure_ascii=False, separators=(",", ":")))
+
+
+def raw_body(app: APIGatewayHttpResolver, limit_bytes: int) -> bytes:
+    """The exact bytes the client sent (API Gateway base64-encodes non-text bodies)."""
+    event = app.current_event
+    body = event.body or ""
+    raw = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+    if len(raw) > limit_bytes:
+        raise BodyTooLarge(f"the request body exceeds {limit_bytes // 1024} KB", field="body")
+    return raw
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": code, "message": message, **extra},
+    )
+
+
+def map_common_errors(app: APIGatewayHttpResolver) -> None:
+    """413 for an oversized body, 503 when DynamoDB or a secret is unavailable (nothing leaks)."""
+
+    @app.exception_handler(BodyTooLarge)
+    def _too_large(exc: BodyTooLarge) -> Response:
+        return error_response(413, "body_too_large", exc.message)
+
+    @app.exception_handler([StoreUnavailable, InvalidConfiguration])
+    def _unavailable(exc: CalbridgeError) -> Response:
+        logger.exception("dependency unavailable")
+        return error_response(503, "unavailable", "calbridge is temporarily unavailable")
