@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -300,3 +301,29 @@ def test_malformed_events_fail_with_a_named_error_and_write_nothing(fresh, event
     assert result.function_error == "Unhandled"
     assert result.json()["errorType"] == error and text in result.json()["errorMessage"]
     assert table_items(fresh) == before
+
+
+def emitted_metrics(output: str) -> dict[str, list]:
+    """The EMF metric values a function printed (Powertools writes one JSON line per flush)."""
+    found: dict[str, list] = {}
+    for line in output.splitlines():
+        if line.startswith('{"_aws"'):
+            record = json.loads(line)
+            for directive in record["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    values = record[metric["Name"]]
+                    dims = {d: record[d] for group in directive["Dimensions"] for d in group}
+                    found.setdefault(metric["Name"], []).append((values, dims))
+    return found
+
+
+def test_resolutions_emit_the_documented_metrics(fresh, capsys):
+    capsys.readouterr()
+    fresh.invoke("HostResolutionFunction", {"company_id": "salon-demo", "host": FABIAN_HOST})
+    fresh.invoke("HostResolutionFunction", {"company_id": "salon-demo", "host": LENA_HOST})
+    fresh.invoke("HostResolutionFunction", {"company_id": "salon-demo", "host": FABIAN_HOST})
+    found = emitted_metrics(capsys.readouterr().out)
+    assert found["MappingCreated"] and found["ReviewCandidate"] and found["StaffUnassigned"]
+    assert len(found["StaffAssigned"]) == 2  # the link, then the existing mapping
+    confidence, dimensions = found["MatchConfidence"][0]
+    assert confidence in (95, [95]) and dimensions["strategy"] == "auto_email"
