@@ -111,9 +111,21 @@ class Service(_Model):
     composite: bool = False
     segments: list[Segment] = Field(default_factory=list)
     pause_policy: PausePolicy = PausePolicy.FREE
+    max_gap_stretch: int = Field(
+        default=0, ge=0, description="flexible policy only: minutes each gap may grow to find a fit"
+    )
     calcom_event_type_id: int | None = None
     staff_ids: list[EntityId] = Field(default_factory=list, description="who performs the service")
     active: bool = True
+
+    @model_validator(mode="after")
+    def _stretch_only_when_flexible(self) -> Service:
+        if self.max_gap_stretch and self.pause_policy is not PausePolicy.FLEXIBLE:
+            raise ValueError(
+                f"service {self.service_id}: max_gap_stretch applies only to the flexible pause policy, "
+                f"not {self.pause_policy.value!r}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _segments_consistent(self) -> Service:

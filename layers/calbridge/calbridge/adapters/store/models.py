@@ -104,6 +104,7 @@ class ServiceRecord(Model):
     composite = BooleanAttribute(default=False)
     segments = ListAttribute(of=SegmentAttribute, default=list)
     pause_policy = UnicodeAttribute(default="free")
+    max_gap_stretch = NumberAttribute(default=0)
     calcom_event_type_id = NumberAttribute(null=True)
     staff_ids = ListAttribute(of=UnicodeAttribute, default=list)
     active = BooleanAttribute(default=True)
