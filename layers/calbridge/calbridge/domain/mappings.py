@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -9,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from calbridge.domain.hosts import HostRef, MappingSource, Match
+from calbridge.domain.models import StaffMember
 
 SYSTEM_ACTOR = "calbridge:host-resolution"
 
@@ -112,3 +114,26 @@ class HostReview(BaseModel):
     seen_count: int = 1
     first_seen: datetime
     last_seen: datetime
+
+
+def calcom_users_by_staff(
+    staff: Iterable[StaffMember], mappings: Iterable[HostMapping]
+) -> dict[str, list[int]]:
+    """Each active staff member's Cal.com user ids: their own `calcom_user_id` (set by the team
+    sync), else the hosts actively mapped to them. Staff with none are absent."""
+    mapped: dict[str, list[int]] = {}
+    for mapping in mappings:
+        if mapping.is_active:
+            mapped.setdefault(mapping.staff_id, []).append(mapping.host_id)
+    users: dict[str, list[int]] = {}
+    for member in staff:
+        if not member.active:
+            continue
+        found = (
+            [member.calcom_user_id]
+            if member.calcom_user_id is not None
+            else sorted(mapped.get(member.staff_id, []))
+        )
+        if found:
+            users[member.staff_id] = found
+    return users

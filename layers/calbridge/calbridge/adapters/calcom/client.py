@@ -19,7 +19,7 @@ Design choices, all from reference/calcom.md:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -196,10 +196,13 @@ class CalcomClient:
         *,
         duration: int | None = None,
         booking_uid_to_reschedule: str | None = None,
+        host_user_ids: Sequence[int] = (),
     ) -> AvailableSlots:
         """Bookable slots between `start` and `end`, as times in `time_zone`.
 
         A `date` is sent as is (Cal.com reads it as the whole day); a datetime must be aware.
+        `host_user_ids` restricts a round-robin event type to those hosts (Cal.com's hidden
+        `rrHostSubsetIds`): the slots one staff member can take.
         """
         params = {
             "eventTypeId": event_type_id,
@@ -209,6 +212,7 @@ class CalcomClient:
             "format": "range",
             "duration": duration,
             "bookingUidToReschedule": booking_uid_to_reschedule,
+            "rrHostSubsetIds": ",".join(map(str, host_user_ids)) or None,
         }
         envelope = self._send("GET", "/v2/slots", self._versions.slots, params=params)
         return _parse(AvailableSlots, {"days": envelope.get("data") or {}})

@@ -1,0 +1,186 @@
+"""Availability: free starts of a service, per staff member, from Cal.com's slots.
+
+A start is free for a staff member when every hold of the segment plan (docs/pause-policies.md)
+is a Cal.com slot of that hold's event type for that staff member: segments on their segment
+event types (the event map), a simple service or a `never` plan on the service's own event type,
+and `blocked` gaps on gap event types. Cal.com slots are read per event type and staff member
+(`rrHostSubsetIds`) and cached for a minute in DynamoDB (adapters/store/slot_cache.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, time, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from calbridge.adapters.calcom import CalcomClient
+from calbridge.adapters.store.event_map import EventMapRepository
+from calbridge.adapters.store.host_mappings import HostMappingRepository
+from calbridge.adapters.store.repositories import StaffRepository
+from calbridge.adapters.store.slot_cache import SlotCache, cache_key
+from calbridge.domain.mappings import calcom_users_by_staff
+from calbridge.domain.models import Company, Service
+from calbridge.domain.planning import Hold, SegmentPlan, nearest_alternatives, plan_fits, plan_variants
+from calbridge.errors import CalbridgeError, NotFound
+
+
+class EventTypeMissing(CalbridgeError):
+    """A hold has no Cal.com event type (segment event types not provisioned yet)."""
+
+
+class StartOption(BaseModel):
+    """A free start: who would serve it and the plan that fits."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: datetime
+    staff_id: str
+    plan: SegmentPlan
+
+
+class AvailabilityAnswer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    requested: datetime | None
+    match: StartOption | None  # the requested start, when it is free
+    alternatives: tuple[StartOption, ...] = ()  # nearest free starts, same day first
+    starts: tuple[StartOption, ...] = ()  # every free start found in the searched days
+
+
+class AvailabilityService:
+    SEARCH_DAYS = 7  # how far alternatives are looked for when the asked day is full
+
+    def __init__(
+        self,
+        calcom: CalcomClient,
+        staff: StaffRepository,
+        mappings: HostMappingRepository,
+        event_map: EventMapRepository,
+        slot_cache: SlotCache,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._calcom = calcom
+        self._staff = staff
+        self._mappings = mappings
+        self._event_map = event_map
+        self._slot_cache = slot_cache
+        self._clock = clock
+
+    def check(
+        self,
+        company: Company,
+        service: Service,
+        day: date,
+        at: time | None = None,
+        staff_id: str | None = None,
+    ) -> AvailabilityAnswer:
+        """Is `at` on `day` (company local time) free? If not, the 3 nearest free starts.
+
+        Without `at`: every free start of the day. With `staff_id`: only that staff member.
+        """
+        zone = company.zone
+        requested = datetime.combine(day, at, tzinfo=zone).astimezone(UTC) if at else None
+        starts = self.free_starts(company, service, [day], staff_id)
+        if requested is not None:
+            match = next((o for o in starts if o.start == requested), None)
+            if match is not None:
+                return AvailabilityAnswer(requested=requested, match=match, starts=tuple(starts))
+        if requested is None and starts:
+            return AvailabilityAnswer(requested=None, match=None, starts=tuple(starts))
+        pool = list(starts)
+        if len(pool) < 3:  # the asked day is (nearly) full: look at the following days too
+            following = [day + timedelta(days=n) for n in range(1, self.SEARCH_DAYS + 1)]
+            pool += self.free_starts(company, service, following, staff_id)
+        by_start = {o.start: o for o in reversed(pool)}  # earliest staff member per start wins
+        anchor = requested or datetime.combine(day, time(12, 0), tzinfo=zone).astimezone(UTC)
+        nearest = nearest_alternatives(anchor, by_start, zone=zone, now=self._clock())
+        return AvailabilityAnswer(
+            requested=requested,
+            match=None,
+            alternatives=tuple(by_start[s] for s in nearest),
+            starts=tuple(starts),
+        )
+
+    def free_starts(
+        self, company: Company, service: Service, days: Iterable[date], staff_id: str | None = None
+    ) -> list[StartOption]:
+        """Every free start on `days`, earliest first; per start the first staff member it fits."""
+        candidates = self._bookable_staff(company, service, staff_id)
+        event_types = self._event_types(company.company_id, service)
+        now = self._clock()
+        found: dict[datetime, StartOption] = {}
+        for day in days:
+            for member, user_id in candidates:
+                slots = {
+                    event_type: set(self._slots(company, event_type, user_id, day))
+                    for event_type in set(event_types.values())
+                }
+
+                def free(hold: Hold, slots: dict[int, set[datetime]] = slots) -> bool:
+                    return hold.start in slots[event_types[hold.key]]
+
+                for start in sorted(slots[event_types[_first_hold_key(service)]]):
+                    if start <= now or start in found:
+                        continue
+                    fitting = next(
+                        (plan for plan in plan_variants(service, start) if plan_fits(plan, free)), None
+                    )
+                    if fitting is not None:
+                        found[start] = StartOption(start=start, staff_id=member, plan=fitting)
+        return [found[s] for s in sorted(found)]
+
+    def stale_keys(self, company: Company, service: Service, plan: SegmentPlan, user_id: int) -> list[str]:
+        """The cache entries a booking of `plan` makes stale (the booking workflow deletes them)."""
+        day = plan.start.astimezone(company.zone).date()
+        event_types = set(self._event_types(company.company_id, service).values())
+        return [cache_key(company.company_id, event_type, user_id, day) for event_type in event_types]
+
+    # ------------------------------------------------------------------ internals
+
+    def _bookable_staff(
+        self, company: Company, service: Service, staff_id: str | None
+    ) -> list[tuple[str, int]]:
+        staff = self._staff.list(company.company_id)
+        users = calcom_users_by_staff(staff, self._mappings.list(company.company_id))
+        wanted = [staff_id] if staff_id else list(service.staff_ids)
+        if staff_id and staff_id not in service.staff_ids:
+            raise NotFound(f"staff member {staff_id!r} does not perform service {service.service_id!r}")
+        return [(sid, users[sid][0]) for sid in wanted if sid in users]
+
+    def _event_types(self, company_id: str, service: Service) -> dict[str, int]:
+        """Hold key -> Cal.com event type id for every hold a plan of this service can have."""
+        if not service.composite or service.pause_policy == "never":
+            if service.calcom_event_type_id is None:
+                raise EventTypeMissing(f"service {service.service_id!r} has no Cal.com event type")
+            return {"A": service.calcom_event_type_id, "whole": service.calcom_event_type_id}
+        entries = {e.segment_key: e for e in self._event_map.list(company_id, service.service_id)}
+        wanted = [s.key for s in service.segments]
+        if service.pause_policy == "blocked":
+            wanted += [f"gap-{s.key}" for s in service.segments if s.gap_after]
+        mapping: dict[str, int] = {}
+        for key in wanted:
+            entry = entries.get(key)
+            if entry is None or not entry.event_type_id:
+                raise EventTypeMissing(
+                    f"service {service.service_id!r}: no Cal.com event type for hold {key!r} "
+                    "(run the segment event type provisioning)"
+                )
+            mapping[key] = entry.event_type_id
+        return mapping
+
+    def _slots(self, company: Company, event_type_id: int, user_id: int, day: date) -> list[datetime]:
+        key = cache_key(company.company_id, event_type_id, user_id, day)
+        cached = self._slot_cache.get(key)
+        if cached is not None:
+            return cached
+        slots = self._calcom.get_slots(event_type_id, day, day, company.timezone, host_user_ids=[user_id])
+        starts = [slot.start.astimezone(UTC) for slot in slots.slots]
+        self._slot_cache.put(key, starts)
+        return starts
+
+
+def _first_hold_key(service: Service) -> str:
+    if not service.composite:
+        return "A"
+    return "whole" if service.pause_policy == "never" else service.segments[0].key
