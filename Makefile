@@ -4,9 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PORT ?= 3000
+COMPANY ?= salon-demo
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo test test-fast serve invoke lint format validate build bench clean
+.PHONY: help venv demo test test-fast serve invoke provision lint format validate build bench clean
 
 help:
 	@echo "make demo      scripted phone call on the local stack (inbound routing, service info)"
@@ -14,6 +15,7 @@ help:
 	@echo "make test-fast all tests except the slow sam build"
 	@echo "make serve     run the local stack (HTTP front on 127.0.0.1:\$$PORT, default 3000)"
 	@echo "make invoke FN=RetellWebhookFunction EVENT=events/retell_inbound.json"
+	@echo "make provision [COMPANY=salon-demo]  segment event types in Cal.com (stand-in by default)"
 	@echo "make lint      ruff, cfn-lint and sam validate --lint"
 	@echo "make bench     benchmarks (numbers go to docs/benchmarks.md)"
 
@@ -34,6 +36,9 @@ serve: venv
 
 invoke: venv
 	@$(PY) -m local invoke $(FN) -e $(EVENT)
+
+provision: venv
+	@$(PY) -m local provision --company $(COMPANY)
 
 lint: venv
 	@$(BIN)/ruff check .

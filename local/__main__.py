@@ -8,6 +8,13 @@
         Invokes one handler in-process on a freshly started stack, like `sam local invoke`, and
         prints its JSON result on stdout (logs go to stderr). Exit code 1 on a function error.
 
+    python -m local provision [--company salon-demo] [--service 177] [--check]
+        Starts the stack with the demo tables (its segment event types NOT provisioned by the seed),
+        runs EventTypeProvisionerFunction for the company (or one service), prints the report on
+        stdout and a one-line summary on stderr. `--check` only reports drift, writing nothing to
+        Cal.com. With `--no-standin` this provisions the real Cal.com team of CALCOM_BASE_URL.
+        Exit code 1 when a segment failed or the company cannot be provisioned.
+
 Without `--no-standin`, the Cal.com stand-in serves local/fixtures/salon_demo.json. With
 `--no-standin` (or `CALCOM_BASE_URL` set) the same code talks to that Cal.com instead, using
 `CALCOM_API_KEY`.
@@ -43,6 +50,15 @@ def _seed_callback(enabled: bool) -> Callable[[LocalStack], None] | None:
     return seed_demo
 
 
+def _tables_only_seed(enabled: bool) -> Callable[[LocalStack], None] | None:
+    """The demo tables without the seed's own provisioning: `provision` shows what it does itself."""
+    if not enabled:
+        return None
+    from local.seed import load_fixture, seed_fixture
+
+    return lambda stack: seed_fixture(load_fixture())
+
+
 def _parameter_overrides(values: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in values:
@@ -53,7 +69,9 @@ def _parameter_overrides(values: list[str]) -> dict[str, str]:
     return out
 
 
-def _build_stack(args: argparse.Namespace, http_port: int) -> LocalStack:
+def _build_stack(
+    args: argparse.Namespace, http_port: int, seed: Callable[[LocalStack], None] | None = None
+) -> LocalStack:
     standin = None if args.no_standin else DEFAULT_FIXTURE
     if args.no_standin and not os.environ.get("CALCOM_API_KEY"):
         LOG.warning("--no-standin without CALCOM_API_KEY: Cal.com calls will not authenticate")
@@ -63,7 +81,7 @@ def _build_stack(args: argparse.Namespace, http_port: int) -> LocalStack:
         moto_port=args.moto_port,
         region=args.region,
         standin_fixture=standin,
-        seed=_seed_callback(not args.no_seed),
+        seed=seed if seed is not None else _seed_callback(not args.no_seed),
         parameter_overrides=_parameter_overrides(args.parameter_overrides),
     )
 
@@ -126,6 +144,30 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 1 if result.function_error else 0
 
 
+def cmd_provision(args: argparse.Namespace) -> int:
+    event: dict[str, Any] = {"company_id": args.company, "repair": not args.check}
+    if args.service:
+        event["service_id"] = args.service
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr  # handler logs go to stderr, the report to stdout
+    try:
+        with _build_stack(args, 0, seed=_tables_only_seed(not args.no_seed)) as stack:
+            result = stack.invoke("EventTypeProvisionerFunction", event)
+    except LocalStackError as exc:
+        print(f"calbridge local stack failed to start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout = real_stdout
+    report = result.json()
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    if result.function_error:
+        return 1
+    print(f"segment event types: {report['summary']}", file=sys.stderr)
+    for warning in report["warnings"]:
+        print(f"  warning: {warning}", file=sys.stderr)
+    return 0 if report["ok"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -151,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("-e", "--event", help="event JSON file ('-' = stdin); default {}")
     common(invoke)
     invoke.set_defaults(func=cmd_invoke)
+
+    provision = sub.add_parser("provision", help="provision a company's segment event types in Cal.com")
+    provision.add_argument("--company", default="salon-demo", help="company id (default salon-demo)")
+    provision.add_argument("--service", help="only this service id")
+    provision.add_argument("--check", action="store_true", help="report drift only, write nothing to Cal.com")
+    common(provision)
+    provision.set_defaults(func=cmd_provision)
 
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -1,4 +1,5 @@
-"""The admin API: staff import, manual host mappings and rules, the review queue, the audit trail.
+"""The admin API: staff import, manual host mappings and rules, the review queue, the audit trail,
+and services (saving one provisions its segment event types in Cal.com).
 
 Every route is IAM-authorized in API Gateway (`Auth: {Authorizer: AWS_IAM}`); the caller's
 principal from `requestContext.authorizer.iam` is who every audit record names. Thin by design:
@@ -41,13 +42,19 @@ from calbridge.services.admin import (
     UnsupportedMediaType,
     parse_host_id,
 )
-from calbridge.services.wiring import host_resolver
+from calbridge.services.wiring import event_type_provisioner, host_resolver
 
 MAX_BODY_BYTES = 1024 * 1024
 COMPANY = "/admin/companies/<company_id>"
 
 settings = get_settings()
-admin = AdminService(host_resolver(), StaffRepository(), HostMappingRepository(), HostReviewRepository())
+admin = AdminService(
+    host_resolver(),
+    StaffRepository(),
+    HostMappingRepository(),
+    HostReviewRepository(),
+    provisioner=event_type_provisioner(),
+)
 app = json_app()
 
 
@@ -154,6 +161,19 @@ def review_candidates(company_id: str) -> dict[str, Any]:
 @tracer.capture_method
 def unmapped_hosts(company_id: str) -> dict[str, Any]:
     return admin.unmapped_hosts(company_id)
+
+
+@app.get(f"{COMPANY}/services")
+@tracer.capture_method
+def list_services(company_id: str) -> dict[str, Any]:
+    return admin.list_services(company_id)
+
+
+@app.put(f"{COMPANY}/services/<service_id>")
+@tracer.capture_method
+def save_service(company_id: str, service_id: str) -> tuple[dict[str, Any], int]:
+    answer, created = admin.save_service(company_id, service_id, raw_body(), actor())
+    return answer, 201 if created else 200
 
 
 # ------------------------------------------------------------------ error mapping, in one place

@@ -29,6 +29,7 @@ from calbridge.errors import (
     UnknownCompany,
 )
 from calbridge.observability import logger, metrics, tracer
+from calbridge.services import wiring
 from calbridge.services.inbound import InboundRouting
 from calbridge.services.tools import ToolCalls
 
@@ -37,7 +38,7 @@ MAX_BODY_BYTES = 256 * 1024
 settings = get_settings()
 _companies, _staff, _services = CompanyRepository(), StaffRepository(), ServiceRepository()
 inbound_routing = InboundRouting(_companies, _staff, _services)
-tool_calls = ToolCalls(_companies, _staff, _services)
+tool_calls = ToolCalls(_companies, _staff, _services, availability=wiring.availability)
 app = json_app()
 
 

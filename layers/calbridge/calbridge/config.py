@@ -38,6 +38,13 @@ class Settings(BaseModel):
     mapping_audits_table: str = Field(min_length=1)
     host_reviews_table: str = Field(min_length=1)
     appointments_table: str = Field(min_length=1)
+    slot_cache_table: str = Field(min_length=1)
+    slot_cache_s: int = Field(default=60, ge=0)
+    event_map_table: str = Field(min_length=1)
+    # The booking workflow (docs/adr/0006-booking-saga.md): slot leases and the state machine.
+    leases_table: str = Field(min_length=1)
+    booking_state_machine_arn: str = Field(min_length=1)
+    booking_lease_s: int = Field(default=60, gt=0)
 
     calcom_base_url: HttpUrl
     calcom_api_versions: CalcomApiVersions = CalcomApiVersions()
@@ -67,6 +74,12 @@ _ENV = {
     "mapping_audits_table": "MAPPING_AUDITS_TABLE",
     "host_reviews_table": "HOST_REVIEWS_TABLE",
     "appointments_table": "APPOINTMENTS_TABLE",
+    "slot_cache_table": "SLOT_CACHE_TABLE",
+    "slot_cache_s": "SLOT_CACHE_S",
+    "event_map_table": "EVENT_MAP_TABLE",
+    "leases_table": "LEASES_TABLE",
+    "booking_state_machine_arn": "BOOKING_STATE_MACHINE_ARN",
+    "booking_lease_s": "BOOKING_LEASE_S",
     "calcom_base_url": "CALCOM_BASE_URL",
     "calcom_connect_timeout_s": "CALCOM_CONNECT_TIMEOUT_S",
     "calcom_read_timeout_s": "CALCOM_READ_TIMEOUT_S",

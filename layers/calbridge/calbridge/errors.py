@@ -90,3 +90,44 @@ class CalcomUnavailable(CalcomError):
 
 class CalcomRejected(CalcomError):
     """Cal.com rejected the request (any other 4xx); the message is Cal.com's own."""
+
+
+# --- booking workflow errors ----------------------------------------------------
+# The class name is the error name the booking state machine's Retry/Catch and its caller see
+# (statemachines/booking.asl.json, services/booking.py); keep names stable.
+
+
+class UnknownService(NotFound):
+    """The service to book does not exist in the company, or is no longer offered."""
+
+
+class UnknownStaff(NotFound):
+    """The staff member to book does not exist in the company."""
+
+
+class StaffNotBookable(CalbridgeError):
+    """The staff member cannot be booked: inactive, no Cal.com user, or not performing the service."""
+
+
+class EventTypeMissing(CalbridgeError):
+    """A hold of the plan has no usable Cal.com event type (service or segment not provisioned)."""
+
+
+class LeaseBusy(CalbridgeError):
+    """Another booking holds the staff member's slot lease for that day; try again shortly."""
+
+
+class ReservationFailed(CalbridgeError):
+    """At least one hold could not be reserved in Cal.com for another reason than a taken slot."""
+
+
+class StaffMismatch(CalbridgeError):
+    """Cal.com gave a hold to another host than the staff member that was asked for."""
+
+
+class AppointmentConflict(CalbridgeError):
+    """An appointment with this booking id exists already, and not from this booking attempt."""
+
+
+class WorkflowUnavailable(CalbridgeError):
+    """The booking state machine could not be started or did not finish in time."""

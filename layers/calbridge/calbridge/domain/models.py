@@ -56,6 +56,8 @@ class Company(_Model):
     branches: list[Branch] = Field(min_length=1)
     # Host resolution links a Cal.com host automatically at or above this confidence.
     host_match_threshold: int = Field(default=75, ge=0, le=100)
+    # How far ahead callers may book.
+    booking_window_days: int = Field(default=60, ge=1, le=730)
 
     def branch(self, branch_id: str) -> Branch | None:
         return next((b for b in self.branches if b.branch_id == branch_id), None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from calbridge.domain.models import Language, PausePolicy, Service
 
@@ -136,3 +136,101 @@ def calendar_unavailable(lang: Language) -> str:
     if lang == "de":
         return "Der Kalender ist gerade nicht erreichbar. Bitte versuchen Sie es gleich noch einmal."
     return "The calendar can't be reached right now. Please try again in a moment."
+
+
+def spoken_time(moment: datetime, lang: Language) -> str:
+    """A local time as said: '14:00 Uhr' / '2:00 pm'."""
+    if lang == "de":
+        return f"{moment.hour}:{moment.minute:02d} Uhr"
+    hour = moment.hour % 12 or 12
+    return f"{hour}:{moment.minute:02d} {'am' if moment.hour < 12 else 'pm'}"
+
+
+def spoken_when(moment: datetime, today: date, lang: Language) -> str:
+    """'heute um 14:00 Uhr', 'morgen um …', 'am Dienstag, 3. März um …' (local times)."""
+    day = moment.date()
+    at = spoken_time(moment, lang)
+    if lang == "de":
+        if day == today:
+            return f"heute um {at}"
+        if day == today + timedelta(days=1):
+            return f"morgen um {at}"
+        return f"am {_WEEKDAYS['de'][day.weekday()]}, {day.day}. {_MONTHS['de'][day.month - 1]} um {at}"
+    if day == today:
+        return f"today at {at}"
+    if day == today + timedelta(days=1):
+        return f"tomorrow at {at}"
+    return f"on {_WEEKDAYS['en'][day.weekday()]}, {_MONTHS['en'][day.month - 1]} {day.day} at {at}"
+
+
+def slot_free(service: Service, when: str, staff_name: str, lang: Language) -> str:
+    if lang == "de":
+        text = f"{when[0].upper()}{when[1:]} ist bei {staff_name} frei für {service.name}."
+        if service.gap_minutes:
+            text += f" {_waiting_de(service)}"
+        return text
+    text = f"{when[0].upper()}{when[1:]} {staff_name} is free for {service.name}."
+    if service.gap_minutes:
+        text += f" {_waiting_en(service)}"
+    return text
+
+
+def slot_taken(when: str | None, alternatives: Sequence[str], lang: Language) -> str:
+    if lang == "de":
+        head = (
+            f"{when[0].upper()}{when[1:]} ist leider nichts frei."
+            if when
+            else "An dem Tag ist leider nichts frei."
+        )
+        if not alternatives:
+            return f"{head} In den nächsten Tagen habe ich auch keinen freien Termin gefunden."
+        return f"{head} Frei wäre {join_names(list(alternatives), lang).replace(' und ', ' oder ')}."
+    head = f"{when[0].upper()}{when[1:]} is not available." if when else "Nothing is free that day."
+    if not alternatives:
+        return f"{head} I found nothing free in the next days either."
+    return f"{head} I could offer {join_names(list(alternatives), lang).replace(' and ', ' or ')}."
+
+
+def free_starts(when: Sequence[str], lang: Language) -> str:
+    if lang == "de":
+        return f"Frei wäre {join_names(list(when), lang).replace(' und ', ' oder ')}."
+    return f"I could offer {join_names(list(when), lang).replace(' and ', ' or ')}."
+
+
+def invalid_date(text: str, lang: Language) -> str:
+    if lang == "de":
+        return f"Das Datum „{text}“ habe ich nicht verstanden. Welcher Tag soll es sein?"
+    return f'I didn\'t understand the date "{text}". Which day would you like?'
+
+
+def invalid_time(text: str, lang: Language) -> str:
+    if lang == "de":
+        return f"Die Uhrzeit „{text}“ habe ich nicht verstanden. Um wie viel Uhr soll es sein?"
+    return f'I didn\'t understand the time "{text}". What time would you like?'
+
+
+def date_in_past(lang: Language) -> str:
+    if lang == "de":
+        return "Dieser Termin liegt in der Vergangenheit. Welcher Tag ab heute passt Ihnen?"
+    return "That time is in the past. Which day from today suits you?"
+
+
+def beyond_window(days: int, lang: Language) -> str:
+    if lang == "de":
+        return (
+            f"So weit im Voraus kann ich leider nicht buchen, höchstens {days} Tage. Welcher Tag davor passt?"
+        )
+    return f"I can only book up to {days} days ahead. Which earlier day suits you?"
+
+
+def unknown_staff(name: str, names: Sequence[str], lang: Language) -> str:
+    if lang == "de":
+        team = join_names(list(names), lang)
+        return f"Eine Mitarbeiterin oder einen Mitarbeiter „{name}“ kenne ich nicht. Bei uns arbeiten {team}."
+    return f'I don\'t know anyone called "{name}". Our team: {join_names(list(names), lang)}.'
+
+
+def staff_not_for_service(staff_name: str, service: Service, lang: Language) -> str:
+    if lang == "de":
+        return f"{staff_name} bietet {service.name} leider nicht an."
+    return f"{staff_name} doesn't offer {service.name}."

@@ -1,4 +1,5 @@
-"""Admin use cases: staff import, manual host mappings and rules, the review queue, the audit trail.
+"""Admin use cases: staff import, manual host mappings and rules, the review queue, the audit trail,
+and the service catalog (saving a service provisions its segment event types).
 
 Everything is scoped to a company that must exist (UnknownCompany otherwise). Writes go through
 the host resolver (mappings, rules, deactivations: each with its audit record in one transaction)
@@ -22,13 +23,16 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from calbridge.adapters.retell.payloads import parse_json
+from calbridge.adapters.store.event_map import EventMapRepository
 from calbridge.adapters.store.host_mappings import HostMappingRepository, HostReviewRepository
-from calbridge.adapters.store.repositories import StaffRepository
+from calbridge.adapters.store.repositories import ServiceRepository, StaffRepository
+from calbridge.domain.event_types import EventMapEntry
 from calbridge.domain.hosts import HostRef
 from calbridge.domain.mappings import HostMapping, HostReview, ManualRuleRecord, MappingAudit
-from calbridge.domain.models import EntityId, StaffMember
-from calbridge.errors import CalbridgeError, InvalidRequest, NotFound
+from calbridge.domain.models import EntityId, Service, StaffMember
+from calbridge.errors import CalbridgeError, InvalidConfiguration, InvalidRequest, NotFound
 from calbridge.observability import logger
+from calbridge.services.event_types import EventTypeProvisioner
 from calbridge.services.host_resolution import HostResolver
 
 MAX_IMPORT_ROWS = 1000
@@ -336,11 +340,52 @@ def staff_import_format(content_type: str | None) -> Literal["json", "csv"]:
     raise UnsupportedMediaType(f"send the staff as application/json or text/csv, not {media!r}")
 
 
+# ------------------------------------------------------------------ services
+
+
+def _service_problem(error: Mapping[str, Any]) -> tuple[str, str]:
+    """(field, message) of a Service validation error; checks of the whole service name their field."""
+    message = _pydantic_message(error)
+    field = _path(error["loc"])
+    if not field:
+        lowered = message.lower()
+        named = (("max_gap_stretch", "max_gap_stretch"), ("duration", "duration"), ("segment", "segments"))
+        field = next((f for word, f in named if word in lowered), "body")
+        return field, message
+    return field, f"{field}: {message}"
+
+
+def parse_service(company_id: str, service_id: str, data: Any) -> Service:
+    """The body of PUT .../services/{service_id} as a Service; the URL names company and service."""
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body is a service: a JSON object", field="body")
+    for key, value in (("company_id", company_id), ("service_id", service_id)):
+        if key in data and data[key] != value:
+            raise InvalidRequest(
+                f"{key}: the URL names it ({value!r}); remove {data[key]!r} from the body", field=key
+            )
+    try:
+        return Service.model_validate({**data, "company_id": company_id, "service_id": service_id})
+    except ValidationError as exc:
+        errors = exc.errors()
+        field, message = _service_problem(errors[0])
+        more = len(errors) - 1
+        raise InvalidRequest(
+            message + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""), field
+        ) from exc
+
+
 # ------------------------------------------------------------------ views
 
 
 def _staff_view(member: StaffMember) -> dict[str, Any]:
     return member.model_dump(mode="json", exclude={"company_id"})
+
+
+def _service_view(service: Service, entries: list[EventMapEntry]) -> dict[str, Any]:
+    view = service.model_dump(mode="json", exclude={"company_id"})
+    view["event_types"] = [e.model_dump(mode="json", exclude={"company_id", "service_id"}) for e in entries]
+    return view
 
 
 def _audit_view(audit: MappingAudit) -> dict[str, Any]:
@@ -360,11 +405,18 @@ class AdminService:
         staff: StaffRepository,
         mappings: HostMappingRepository,
         reviews: HostReviewRepository,
+        *,
+        services: ServiceRepository | None = None,
+        event_map: EventMapRepository | None = None,
+        provisioner: EventTypeProvisioner | None = None,
     ) -> None:
         self._resolver = resolver
         self._staff = staff
         self._mappings = mappings
         self._reviews = reviews
+        self._services = services or ServiceRepository()
+        self._event_map = event_map or EventMapRepository()
+        self._provisioner = provisioner
 
     # -------------------------------------------------------------- staff
 
@@ -404,6 +456,58 @@ class AdminService:
             **{f"staff_{key}": value for key, value in result.items()},  # "created" is a LogRecord field
         )
         return result
+
+    # -------------------------------------------------------------- services
+
+    def list_services(self, company_id: str) -> dict[str, Any]:
+        """Every service, active and inactive, with its segments' event map entries."""
+        self._resolver.company(company_id)
+        entries: dict[str, list[EventMapEntry]] = {}
+        for entry in self._event_map.list(company_id):
+            entries.setdefault(entry.service_id, []).append(entry)
+        services = sorted(self._services.list(company_id, active_only=False), key=lambda s: s.service_id)
+        return {"services": [_service_view(s, entries.get(s.service_id, [])) for s in services]}
+
+    def save_service(
+        self, company_id: str, service_id: str, raw: bytes, actor: str
+    ) -> tuple[dict[str, Any], bool]:
+        """Validate, save (create or replace), then provision the segment event types.
+
+        Returns the answer and whether the service is new. An invalid service writes nothing. The
+        service stays saved whatever Cal.com answers: the report says which segments failed, and
+        saving again (or `make provision`) retries them.
+        """
+        company = self._resolver.company(company_id)
+        service = parse_service(company_id, service_id, parse_json(raw))
+        known = {m.staff_id for m in self._staff.list(company_id, active_only=False)}
+        for index, staff_id in enumerate(service.staff_ids):
+            if staff_id not in known:
+                raise InvalidRequest(
+                    f"staff_ids[{index}]: unknown staff member {staff_id!r} in company {company_id!r}",
+                    field=f"staff_ids[{index}]",
+                )
+        if self._provisioner is None:
+            raise InvalidConfiguration("the admin service has no event type provisioner")
+        try:
+            self._services.get(company_id, service_id)
+            created = False
+        except NotFound:
+            created = True
+        self._services.save(service)
+        report = self._provisioner.provision_service(company, service)
+        logger.info(
+            "service saved by an admin",
+            company_id=company_id,
+            service_id=service_id,
+            action="created" if created else "replaced",
+            actor=actor,
+            provisioning=report.summary(),
+        )
+        answer = {
+            "service": _service_view(service, self._event_map.list(company_id, service_id)),
+            "event_types": {**report.model_dump(mode="json"), "ok": report.ok},
+        }
+        return answer, created
 
     # -------------------------------------------------------------- mappings and rules
 

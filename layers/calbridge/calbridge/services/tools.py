@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
@@ -15,6 +16,9 @@ from calbridge.domain.text import lookup
 from calbridge.errors import InvalidRequest
 from calbridge.observability import logger
 
+if TYPE_CHECKING:
+    from calbridge.services.availability import AvailabilityService
+
 
 class ToolResult(BaseModel):
     """What the agent gets back: `message` is spoken, `data` is for the LLM's reasoning."""
@@ -22,6 +26,11 @@ class ToolResult(BaseModel):
     success: bool
     message: str
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+def refusal(message: str, error: str, **data: Any) -> ToolResult:
+    """A business "no" the agent says out loud (HTTP 200, success false)."""
+    return ToolResult(success=False, message=message, data={"error": error, **data})
 
 
 class _Args(BaseModel):
@@ -33,17 +42,33 @@ class ServiceInfoArgs(_Args):
     service: str | None = Field(default=None, validation_alias=AliasChoices("service", "service_name"))
 
 
+class AvailabilityArgs(_Args):
+    service: str = Field(min_length=1, validation_alias=AliasChoices("service", "service_name"))
+    date: str = Field(min_length=1, description="YYYY-MM-DD in the company's time zone")
+    time: str | None = Field(default=None, description="HH:MM, 24 h")
+    mitarbeiter: str | None = Field(default=None, validation_alias=AliasChoices("mitarbeiter", "staff"))
+
+
 ToolHandler = Callable[[Company, dict[str, Any]], ToolResult]
 
 
 class ToolCalls:
     def __init__(
-        self, companies: CompanyRepository, staff: StaffRepository, services: ServiceRepository
+        self,
+        companies: CompanyRepository,
+        staff: StaffRepository,
+        services: ServiceRepository,
+        availability: Callable[[], AvailabilityService] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._companies = companies
         self._staff = staff
         self._services = services
+        self._availability = availability  # built on first use: Cal.com stays out of other tools
+        self._clock = clock
         self._tools: dict[str, ToolHandler] = {"get_service_info": self.get_service_info}
+        if availability is not None:
+            self._tools["check_availability"] = self.check_availability
 
     @property
     def names(self) -> list[str]:
@@ -95,6 +120,107 @@ class ToolCalls:
             message=phrasing.unknown_service(args.service, services, lang),
             data={"error": "unknown_service", "services": [s.name for s in services]},
         )
+
+    def check_availability(self, company: Company, raw_args: dict[str, Any]) -> ToolResult:
+        args = parse_model(AvailabilityArgs, raw_args, at="args")
+        lang = company.language
+        services = self._services.list(company.company_id)
+        found = lookup(services, args.service, lambda s: s.name)
+        if found.match is None:
+            message = (
+                phrasing.which_service(found.candidates, lang)
+                if found.ambiguous
+                else phrasing.unknown_service(args.service, services, lang)
+            )
+            return refusal(message, "unknown_service")
+        service = found.match
+        when = self._parse_when(company, args)
+        if isinstance(when, ToolResult):
+            return when
+        day, at = when
+        staff = self._staff.list(company.company_id)
+        names = {m.staff_id: m.name for m in staff}
+        staff_id = None
+        if args.mitarbeiter:
+            person = lookup(staff, args.mitarbeiter, lambda m: m.name)
+            if person.match is None:
+                return refusal(
+                    phrasing.unknown_staff(args.mitarbeiter, list(names.values()), lang), "unknown_staff"
+                )
+            if person.match.staff_id not in service.staff_ids:
+                return refusal(
+                    phrasing.staff_not_for_service(person.match.name, service, lang), "staff_not_for_service"
+                )
+            staff_id = person.match.staff_id
+        assert self._availability is not None
+        answer = self._availability().check(company, service, day, at, staff_id)
+        zone, today = company.zone, self._clock().astimezone(company.zone).date()
+
+        def spoken(option: Any) -> str:
+            return phrasing.spoken_when(option.start.astimezone(zone), today, lang)
+
+        def option_data(option: Any) -> dict[str, Any]:
+            return {
+                "start": option.start.astimezone(zone).isoformat(),
+                "staff_id": option.staff_id,
+                "staff_name": names.get(option.staff_id, option.staff_id),
+                "segments": [
+                    {"key": key, "name": name, "start": start, "end": end}
+                    for key, name, start, end in option.plan.local_times(zone)
+                ],
+            }
+
+        if answer.match is not None:
+            name = names.get(answer.match.staff_id, answer.match.staff_id)
+            return ToolResult(
+                success=True,
+                message=phrasing.slot_free(service, spoken(answer.match), name, lang),
+                data={"available": True, "service_id": service.service_id, **option_data(answer.match)},
+            )
+        if at is None and answer.starts:
+            first = answer.starts[:3]
+            return ToolResult(
+                success=True,
+                message=phrasing.free_starts([spoken(o) for o in first], lang),
+                data={
+                    "available": True,
+                    "service_id": service.service_id,
+                    "starts": [option_data(o) for o in first],
+                },
+            )
+        requested = (
+            phrasing.spoken_when(answer.requested.astimezone(zone), today, lang) if answer.requested else None
+        )
+        return ToolResult(
+            success=True,
+            message=phrasing.slot_taken(requested, [spoken(o) for o in answer.alternatives], lang),
+            data={
+                "available": False,
+                "service_id": service.service_id,
+                "alternatives": [option_data(o) for o in answer.alternatives],
+            },
+        )
+
+    def _parse_when(self, company: Company, args: AvailabilityArgs) -> tuple[date, time | None] | ToolResult:
+        """ISO date and time in the company's zone, or a speakable refusal (bad, past, too far)."""
+        lang = company.language
+        try:
+            day = date.fromisoformat(args.date)
+        except ValueError:
+            return refusal(phrasing.invalid_date(args.date, lang), "invalid_date")
+        at = None
+        if args.time:
+            try:
+                at = time.fromisoformat(args.time)
+            except ValueError:
+                return refusal(phrasing.invalid_time(args.time, lang), "invalid_time")
+        now = self._clock().astimezone(company.zone)
+        moment = datetime.combine(day, at or time(23, 59), tzinfo=company.zone)
+        if moment <= now:
+            return refusal(phrasing.date_in_past(lang), "date_in_past")
+        if day > now.date() + timedelta(days=company.booking_window_days):
+            return refusal(phrasing.beyond_window(company.booking_window_days, lang), "beyond_booking_window")
+        return day, at
 
     @staticmethod
     def _service_data(service: Service, staff_names: list[str] | None = None) -> dict[str, Any]:

@@ -46,6 +46,7 @@ class CompanyRecord(Model):
     calcom_team_id = NumberAttribute(null=True)
     branches = ListAttribute(of=BranchAttribute, default=list)
     host_match_threshold = NumberAttribute(default=75)
+    booking_window_days = NumberAttribute(default=60)
     updated_at = UTCDateTimeAttribute()
 
 
@@ -187,3 +188,75 @@ class AppointmentRecord(Model):
     staff_confidence = NumberAttribute(null=True)
     staff_reason = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute()
+    # Written by the booking workflow (adapters/store/bookings.py, docs/adr/0006-booking-saga.md):
+    # an appointment (appointment_id <booking_id>), one item per segment (<booking_id>#<segment
+    # key>) and its confirmation code (code#<code>) share this table; `kind` tells them apart.
+    kind = UnicodeAttribute(null=True)  # appointment | segment | confirmation_code
+    status = UnicodeAttribute(null=True)  # booked | failed
+    parent_id = UnicodeAttribute(null=True)  # a segment's or code's appointment id
+    segment_key = UnicodeAttribute(null=True)
+    segment_name = UnicodeAttribute(null=True)
+    hold_key = UnicodeAttribute(null=True)  # the Cal.com booking (hold) that covers the segment
+    composite_group_uid = UnicodeAttribute(null=True)
+    confirmation_code = UnicodeAttribute(null=True)
+    service_name = UnicodeAttribute(null=True)
+    pause_policy = UnicodeAttribute(null=True)
+    timezone = UnicodeAttribute(null=True)
+    calcom_booking_id = NumberAttribute(null=True)
+    calcom_event_type_id = NumberAttribute(null=True)
+    calcom_booking_uids = MapAttribute(null=True)  # hold key -> Cal.com uid (segments and gaps)
+    customer_name = UnicodeAttribute(null=True)
+    customer_email = UnicodeAttribute(null=True)
+    customer_phone = UnicodeAttribute(null=True)
+    call_id = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)  # failed attempts: the workflow's error name ...
+    error_cause = UnicodeAttribute(null=True)  # ... and its message
+    created_at = UTCDateTimeAttribute(null=True)
+
+
+class LeaseRecord(Model):
+    """A slot lease (lease_key <staff_id>#<local date>): one booking at a time per staff member and day.
+
+    Taken with a conditional put (free, expired or already ours), released with a delete
+    conditioned on the owner; `expires_at` (epoch seconds) is also the table's TTL attribute.
+    """
+
+    class Meta(_Meta):
+        table_name = _settings.leases_table
+
+    company_id = UnicodeAttribute(hash_key=True)
+    lease_key = UnicodeAttribute(range_key=True)
+    owner = UnicodeAttribute()
+    expires_at = NumberAttribute()
+    acquired_at = UTCDateTimeAttribute()
+
+
+class EventMapRecord(Model):
+    """A composite service's segment -> its Cal.com event type (map_key <service_id>#<segment_key>)."""
+
+    class Meta(_Meta):
+        table_name = _settings.event_map_table
+
+    company_id = UnicodeAttribute(hash_key=True)
+    map_key = UnicodeAttribute(range_key=True)
+    service_id = UnicodeAttribute()
+    segment_key = UnicodeAttribute()
+    event_type_id = NumberAttribute(null=True)
+    slug = UnicodeAttribute()
+    title = UnicodeAttribute()
+    length = NumberAttribute()
+    host_user_ids = ListAttribute(of=NumberAttribute, default=list)
+    sync_status = UnicodeAttribute()
+    detail = UnicodeAttribute(default="")
+    updated_at = UTCDateTimeAttribute()
+
+
+class SlotCacheRecord(Model):
+    """Cal.com slot starts of one event type for one staff member on one local day."""
+
+    class Meta(_Meta):
+        table_name = _settings.slot_cache_table
+
+    cache_key = UnicodeAttribute(hash_key=True)  # <company>#<event type>#<user>#<day>
+    starts = ListAttribute(of=UnicodeAttribute, default=list)  # UTC ISO instants
+    expires_at = NumberAttribute()  # epoch seconds: DynamoDB's TTL attribute, and checked on read

@@ -1,0 +1,88 @@
+"""Step Functions tasks of the booking state machine (statemachines/booking.asl.json).
+
+One module, one handler per step, each deployed as its own function with its own permissions
+(template.yaml: BookingPlanFunction, BookingAcquireLockFunction, BookingReserveHoldFunction,
+BookingAssignStaffFunction, BookingFinalizeFunction, BookingCompensateFunction). A handler parses
+its state input, calls one step of `services.booking.BookingSaga` and returns JSON. Failures are
+raised as named exceptions (calbridge.errors): their class names are what the state machine's
+Retry and Catch match on, and what the workflow's caller finally sees.
+
+| handler        | input (the state)                                  | output                      |
+|----------------|----------------------------------------------------|-----------------------------|
+| plan           | the execution input (BookingRequest)               | BookingPlan -> $.plan       |
+| acquire_lock   | $.plan                                             | lease -> $.lease            |
+| reserve_hold   | {"request": <Map item>, "retry": RetryCount}       | Reservation (Map item)      |
+| assign_staff   | the state ($.plan, $.reservations)                 | {"assignments"} -> $.assignment |
+| finalize       | the state ($.plan, $.reservations, $.assignment)   | AppointmentSummary (output) |
+| compensate     | the state at the failure, with $.error             | report -> $.compensation    |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from calbridge.adapters.retell.payloads import parse_model
+from calbridge.config import get_settings
+from calbridge.domain.booking import BookingPlan, BookingRequest
+from calbridge.observability import logger, metrics, tracer
+from calbridge.services.booking import (
+    AssignStaffInput,
+    CompensateInput,
+    FinalizeInput,
+    ReserveHoldInput,
+)
+from calbridge.services.wiring import booking_saga
+
+settings = get_settings()
+saga = booking_saga()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_model(BookingRequest, event)
+    return saga.plan(request).model_dump(mode="json")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def acquire_lock(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return saga.acquire_lock(parse_model(BookingPlan, event)).model_dump(mode="json")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def reserve_hold(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return saga.reserve_hold(parse_model(ReserveHoldInput, event)).model_dump(mode="json")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def assign_staff(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step = parse_model(AssignStaffInput, event)
+    assignments = saga.assign_staff(step.plan, step.reservations)
+    return {"assignments": [a.model_dump(mode="json") for a in assignments]}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def finalize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step = parse_model(FinalizeInput, event)
+    summary = saga.finalize(step.plan, step.reservations, step.assignment.assignments)
+    metrics.add_metric(name="BookingSucceeded", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="BookedHolds", unit=MetricUnit.Count, value=len(step.plan.holds))
+    return summary.model_dump(mode="json")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def compensate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = saga.compensate(parse_model(CompensateInput, event))
+    metrics.add_metric(name="BookingCompensated", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="CancelledHolds", unit=MetricUnit.Count, value=len(report.cancelled))
+    return report.model_dump(mode="json")

@@ -1,0 +1,291 @@
+"""What the booking workflow writes to the appointments table (docs/adr/0006-booking-saga.md).
+
+Items, all keyed (company_id, appointment_id):
+- `<booking_id>`: the appointment (kind "appointment", status booked | failed);
+- `<booking_id>#<segment key>`: one per segment (kind "segment"), with its staff member, Cal.com
+  host and the uid of the Cal.com booking (hold) that covers it;
+- `code#<confirmation code>`: the code's claim (kind "confirmation_code"), so codes are unique per
+  company and an appointment can be found by the code a caller reads out.
+
+A booked appointment is written in ONE TransactWrite with its segments, its code and the release
+of the slot lease. Every item is conditioned on its absence; a retried write finds its own
+appointment and answers with it (idempotent). A failed attempt overwrites the appointment item
+with status failed and removes whatever a half-known earlier write might have left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from calbridge.adapters.store.leases import LeaseRepository
+from calbridge.adapters.store.models import AppointmentRecord
+from calbridge.domain.booking import AppointmentSummary, Customer, StaffAssignment, new_confirmation_code
+from calbridge.errors import AppointmentConflict, StoreUnavailable
+from calbridge.observability import logger
+
+_UNAVAILABLE = "the appointment store is unavailable"
+CODE_ATTEMPTS = 5
+
+# (label, "put" | "delete", what to add to the transaction)
+_Op = tuple[str, str, Callable[[TransactWrite], None]]
+
+
+@dataclass(frozen=True)
+class LeaseRef:
+    company_id: str
+    lease_key: str
+    owner: str
+
+
+class _ConditionsFailed(Exception):
+    def __init__(self, labels: set[str]) -> None:
+        super().__init__(", ".join(sorted(labels)))
+        self.labels = labels
+
+
+def segment_item_id(booking_id: str, segment_key: str) -> str:
+    return f"{booking_id}#{segment_key}"
+
+
+def code_item_id(code: str) -> str:
+    return f"code#{code}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class BookingRecordRepository:
+    def __init__(self, clock: Callable[[], datetime] = _now) -> None:
+        self._clock = clock
+
+    # ------------------------------------------------------------------ booked
+
+    def save_booked(
+        self,
+        summary: AppointmentSummary,
+        customer: Customer,
+        assignments: Mapping[str, StaffAssignment],
+        lease: LeaseRef | None,
+    ) -> AppointmentSummary:
+        """Write the appointment, its segments and its code, and release the lease: one transaction.
+
+        Returns the summary as stored: with this call's confirmation code, or, when the appointment
+        was written before (a retried step), with the stored one. Another attempt's appointment
+        under the same id raises AppointmentConflict. A lease that another booking holds by now
+        (ours expired) is left to them.
+        """
+        for _ in range(CODE_ATTEMPTS):
+            stored = summary.model_copy(update={"confirmation_code": new_confirmation_code()})
+            ops = self._booked_ops(stored, customer, assignments)
+            if lease is not None:
+                ops.append(("lease", "delete", _release(lease)))
+            try:
+                self._transact(ops)
+                return stored
+            except _ConditionsFailed as failed:
+                if "appointment" in failed.labels:
+                    return self._already_booked(summary)
+                if "segment" in failed.labels:
+                    raise AppointmentConflict(
+                        f"segments of appointment {summary.appointment_id} exist without it"
+                    ) from failed
+                if "lease" in failed.labels:
+                    logger.warning(
+                        "slot lease taken over before finalize; left to its new owner",
+                        company_id=summary.company_id,
+                        appointment_id=summary.appointment_id,
+                    )
+                    lease = None
+                # "code": that code is taken; the next round draws another one.
+        raise StoreUnavailable("no free confirmation code found; try again")
+
+    def _already_booked(self, summary: AppointmentSummary) -> AppointmentSummary:
+        existing = self.get(summary.company_id, summary.appointment_id)
+        if existing is None or existing.get("status") != "booked" or not existing.get("confirmation_code"):
+            raise AppointmentConflict(
+                f"appointment {summary.appointment_id} exists already and is not this booking"
+            )
+        return summary.model_copy(
+            update={
+                "confirmation_code": existing["confirmation_code"],
+                "composite_group_uid": existing.get("composite_group_uid") or summary.composite_group_uid,
+            }
+        )
+
+    def _booked_ops(
+        self, summary: AppointmentSummary, customer: Customer, assignments: Mapping[str, StaffAssignment]
+    ) -> list[_Op]:
+        now = self._clock()
+        first = summary.segments[0]
+        lead = assignments.get(first.hold)
+        appointment = AppointmentRecord(
+            summary.company_id,
+            summary.appointment_id,
+            kind="appointment",
+            status="booked",
+            service_id=summary.service_id,
+            service_name=summary.service_name,
+            pause_policy=summary.pause_policy.value,
+            timezone=summary.timezone,
+            starts_at=summary.start,
+            ends_at=summary.end,
+            staff_id=summary.staff_id,
+            calcom_host_id=first.calcom_host_id,
+            staff_source=lead.strategy if lead else None,
+            staff_confidence=lead.confidence if lead else None,
+            staff_reason=lead.reason if lead else None,
+            calcom_booking_uid=first.calcom_booking_uid,
+            calcom_booking_uids=dict(summary.calcom_booking_uids),
+            composite_group_uid=summary.composite_group_uid,
+            confirmation_code=summary.confirmation_code,
+            customer_name=customer.name,
+            customer_email=customer.email,
+            customer_phone=customer.phone,
+            call_id=summary.call_id,
+            created_at=now,
+            updated_at=now,
+        )
+        absent = AppointmentRecord.appointment_id.does_not_exist()
+        ops: list[_Op] = [("appointment", "put", _save(appointment, absent))]
+        for segment in summary.segments:
+            assignment = assignments.get(segment.hold)
+            record = AppointmentRecord(
+                summary.company_id,
+                segment_item_id(summary.appointment_id, segment.key),
+                kind="segment",
+                status="booked",
+                parent_id=summary.appointment_id,
+                service_id=summary.service_id,
+                segment_key=segment.key,
+                segment_name=segment.name,
+                hold_key=segment.hold,
+                starts_at=segment.start,
+                ends_at=segment.end,
+                staff_id=segment.staff_id,
+                calcom_host_id=segment.calcom_host_id,
+                staff_source=assignment.strategy if assignment else None,
+                staff_confidence=assignment.confidence if assignment else None,
+                staff_reason=assignment.reason if assignment else None,
+                calcom_booking_uid=segment.calcom_booking_uid,
+                composite_group_uid=summary.composite_group_uid,
+                created_at=now,
+                updated_at=now,
+            )
+            ops.append(("segment", "put", _save(record, absent)))
+        code = AppointmentRecord(
+            summary.company_id,
+            code_item_id(summary.confirmation_code),
+            kind="confirmation_code",
+            parent_id=summary.appointment_id,
+            confirmation_code=summary.confirmation_code,
+            created_at=now,
+            updated_at=now,
+        )
+        ops.append(("code", "put", _save(code, absent)))
+        return ops
+
+    # ------------------------------------------------------------------ failed
+
+    def save_failed(
+        self,
+        company_id: str,
+        booking_id: str,
+        *,
+        error: str,
+        cause: str,
+        details: Mapping[str, Any],
+        segment_keys: list[str],
+    ) -> None:
+        """Record a failed attempt (status failed, error name and message) and remove what a
+        booked write of the same attempt may have left (its segments and code): one transaction."""
+        now = self._clock()
+        existing = self.get(company_id, booking_id)
+        record = AppointmentRecord(
+            company_id,
+            booking_id,
+            kind="appointment",
+            status="failed",
+            error=error,
+            error_cause=cause[:1000],
+            created_at=now,
+            updated_at=now,
+            **{key: value for key, value in details.items() if value is not None},
+        )
+        ops: list[_Op] = [("appointment", "put", _save(record, None))]
+        for key in segment_keys:
+            item = AppointmentRecord(company_id, segment_item_id(booking_id, key))
+            ops.append(("segment", "delete", _delete(item)))
+        code = (existing or {}).get("confirmation_code")
+        if code:
+            ops.append(("code", "delete", _delete(AppointmentRecord(company_id, code_item_id(code)))))
+        try:
+            self._transact(ops)
+        except _ConditionsFailed as failed:  # no item here has a condition
+            raise StoreUnavailable(_UNAVAILABLE) from failed
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, company_id: str, appointment_id: str) -> dict[str, Any] | None:
+        try:
+            return AppointmentRecord.get(company_id, appointment_id, consistent_read=True).to_simple_dict()
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+
+    def items(self, company_id: str, booking_id: str) -> list[dict[str, Any]]:
+        """The appointment item of a booking attempt and its segment items."""
+        try:
+            segments = AppointmentRecord.query(
+                company_id, AppointmentRecord.appointment_id.startswith(f"{booking_id}#")
+            )
+            found = [r.to_simple_dict() for r in segments]
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+        head = self.get(company_id, booking_id)
+        return ([head] if head else []) + found
+
+    # ------------------------------------------------------------------ plumbing
+
+    @staticmethod
+    def _transact(ops: list[_Op]) -> None:
+        """One TransactWrite; a lost condition raises _ConditionsFailed with the items' labels."""
+        # PynamoDB sends condition checks, then deletes, then puts, then updates: the cancellation
+        # reasons come back in that order, so label them in that order.
+        sent = [op for op in ops if op[1] == "delete"] + [op for op in ops if op[1] == "put"]
+        try:
+            with TransactWrite(connection=Connection()) as tx:
+                for _, _, add in sent:
+                    add(tx)
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            failed = {
+                sent[index][0]
+                for index, reason in enumerate(reasons)
+                if reason is not None and reason.code == "ConditionalCheckFailed" and index < len(sent)
+            }
+            if failed:
+                raise _ConditionsFailed(failed) from exc
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+
+
+def _save(record: AppointmentRecord, condition: Any) -> Callable[[TransactWrite], None]:
+    return lambda tx: tx.save(record, condition=condition)
+
+
+def _delete(record: AppointmentRecord) -> Callable[[TransactWrite], None]:
+    return lambda tx: tx.delete(record)
+
+
+def _release(lease: LeaseRef) -> Callable[[TransactWrite], None]:
+    return lambda tx: LeaseRepository.release_in(tx, lease.company_id, lease.lease_key, lease.owner)

@@ -1,0 +1,59 @@
+"""The event map in DynamoDB: (company_id, <service_id>#<segment_key>) -> segment event type.
+
+Not a `_CompanyScoped` repository: entries have no `active` flag, are addressed by service and
+segment, and keep the `updated_at` their writer chose (the provisioner's clock).
+"""
+
+from __future__ import annotations
+
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
+
+from calbridge.adapters.store.models import EventMapRecord
+from calbridge.domain.event_types import EventMapEntry, map_key
+from calbridge.errors import StoreUnavailable
+
+_UNAVAILABLE = "the event map store is unavailable"
+
+
+def _entry(record: EventMapRecord) -> EventMapEntry:
+    return EventMapEntry.model_validate(record.to_simple_dict())
+
+
+def _record(entry: EventMapEntry) -> EventMapRecord:
+    data = entry.model_dump(mode="python", exclude={"company_id"})
+    return EventMapRecord(entry.company_id, entry.key, **data)
+
+
+class EventMapRepository:
+    def get(self, company_id: str, service_id: str, segment_key: str) -> EventMapEntry | None:
+        try:
+            return _entry(EventMapRecord.get(company_id, map_key(service_id, segment_key)))
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+
+    def list(self, company_id: str, service_id: str | None = None) -> list[EventMapEntry]:
+        """The company's entries (one service's, given its id), ordered by service and segment."""
+        condition = None if service_id is None else EventMapRecord.map_key.startswith(f"{service_id}#")
+        try:
+            return [_entry(r) for r in EventMapRecord.query(company_id, condition)]
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+
+    def save(self, entry: EventMapEntry) -> None:
+        try:
+            _record(entry).save()
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+
+    def save_many(self, entries: list[EventMapEntry]) -> None:
+        """Upsert in BatchWriteItem calls of 25 (PynamoDB retries unprocessed items)."""
+        if not entries:
+            return
+        try:
+            with EventMapRecord.batch_write() as batch:
+                for entry in entries:
+                    batch.save(_record(entry))
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc

@@ -1,0 +1,547 @@
+"""Booking: the saga's steps (one method per task of statemachines/booking.asl.json) and the call
+that runs the state machine synchronously (`run_booking`).
+
+Plan -> AcquireLock -> ReserveHolds (Map, parallel) -> AssignStaff -> Finalize; any failure ->
+Compensate -> Fail. Decisions and their reasons: docs/adr/0006-booking-saga.md. In short:
+
+- Every Cal.com booking carries our ids in `metadata` (booking id, hold key, company), because
+  Cal.com has no idempotency key. A retried ReserveHold first looks for its own booking by that
+  metadata in the hold's window and reuses it, so a lost response never makes a duplicate.
+- Compensation does not trust what the workflow remembers: it lists Cal.com's bookings of the
+  plan's event types in the plan's window and cancels every active one carrying this booking id
+  (plus the uids the reservations reported). Whatever the order, the concurrency, or a response
+  that got lost, what was booked gets cancelled; cancelling again is harmless.
+- One slot lease per staff member and local day (conditional write, owner, ~60 s expiry) keeps
+  two calls from reserving the same staff member's holds at the same time.
+
+Each step raises named exceptions (calbridge.errors); their class names are the error names the
+state machine retries, catches and ends with.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from calbridge.adapters.retell.payloads import parse_model
+from calbridge.adapters.store.bookings import BookingRecordRepository, LeaseRef
+from calbridge.adapters.store.event_map import EventMapRepository
+from calbridge.adapters.store.leases import Lease, LeaseRepository
+from calbridge.adapters.store.repositories import ServiceRepository
+from calbridge.config import get_settings
+from calbridge.domain.booking import (
+    INACTIVE_STATUSES,
+    AppointmentSummary,
+    BookingPlan,
+    BookingRequest,
+    HoldFailure,
+    HoldRequest,
+    PlannedHold,
+    Reservation,
+    SegmentSummary,
+    StaffAssignment,
+    booking_metadata,
+    error_message,
+    event_type_for,
+    is_ours,
+    lease_key,
+    parse_reservations,
+)
+from calbridge.domain.models import PausePolicy, Service, StaffMember
+from calbridge.domain.planning import plan_service
+from calbridge.errors import (
+    CalcomRejected,
+    NotFound,
+    ReservationFailed,
+    SlotUnavailable,
+    StaffMismatch,
+    StaffNotBookable,
+    UnknownCompany,
+    UnknownService,
+    UnknownStaff,
+    WorkflowUnavailable,
+)
+from calbridge.observability import logger
+from calbridge.services.host_resolution import HostResolver
+
+if TYPE_CHECKING:
+    from calbridge.adapters.calcom.client import CalcomClient
+    from calbridge.adapters.calcom.models import Booking
+
+#: Bookings that can still hold a slot, for Cal.com's list filter (the result is checked again).
+LISTED_STATUSES = ("upcoming", "unconfirmed")
+CANCEL_REASON = "calbridge: booking attempt failed, segments released"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------ step inputs and outputs
+
+
+class _StepInput(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ReserveHoldInput(_StepInput):
+    """ReserveHold's task input: the Map item, and Step Functions' retry count of this attempt."""
+
+    request: HoldRequest
+    retry: int = Field(default=0, ge=0)
+
+
+class AssignStaffInput(_StepInput):
+    plan: BookingPlan
+    reservations: list[dict[str, Any]]
+
+
+class Assignment(_StepInput):
+    assignments: list[StaffAssignment]
+
+
+class FinalizeInput(_StepInput):
+    plan: BookingPlan
+    reservations: list[dict[str, Any]]
+    assignment: Assignment
+
+
+class StepError(_StepInput):
+    """What a Catch puts at `$.error`."""
+
+    error: str = Field(default="States.Runtime", alias="Error")
+    cause: str = Field(default="", alias="Cause")
+
+
+class CompensateInput(_StepInput):
+    """The whole state at the time of the failure: whatever steps had run by then."""
+
+    company_id: str | None = None
+    booking_id: str | None = None
+    plan: BookingPlan | None = None
+    reservations: list[dict[str, Any]] | None = None
+    error: StepError = StepError()
+
+
+class CompensationReport(BaseModel):
+    cancelled: list[str] = Field(default_factory=list)
+    already_cancelled: list[str] = Field(default_factory=list)
+    lease_released: bool = False
+    recorded: bool = False
+
+
+# ------------------------------------------------------------------ the saga
+
+
+class BookingSaga:
+    def __init__(
+        self,
+        *,
+        calcom: Callable[[], CalcomClient],
+        resolver: HostResolver,
+        services: ServiceRepository,
+        event_map: EventMapRepository,
+        leases: LeaseRepository,
+        records: BookingRecordRepository,
+        lease_ttl_s: int = 60,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._calcom = calcom  # called on first use: steps without Cal.com never build a client
+        self._resolver = resolver
+        self._services = services
+        self._event_map = event_map
+        self._leases = leases
+        self._records = records
+        self._lease_ttl_s = lease_ttl_s
+        self._clock = clock
+
+    # ---------------------------------------------------------------- Plan
+
+    def plan(self, request: BookingRequest) -> BookingPlan:
+        """Company, service and staff member checked; the segment plan with an event type per hold."""
+        company = self._resolver.company(request.company_id)
+        service = self._service(request)
+        staff = self._staff(request, service)
+        planned = plan_service(service, request.start)
+        needs_map = service.composite and service.pause_policy is not PausePolicy.NEVER
+        entries = (
+            {e.segment_key: e for e in self._event_map.list(company.company_id, service.service_id)}
+            if needs_map
+            else {}
+        )
+        holds = tuple(
+            PlannedHold(**hold.model_dump(), event_type_id=event_type_for(hold, service, entries))
+            for hold in planned.holds
+        )
+        assert staff.calcom_user_id is not None  # checked in _staff
+        return BookingPlan(
+            company_id=company.company_id,
+            booking_id=request.booking_id,
+            service_id=service.service_id,
+            service_name=service.name,
+            composite=service.composite,
+            policy=service.pause_policy,
+            staff_id=staff.staff_id,
+            calcom_user_id=staff.calcom_user_id,
+            timezone=company.timezone,
+            language=company.language,
+            start=planned.start,
+            end=planned.end,
+            lease_key=lease_key(staff.staff_id, planned.start.astimezone(company.zone).date()),
+            customer=request.customer,
+            call_id=request.call_id,
+            segments=planned.segments,
+            holds=holds,
+        )
+
+    def _service(self, request: BookingRequest) -> Service:
+        try:
+            service = self._services.get(request.company_id, request.service_id)
+        except NotFound as exc:
+            raise UnknownService(f"unknown service {request.service_id!r}") from exc
+        if not service.active:
+            raise UnknownService(f"service {request.service_id!r} is not offered any more")
+        return service
+
+    def _staff(self, request: BookingRequest, service: Service) -> StaffMember:
+        member = self._resolver.directory(request.company_id).get(request.staff_id)
+        if member is None:
+            raise UnknownStaff(f"unknown staff member {request.staff_id!r}")
+        if not member.active:
+            raise StaffNotBookable(f"staff member {member.staff_id!r} is inactive")
+        if member.calcom_user_id is None:
+            raise StaffNotBookable(f"staff member {member.staff_id!r} has no Cal.com user to book")
+        if service.staff_ids and member.staff_id not in service.staff_ids:
+            raise StaffNotBookable(
+                f"staff member {member.staff_id!r} does not perform service {service.service_id!r}"
+            )
+        return member
+
+    # ---------------------------------------------------------------- AcquireLock
+
+    def acquire_lock(self, plan: BookingPlan) -> Lease:
+        return self._leases.acquire(
+            plan.company_id, plan.lease_key, plan.booking_id, ttl_s=self._lease_ttl_s, now=self._clock()
+        )
+
+    # ---------------------------------------------------------------- ReserveHold
+
+    def reserve_hold(self, step: ReserveHoldInput) -> Reservation:
+        """Book one hold in Cal.com, for the plan's staff member only.
+
+        A retried attempt (retry > 0) first looks for the booking an earlier attempt may have made
+        (the response was lost, Cal.com did the work): found by our metadata, it is reused.
+        SlotUnavailable is raised as is: the state machine never retries it.
+        """
+        from calbridge.adapters.calcom.models import AttendeeInput, CreateBookingRequest, Routing
+
+        request, hold = step.request, step.request.hold
+        calcom = self._calcom()
+        if step.retry > 0:
+            existing = self._find_own(calcom, request.company_id, request.booking_id, hold)
+            if existing is not None:
+                logger.info("reusing the booking of an earlier attempt", hold=hold.key, retry=step.retry)
+                return _reservation(hold, existing, reused=True)
+        customer = request.customer
+        booking = calcom.create_booking(
+            CreateBookingRequest(
+                start=hold.start,
+                event_type_id=hold.event_type_id,
+                attendee=AttendeeInput(
+                    name=customer.name,
+                    email=customer.email,
+                    phone_number=customer.phone,
+                    time_zone=request.timezone,
+                    language=request.language,
+                ),
+                metadata=booking_metadata(request.company_id, request.booking_id, hold.key),
+                routing=Routing(team_member_ids=[request.calcom_user_id]),
+            )
+        )
+        return _reservation(hold, booking, reused=False)
+
+    @staticmethod
+    def _find_own(
+        calcom: CalcomClient, company_id: str, booking_id: str, hold: PlannedHold
+    ) -> Booking | None:
+        listed = calcom.list_bookings(
+            event_type_ids=[hold.event_type_id],
+            after_start=hold.start,
+            before_end=hold.end,
+            status=LISTED_STATUSES,
+        )
+        own = [
+            b
+            for b in listed
+            if b.status not in INACTIVE_STATUSES and is_ours(b.metadata, company_id, booking_id, hold.key)
+        ]
+        if len(own) > 1:
+            logger.warning("more than one booking for one hold", hold=hold.key, count=len(own))
+        return own[0] if own else None
+
+    # ---------------------------------------------------------------- AssignStaff
+
+    def assign_staff(self, plan: BookingPlan, items: list[dict[str, Any]]) -> list[StaffAssignment]:
+        """Every hold reserved, and hosted by the staff member asked for (via host resolution)."""
+        results = parse_reservations(items)
+        failures = [r for r in results if isinstance(r, HoldFailure)]
+        if failures:
+            detail = "; ".join(f"{f.hold}: {f.error}: {error_message(f.cause)}" for f in failures)
+            if any(f.error == SlotUnavailable.__name__ for f in failures):
+                taken = ", ".join(f.hold for f in failures if f.error == SlotUnavailable.__name__)
+                raise SlotUnavailable(
+                    f"{plan.staff_id} is not free for {plan.service_name} at "
+                    f"{plan.start.isoformat()} (hold {taken}): {detail}"
+                )
+            raise ReservationFailed(f"{len(failures)} of {len(plan.holds)} hold(s) not reserved: {detail}")
+        reservations = {r.hold: r for r in results if isinstance(r, Reservation)}
+        missing = [h.key for h in plan.holds if h.key not in reservations]
+        if missing:
+            raise ReservationFailed(f"no reservation for hold(s) {', '.join(missing)}")
+
+        assignments = []
+        for hold in plan.holds:
+            reservation = reservations[hold.key]
+            booking = {
+                "uid": reservation.uid,
+                "hosts": reservation.hosts,
+                "attendees": reservation.attendees,
+            }
+            primary = self._resolver.resolve_booking(plan.company_id, booking).primary
+            if primary is None or primary.staff_id != plan.staff_id:
+                who = (
+                    "nobody"
+                    if primary is None
+                    else (primary.staff_id or f"unmapped host {primary.calcom_host_id}")
+                )
+                raise StaffMismatch(
+                    f"hold {hold.key} went to {who} in Cal.com instead of {plan.staff_id}"
+                    + (f" ({primary.reason})" if primary is not None else "")
+                )
+            assignments.append(
+                StaffAssignment(
+                    hold=hold.key,
+                    uid=reservation.uid,
+                    staff_id=primary.staff_id,
+                    calcom_host_id=primary.calcom_host_id,
+                    strategy=primary.strategy,
+                    confidence=primary.confidence,
+                    reason=primary.reason,
+                )
+            )
+        return assignments
+
+    # ---------------------------------------------------------------- Finalize
+
+    def finalize(
+        self, plan: BookingPlan, items: list[dict[str, Any]], assignments: list[StaffAssignment]
+    ) -> AppointmentSummary:
+        """Appointment + segments + confirmation code + lease release: one transaction."""
+        reservations = {r.hold: r for r in parse_reservations(items) if isinstance(r, Reservation)}
+        by_hold = {a.hold: a for a in assignments}
+        segments = []
+        for segment in plan.segments:
+            hold = plan.hold_of(segment.key)
+            assignment = by_hold[hold]
+            segments.append(
+                SegmentSummary(
+                    key=segment.key,
+                    name=segment.name,
+                    start=segment.start,
+                    end=segment.end,
+                    gap_after=segment.gap_after,
+                    hold=hold,
+                    staff_id=assignment.staff_id,
+                    calcom_host_id=assignment.calcom_host_id,
+                    calcom_booking_uid=reservations[hold].uid,
+                )
+            )
+        summary = AppointmentSummary(
+            appointment_id=plan.booking_id,
+            company_id=plan.company_id,
+            confirmation_code="------",  # the store draws a free one
+            composite_group_uid=str(uuid.uuid4()),
+            service_id=plan.service_id,
+            service_name=plan.service_name,
+            composite=plan.composite,
+            pause_policy=plan.policy,
+            staff_id=plan.staff_id,
+            start=plan.start,
+            end=plan.end,
+            timezone=plan.timezone,
+            customer_name=plan.customer.name,
+            call_id=plan.call_id,
+            segments=segments,
+            calcom_booking_uids={key: r.uid for key, r in reservations.items()},
+        )
+        lease = LeaseRef(plan.company_id, plan.lease_key, plan.booking_id)
+        stored = self._records.save_booked(summary, plan.customer, by_hold, lease)
+        logger.info(
+            "appointment booked",
+            company_id=plan.company_id,
+            appointment_id=plan.booking_id,
+            service_id=plan.service_id,
+            holds=len(plan.holds),
+        )
+        return stored
+
+    # ---------------------------------------------------------------- Compensate
+
+    def compensate(self, state: CompensateInput) -> CompensationReport:
+        """Undo an attempt: cancel its Cal.com bookings, release the lease, record the failure.
+
+        Idempotent and order-free: the bookings to cancel are found in Cal.com by our metadata
+        (the plan's event types, in the plan's window), joined with the uids the reservations
+        reported; one already cancelled counts as done.
+        """
+        report = CompensationReport()
+        plan = state.plan
+        company_id = plan.company_id if plan else state.company_id
+        booking_id = plan.booking_id if plan else state.booking_id
+        if plan is not None:
+            self._cancel_all(plan, state.reservations or [], report)
+            report.lease_released = self._leases.release(plan.company_id, plan.lease_key, plan.booking_id)
+        if company_id and booking_id and state.error.error != UnknownCompany.__name__:
+            self._records.save_failed(
+                company_id,
+                booking_id,
+                error=state.error.error,
+                cause=error_message(state.error.cause),
+                details=_failure_details(plan),
+                segment_keys=[s.key for s in plan.segments] if plan else [],
+            )
+            report.recorded = True
+        logger.info(
+            "booking attempt compensated",
+            company_id=company_id,
+            booking_id=booking_id,
+            error=state.error.error,
+            cancelled=len(report.cancelled),
+            already_cancelled=len(report.already_cancelled),
+        )
+        return report
+
+    def _cancel_all(self, plan: BookingPlan, items: list[dict[str, Any]], report: CompensationReport) -> None:
+        calcom = self._calcom()
+        listed = calcom.list_bookings(
+            event_type_ids=plan.event_type_ids,
+            after_start=plan.start,
+            before_end=plan.end,
+            status=LISTED_STATUSES,
+        )
+        active = {
+            b.uid
+            for b in listed
+            if b.status not in INACTIVE_STATUSES and is_ours(b.metadata, plan.company_id, plan.booking_id)
+        }
+        reported = {r.uid for r in parse_reservations(items) if isinstance(r, Reservation)}
+        for uid in sorted(active | reported):
+            try:
+                calcom.cancel_booking(uid, CANCEL_REASON)
+                report.cancelled.append(uid)
+            except CalcomRejected:
+                # Refused: already cancelled (done) - or a real refusal, which must surface.
+                if calcom.get_booking(uid).status not in INACTIVE_STATUSES:
+                    raise
+                report.already_cancelled.append(uid)
+
+
+def _reservation(hold: PlannedHold, booking: Booking, *, reused: bool) -> Reservation:
+    dumped = booking.model_dump(mode="json", by_alias=True, include={"hosts", "attendees"})
+    return Reservation(
+        hold=hold.key,
+        uid=booking.uid,
+        calcom_booking_id=booking.id,
+        event_type_id=booking.resolved_event_type_id or hold.event_type_id,
+        start=booking.start,
+        end=booking.end,
+        reused=reused,
+        hosts=dumped.get("hosts", []),
+        attendees=dumped.get("attendees", []),
+    )
+
+
+def _failure_details(plan: BookingPlan | None) -> dict[str, Any]:
+    if plan is None:
+        return {}
+    return {
+        "service_id": plan.service_id,
+        "service_name": plan.service_name,
+        "pause_policy": plan.policy.value,
+        "timezone": plan.timezone,
+        "starts_at": plan.start,
+        "ends_at": plan.end,
+        "staff_id": plan.staff_id,
+        "customer_name": plan.customer.name,
+        "customer_email": plan.customer.email,
+        "customer_phone": plan.customer.phone,
+        "call_id": plan.call_id,
+    }
+
+
+# ------------------------------------------------------------------ running the state machine
+
+
+class BookingOutcome(BaseModel):
+    """What `run_booking` gives the tool layer: the appointment, or the named error and its message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["booked", "failed"]
+    appointment: AppointmentSummary | None = None
+    error: str | None = Field(
+        default=None, description="the state machine's error name, e.g. SlotUnavailable"
+    )
+    message: str | None = None
+    execution_arn: str | None = None
+
+    @property
+    def booked(self) -> bool:
+        return self.status == "booked"
+
+
+@cache
+def _stepfunctions() -> Any:
+    import boto3
+
+    return boto3.client("stepfunctions")
+
+
+def run_booking(execution_input: Mapping[str, Any], *, client: Any = None) -> BookingOutcome:
+    """Run the booking state machine synchronously (StartSyncExecution) and read its outcome.
+
+    The input is validated first (InvalidRequest naming the field, nothing started). SUCCEEDED
+    gives the appointment; FAILED gives the error name the workflow ended with (SlotUnavailable,
+    LeaseBusy, StaffNotBookable, ...) and the error's message; TIMED_OUT is a WorkflowUnavailable
+    outcome. Raises WorkflowUnavailable when the execution cannot be started at all.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    request = parse_model(BookingRequest, execution_input)
+    sfn = client or _stepfunctions()
+    try:
+        response = sfn.start_sync_execution(
+            stateMachineArn=get_settings().booking_state_machine_arn,
+            name=request.booking_id,
+            input=request.model_dump_json(exclude_none=True),
+        )
+    except (BotoCoreError, ClientError) as exc:
+        raise WorkflowUnavailable("the booking workflow could not be started") from exc
+    arn = response.get("executionArn")
+    status = response.get("status")
+    if status == "SUCCEEDED":
+        appointment = AppointmentSummary.model_validate(json.loads(response["output"]))
+        return BookingOutcome(status="booked", appointment=appointment, execution_arn=arn)
+    if status == "TIMED_OUT":
+        error, message = WorkflowUnavailable.__name__, "the booking workflow timed out"
+    else:
+        error = response.get("error") or "States.Runtime"
+        message = error_message(response.get("cause"))
+    logger.info("booking failed", booking_id=request.booking_id, error=error)
+    return BookingOutcome(status="failed", error=error, message=message, execution_arn=arn)

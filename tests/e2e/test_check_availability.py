@@ -1,0 +1,89 @@
+"""check_availability over the HTTP front: signed tool calls, the stand-in's real slots."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+BERLIN = ZoneInfo("Europe/Berlin")
+CALL = {"call_id": "call_availability", "metadata": {"company_id": "salon-demo", "branch_id": "berlin-mitte"}}
+
+
+def next_monday() -> str:
+    today = datetime.now(BERLIN).date()
+    return (today + timedelta(days=(7 - today.weekday()) or 7)).isoformat()
+
+
+@pytest.fixture
+def salon(fresh):
+    importlib.import_module("calbridge.services.wiring").event_type_provisioner().provision("salon-demo")
+    return fresh
+
+
+def ask(retell, **args):
+    response = retell.tool("check_availability", args, CALL)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_free_composite_start_with_the_preferred_staff_member(salon, retell):
+    result = ask(retell, service="Ansatzfärbung", date=next_monday(), time="14:00", mitarbeiter="Fabian")
+    assert result["success"] and result["data"]["available"]
+    assert result["data"]["staff_id"] == "fabian-spitzer"
+    assert [(s["key"], s["start"], s["end"]) for s in result["data"]["segments"]] == [
+        ("A", "14:00", "14:30"),
+        ("B", "15:15", "15:30"),
+        ("C", "15:30", "16:00"),
+        ("D", "16:00", "16:30"),
+    ]
+    assert "bei Fabian Spitzer frei" in result["message"] and "45 Minuten Einwirkzeit" in result["message"]
+
+
+def test_taken_time_offers_three_alternatives_same_day_first(salon, retell):
+    monday = next_monday()
+    start = datetime.fromisoformat(f"{monday}T15:30").replace(tzinfo=BERLIN).astimezone(ZoneInfo("UTC"))
+    httpx.post(
+        f"{salon.calcom_url}/_standin/bookings",
+        json={"start": start.isoformat(), "duration": 45, "event_type_id": 3719001, "host_user_id": 1420209},
+    ).raise_for_status()
+    result = ask(retell, service="Ansatzfärbung", date=monday, time="14:00", mitarbeiter="Fabian")
+    assert result["success"] and not result["data"]["available"]
+    alternatives = result["data"]["alternatives"]
+    assert len(alternatives) == 3 and all(a["start"].startswith(monday) for a in alternatives)
+    assert result["message"].startswith("Am ") and "ist leider nichts frei" in result["message"]
+    assert "Frei wäre" in result["message"]
+
+
+def test_without_a_time_the_first_free_starts_are_offered(salon, retell):
+    result = ask(retell, service="Damenhaarschnitt", date=next_monday())
+    assert result["success"] and len(result["data"]["starts"]) == 3
+    assert result["message"].startswith("Frei wäre")
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ({"service": "Massage", "date": "2099-01-01"}, "unknown_service"),
+        ({"service": "Ansatzfärbung", "date": "morgen früh"}, "invalid_date"),
+        ({"service": "Ansatzfärbung", "date": "2026-02-30"}, "invalid_date"),
+        ({"service": "Ansatzfärbung", "date": "NEXT_MONDAY", "time": "25:00"}, "invalid_time"),
+        ({"service": "Ansatzfärbung", "date": "2020-01-06", "time": "10:00"}, "date_in_past"),
+        ({"service": "Ansatzfärbung", "date": "2099-01-05"}, "beyond_booking_window"),
+        ({"service": "Ansatzfärbung", "date": "NEXT_MONDAY", "mitarbeiter": "Klaus"}, "unknown_staff"),
+        ({"service": "Ansatzfärbung", "date": "NEXT_MONDAY", "mitarbeiter": "Emma"}, "staff_not_for_service"),
+    ],
+)
+def test_bad_requests_get_a_speakable_no(salon, retell, args, error):
+    args = {k: (next_monday() if v == "NEXT_MONDAY" else v) for k, v in args.items()}
+    result = ask(retell, **args)
+    assert result["success"] is False and result["data"]["error"] == error
+    assert result["message"] and "Traceback" not in result["message"]
+
+
+def test_wrong_typed_args_are_a_protocol_error(salon, retell):
+    response = retell.tool("check_availability", {"service": "Föhnen", "date": 20260302}, CALL)
+    assert response.status_code == 400 and response.json()["field"] == "args.date"

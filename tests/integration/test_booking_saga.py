@@ -1,0 +1,528 @@
+"""The booking saga on the local stack: our real ASL (statemachines/booking.asl.json) on moto's
+engine through StartSyncExecution, the task handlers in-process, the Cal.com stand-in over HTTP.
+
+Simple and composite bookings, a taken slot at each segment k of 4, Cal.com failing one create
+for good, a lost create response (no duplicate), two concurrent bookings of one slot, a busy
+lease, both sides of a DST change, bad input; then the steps called directly: compensation with
+the real Cal.com client (idempotent, only our bookings), Finalize run twice, the lease rules.
+
+Days: a Wednesday at least a week ahead (Fabian works Mon-Sat 09:00-18:00 Berlin), and the
+Saturday before / Monday after the next DST change, all computed from today (the stand-in runs on
+real time, so they are in its future).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+ZONE = ZoneInfo("Europe/Berlin")
+COMPANY = "salon-demo"
+FABIAN = "fabian-spitzer"
+FABIAN_USER = 1420209
+COMPOSITE = "177"  # A 30 (+45 gap), B 15, C 30, D 30; pause policy free
+SIMPLE = "41"  # Damenhaarschnitt, 45 min, event type 3719001 (its grid: 09:00 + n * 45 min)
+CUSTOMER = {"name": "Anna Becker", "phone": "+49 151 2345 6789", "email": "anna.becker@example.com"}
+CODE_ALPHABET = set("23456789ABCDEFGHJKMNPQRSTUVWXYZ")
+
+
+def workday(weeks_ahead: int = 1) -> date:
+    """A Wednesday at least `weeks_ahead` weeks from today."""
+    day = date.today() + timedelta(weeks=weeks_ahead)
+    return day + timedelta(days=(2 - day.weekday()) % 7)
+
+
+def next_dst_change(after: date) -> date:
+    """The next last Sunday of March or October (Europe/Berlin's DST changes) after `after`."""
+    for year in (after.year, after.year + 1):
+        for month in (3, 10):
+            last = date(year, month + 1, 1) - timedelta(days=1)
+            sunday = last - timedelta(days=(last.weekday() - 6) % 7)
+            if sunday > after:
+                return sunday
+    raise AssertionError("unreachable")
+
+
+def at(day: date, hhmm: str) -> datetime:
+    hour, minute = map(int, hhmm.split(":"))
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZONE)
+
+
+def hhmm(moment: datetime) -> str:
+    return moment.astimezone(ZONE).strftime("%H:%M")
+
+
+def z(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+DAY = workday()
+
+
+# ------------------------------------------------------------------------ fixtures, helpers
+
+
+class StandIn:
+    """The stand-in's control API, over HTTP like the functions' own calls."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(base_url=url, timeout=10)
+
+    def bookings(self, booking_id: str | None = None) -> list[dict[str, Any]]:
+        items = self.http.get("/_standin/bookings").raise_for_status().json()
+        if booking_id is None:
+            return items
+        return [b for b in items if (b.get("metadata") or {}).get("calbridge_booking_id") == booking_id]
+
+    def active(self, booking_id: str | None = None) -> list[dict[str, Any]]:
+        return [b for b in self.bookings(booking_id) if b["status"] not in ("cancelled", "rejected")]
+
+    def faults(self, *rules: dict[str, Any]) -> None:
+        self.http.post("/_standin/faults", json=list(rules)).raise_for_status()
+
+    def seed_booking(self, start: datetime, minutes: int, host: int = FABIAN_USER) -> None:
+        body = {"start": z(start), "duration": minutes, "host_user_id": host, "status": "accepted"}
+        self.http.post("/_standin/bookings", json=body).raise_for_status()
+
+    def requests(self, method: str, path: str) -> list[dict[str, Any]]:
+        params = {"method": method, "path": path}
+        return self.http.get("/_standin/requests", params=params).raise_for_status().json()
+
+
+def _modules(stack) -> SimpleNamespace:
+    """The modules the stack imported at its start (a cold start), the stand-in, the event map."""
+    modules = SimpleNamespace(
+        booking=importlib.import_module("calbridge.services.booking"),
+        domain=importlib.import_module("calbridge.domain.booking"),
+        planning=importlib.import_module("calbridge.domain.planning"),
+        errors=importlib.import_module("calbridge.errors"),
+        records=importlib.import_module("calbridge.adapters.store.bookings").BookingRecordRepository(),
+        leases=importlib.import_module("calbridge.adapters.store.leases").LeaseRepository(),
+        services=importlib.import_module("calbridge.adapters.store.repositories").ServiceRepository(),
+        wiring=importlib.import_module("calbridge.services.wiring"),
+        standin=StandIn(stack.calcom_url),
+    )
+    event_map = importlib.import_module("calbridge.adapters.store.event_map").EventMapRepository()
+    if not [e for e in event_map.list(COMPANY) if e.service_id == COMPOSITE and e.event_type_id]:
+        # The demo seed provisions the segment event types; should it not (yet), do it here.
+        modules.wiring.event_type_provisioner().provision(COMPANY)
+    modules.event_types = {(e.service_id, e.segment_key): e.event_type_id for e in event_map.list(COMPANY)}
+    return modules
+
+
+@pytest.fixture
+def cb(fresh):
+    """For tests that book: the demo salon as seeded, before and after."""
+    modules = _modules(fresh)
+    yield modules
+    modules.standin.http.close()
+
+
+@pytest.fixture(scope="module")
+def seeded(stack):
+    """For tests that book nothing: seeded once for them all (reseeding costs ~1 s a test)."""
+    from tests.conftest import reseed
+
+    reseed(stack)
+    modules = _modules(stack)
+    yield modules
+    modules.standin.http.close()
+    reseed(stack)
+
+
+@pytest.fixture
+def cb_light(seeded):
+    seeded.standin.http.delete("/_standin/faults").raise_for_status()
+    seeded.standin.http.delete("/_standin/requests").raise_for_status()
+    return seeded
+
+
+def execution(service_id: str, start: datetime, staff_id: str = FABIAN, **extra: Any) -> dict[str, Any]:
+    return {
+        "company_id": COMPANY,
+        "booking_id": f"bk_{uuid.uuid4().hex}",
+        "service_id": service_id,
+        "start": start.isoformat(),
+        "staff_id": staff_id,
+        "customer": CUSTOMER,
+        "call_id": "call_test",
+        **extra,
+    }
+
+
+def book(cb, service_id: str, start: datetime, **extra: Any):
+    request = execution(service_id, start, **extra)
+    return request["booking_id"], cb.booking.run_booking(request)
+
+
+def plan_of(cb, service_id: str, start: datetime):
+    return cb.planning.plan_service(cb.services.get(COMPANY, service_id), start)
+
+
+def assert_nothing_left(cb, booking_id: str, error: str) -> None:
+    """No active Cal.com booking of the attempt, no booked appointment, a failed-attempt record."""
+    assert cb.standin.active(booking_id) == []
+    items = cb.records.items(COMPANY, booking_id)
+    assert [i["status"] for i in items] == ["failed"], items
+    assert items[0]["error"] == error and items[0]["error_cause"]
+    assert cb.leases.get(COMPANY, f"{FABIAN}#{DAY.isoformat()}") is None
+
+
+# ------------------------------------------------------------------------ bookings that succeed
+
+
+def test_a_simple_service_is_one_cal_com_booking_with_the_staff_member(cb):
+    start = at(DAY, "14:15")
+    booking_id, outcome = book(cb, SIMPLE, start)
+
+    assert outcome.booked, outcome
+    appointment = outcome.appointment
+    assert (appointment.appointment_id, appointment.staff_id, appointment.service_id) == (
+        booking_id,
+        FABIAN,
+        SIMPLE,
+    )
+    assert len(appointment.confirmation_code) == 6 and set(appointment.confirmation_code) <= CODE_ALPHABET
+    (booking,) = cb.standin.active(booking_id)
+    assert booking["start"] == z(start) and booking["end"] == z(start + timedelta(minutes=45))
+    assert booking["eventTypeId"] == 3719001 and booking["hostUserIds"] == [FABIAN_USER]
+    assert (
+        booking["metadata"]["calbridge_hold"] == "A" and booking["metadata"]["calbridge_company"] == COMPANY
+    )
+    assert appointment.calcom_booking_uids == {"A": booking["uid"]}
+
+    stored = {i["appointment_id"]: i for i in cb.records.items(COMPANY, booking_id)}
+    head = stored[booking_id]
+    assert (head["status"], head["staff_id"], head["calcom_host_id"]) == ("booked", FABIAN, FABIAN_USER)
+    assert head["confirmation_code"] == appointment.confirmation_code
+    assert (head["customer_name"], head["customer_phone"]) == ("Anna Becker", "+4915123456789")
+    assert head["call_id"] == "call_test" and head["calcom_booking_uid"] == booking["uid"]
+    assert stored[f"{booking_id}#A"]["calcom_booking_uid"] == booking["uid"]
+    code = cb.records.get(COMPANY, f"code#{appointment.confirmation_code}")
+    assert code["parent_id"] == booking_id
+    assert cb.leases.get(COMPANY, f"{FABIAN}#{DAY.isoformat()}") is None  # released by Finalize
+
+
+def test_a_composite_service_books_every_segment_at_its_planned_time(cb):
+    start = at(DAY, "14:00")
+    plan = plan_of(cb, COMPOSITE, start)
+    booking_id, outcome = book(cb, COMPOSITE, start)
+
+    assert outcome.booked, outcome
+    appointment = outcome.appointment
+    bookings = {b["metadata"]["calbridge_hold"]: b for b in cb.standin.active(booking_id)}
+    assert sorted(bookings) == ["A", "B", "C", "D"]
+    for segment in plan.segments:
+        booking = bookings[segment.key]
+        assert (booking["start"], booking["end"]) == (z(segment.start), z(segment.end))
+        assert booking["eventTypeId"] == cb.event_types[(COMPOSITE, segment.key)]
+        assert booking["hostUserIds"] == [FABIAN_USER]
+    local = [(s.key, hhmm(s.start), hhmm(s.end)) for s in appointment.segments]
+    assert local == [
+        ("A", "14:00", "14:30"),
+        ("B", "15:15", "15:30"),
+        ("C", "15:30", "16:00"),
+        ("D", "16:00", "16:30"),
+    ]
+    assert {s.staff_id for s in appointment.segments} == {FABIAN}  # from host resolution
+    assert {s.calcom_host_id for s in appointment.segments} == {FABIAN_USER}
+    assert appointment.calcom_booking_uids == {key: b["uid"] for key, b in bookings.items()}
+
+    items = {i["appointment_id"]: i for i in cb.records.items(COMPANY, booking_id)}
+    assert sorted(items) == [booking_id, *(f"{booking_id}#{k}" for k in "ABCD")]
+    assert {i["status"] for i in items.values()} == {"booked"}
+    assert {i["composite_group_uid"] for i in items.values()} == {appointment.composite_group_uid}
+    for key in "ABCD":
+        segment = items[f"{booking_id}#{key}"]
+        assert (segment["staff_id"], segment["calcom_host_id"]) == (FABIAN, FABIAN_USER)
+        assert segment["calcom_booking_uid"] == bookings[key]["uid"]
+        assert segment["staff_source"] in ("auto_email", "existing_mapping")
+    assert cb.leases.get(COMPANY, f"{FABIAN}#{DAY.isoformat()}") is None
+
+
+def test_both_sides_of_a_dst_change_book_the_right_utc_times(cb):
+    change = next_dst_change(DAY)
+    saturday, monday = change - timedelta(days=1), change + timedelta(days=1)
+    starts = {}
+    for day in (saturday, monday):
+        booking_id, outcome = book(cb, COMPOSITE, at(day, "14:00"))
+        assert outcome.booked, outcome
+        first = next(b for b in cb.standin.active(booking_id) if b["metadata"]["calbridge_hold"] == "A")
+        starts[day] = first["start"]
+        assert first["start"] == z(at(day, "14:00"))
+        assert hhmm(outcome.appointment.segments[-1].end) == "16:30"
+    offsets = {day: at(day, "14:00").utcoffset() for day in (saturday, monday)}
+    assert set(offsets.values()) == {timedelta(hours=1), timedelta(hours=2)}
+    utc_hours = {
+        day: datetime.fromisoformat(value.replace("Z", "+00:00")).hour for day, value in starts.items()
+    }
+    assert utc_hours == {day: 14 - int(offsets[day].total_seconds() // 3600) for day in offsets}
+
+
+# ------------------------------------------------------------------------ failures: nothing remains
+
+
+@pytest.mark.parametrize("k", range(4), ids=lambda k: f"segment-{'ABCD'[k]}")
+def test_a_taken_slot_at_segment_k_leaves_no_booking_and_no_appointment(cb, k):
+    start = at(DAY, "14:00")
+    taken = plan_of(cb, COMPOSITE, start).segments[k]
+    cb.standin.seed_booking(taken.start, taken.minutes)  # Fabian is busy for segment k only
+
+    booking_id, outcome = book(cb, COMPOSITE, start)
+
+    assert (outcome.status, outcome.error) == ("failed", "SlotUnavailable")
+    assert f"hold {taken.key}" in outcome.message
+    cancelled = [b for b in cb.standin.bookings(booking_id) if b["status"] == "cancelled"]
+    assert sorted(b["metadata"]["calbridge_hold"] for b in cancelled) == sorted(set("ABCD") - {taken.key})
+    assert_nothing_left(cb, booking_id, "SlotUnavailable")
+
+
+def test_cal_com_failing_one_create_for_good_is_retried_then_compensated(cb):
+    # Four creates run in parallel (calls 1-4); the 2nd fails, and so do its two retries (5, 6).
+    cb.standin.faults(
+        {"endpoint": "POST /v2/bookings", "fault": "5xx", "status": 503, "nth": 2},
+        {"endpoint": "POST /v2/bookings", "fault": "5xx", "status": 503, "nth": 5, "times": 2},
+    )
+    booking_id, outcome = book(cb, COMPOSITE, at(DAY, "14:00"))
+
+    assert (outcome.status, outcome.error) == ("failed", "ReservationFailed")
+    assert "CalcomUnavailable" in outcome.message
+    assert len(cb.standin.requests("POST", "/v2/bookings")) == 6  # 4 + 2 retries, never more
+    assert len(cb.standin.bookings(booking_id)) == 3  # created, then cancelled
+    assert_nothing_left(cb, booking_id, "ReservationFailed")
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"fault": "5xx", "status": 503}, {"fault": "timeout", "sleep_s": 0.2}],
+    ids=["503-after-create", "timeout-after-create"],
+)
+def test_a_lost_create_response_is_found_by_metadata_and_not_duplicated(cb, fault):
+    cb.standin.faults({"endpoint": "POST /v2/bookings", "nth": 3, "phase": "after", **fault})
+    booking_id, outcome = book(cb, COMPOSITE, at(DAY, "14:00"))
+
+    assert outcome.booked, outcome
+    active = cb.standin.active(booking_id)
+    assert sorted(Counter(b["metadata"]["calbridge_hold"] for b in active).items()) == [
+        (key, 1) for key in "ABCD"
+    ]
+    assert len(cb.standin.requests("POST", "/v2/bookings")) == 4  # the retry found it: no 5th create
+    assert set(outcome.appointment.calcom_booking_uids.values()) == {b["uid"] for b in active}
+
+
+def test_two_concurrent_bookings_of_one_slot_one_wins_the_other_leaves_nothing(cb):
+    start = at(DAY, "14:00")
+    requests = [execution(COMPOSITE, start), execution(COMPOSITE, start)]
+    outcomes: dict[str, Any] = {}
+    barrier = threading.Barrier(2)
+
+    def run(request: dict[str, Any]) -> None:
+        barrier.wait()
+        outcomes[request["booking_id"]] = cb.booking.run_booking(request)
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    winners = [b for b, o in outcomes.items() if o.booked]
+    losers = [b for b, o in outcomes.items() if not o.booked]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    (winner,), (loser,) = winners, losers
+    assert outcomes[loser].error in ("SlotUnavailable", "LeaseBusy")
+    assert len(cb.standin.active(winner)) == 4
+    assert cb.standin.active(loser) == []
+    assert len(cb.standin.active()) == 4  # nothing else in Fabian's calendar
+    assert [i["status"] for i in cb.records.items(COMPANY, loser)] == ["failed"]
+    assert cb.records.get(COMPANY, winner)["status"] == "booked"
+
+
+def test_a_lease_held_by_another_booking_makes_it_fail_with_lease_busy(cb):
+    key = f"{FABIAN}#{DAY.isoformat()}"
+    cb.leases.acquire(COMPANY, key, "bk_someone_else", ttl_s=60, now=datetime.now(UTC))
+
+    booking_id, outcome = book(cb, SIMPLE, at(DAY, "14:15"))
+
+    assert (outcome.status, outcome.error) == ("failed", "LeaseBusy")
+    assert cb.standin.requests("POST", "/v2/bookings") == []
+    assert cb.leases.get(COMPANY, key).owner == "bk_someone_else"  # theirs is kept
+    assert [i["status"] for i in cb.records.items(COMPANY, booking_id)] == ["failed"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "recorded"),
+    [
+        ({"service_id": "999"}, "UnknownService", True),
+        ({"staff_id": "nobody"}, "UnknownStaff", True),
+        ({"staff_id": "emma-williams"}, "StaffNotBookable", True),  # no Cal.com user id
+        ({"service_id": "43"}, "StaffNotBookable", True),  # Fabian does not cut children's hair
+        ({"service_id": "42"}, "EventTypeMissing", True),  # blocked policy: no gap event types
+        ({"company_id": "no-such-company"}, "UnknownCompany", False),
+    ],
+    ids=["unknown-service", "unknown-staff", "staff-without-calcom-user", "staff-not-performing",
+         "gap-event-type-missing", "unknown-company"],
+)  # fmt: skip
+def test_bad_bookings_fail_with_a_named_error_and_book_nothing(cb_light, overrides, error, recorded):
+    cb = cb_light
+    request = {**execution(SIMPLE, at(DAY, "14:15")), **overrides}
+    outcome = cb.booking.run_booking(request)
+
+    assert (outcome.status, outcome.error) == ("failed", error), outcome
+    assert outcome.message and "Traceback" not in outcome.message
+    assert cb.standin.requests("POST", "/v2/bookings") == []
+    items = cb.records.items(request["company_id"], request["booking_id"])
+    assert [i["status"] for i in items] == (["failed"] if recorded else [])
+    if error == "EventTypeMissing":
+        assert "gap-A" in outcome.message
+
+
+def test_invalid_input_is_refused_before_anything_starts(cb_light):
+    cb = cb_light
+    request = execution(SIMPLE, at(DAY, "14:15"), customer={"name": "Anna"})  # no e-mail, no phone
+    with pytest.raises(cb.errors.InvalidRequest) as refused:
+        cb.booking.run_booking(request)
+    assert refused.value.field == "customer"
+    naive = execution(SIMPLE, at(DAY, "14:15"))
+    naive["start"] = "2030-01-01T14:00:00"
+    with pytest.raises(cb.errors.InvalidRequest):
+        cb.booking.run_booking(naive)
+
+
+# ------------------------------------------------------------------------ the steps, called directly
+
+
+def reserve_all(cb, saga, plan, retry: int = 0) -> list[dict[str, Any]]:
+    items = []
+    for hold in plan.holds:
+        request = cb.domain.HoldRequest(
+            company_id=plan.company_id,
+            booking_id=plan.booking_id,
+            calcom_user_id=plan.calcom_user_id,
+            timezone=plan.timezone,
+            language=plan.language,
+            customer=plan.customer,
+            hold=hold,
+        )
+        step = cb.booking.ReserveHoldInput(request=request, retry=retry)
+        items.append(saga.reserve_hold(step).model_dump(mode="json"))
+    return items
+
+
+def test_compensation_cancels_only_our_bookings_and_is_idempotent(cb):
+    """With the real Cal.com client against the stand-in: whatever is active with our booking id
+    is cancelled (also what the workflow never heard of), a cancelled one counts as done, another
+    attempt's booking in the same window stays, and running it again changes nothing."""
+    from calbridge.adapters.calcom.models import AttendeeInput, CreateBookingRequest
+
+    saga, calcom = cb.wiring.booking_saga(), cb.wiring.calcom_client()
+    plan = saga.plan(cb.domain.BookingRequest.model_validate(execution(COMPOSITE, at(DAY, "14:00"))))
+    items = reserve_all(cb, saga, plan)
+    calcom.cancel_booking(items[0]["uid"], "cancelled by hand")
+    other = calcom.create_booking(  # another attempt, in the gap after A, on A's event type
+        CreateBookingRequest(
+            start=at(DAY, "14:30"),
+            event_type_id=plan.holds[0].event_type_id,
+            attendee=AttendeeInput(name="Ben", email="ben@example.com", time_zone="Europe/Berlin"),
+            metadata=cb.domain.booking_metadata(COMPANY, "bk_other", "A"),
+        )
+    )
+
+    state = cb.booking.CompensateInput.model_validate(
+        {"plan": plan.model_dump(mode="json"), "reservations": items[:2],  # C and D never reported
+         "error": {"Error": "StaffMismatch", "Cause": '{"errorMessage": "hold A went to emma"}'}}
+    )  # fmt: skip
+    first = saga.compensate(state)
+    assert sorted(first.cancelled) == sorted(i["uid"] for i in items[1:])
+    assert first.already_cancelled == [items[0]["uid"]]
+    assert first.recorded and first.lease_released
+    assert cb.standin.active(plan.booking_id) == []
+    assert [b["uid"] for b in cb.standin.active("bk_other")] == [other.uid]  # not ours: untouched
+    record = cb.records.get(COMPANY, plan.booking_id)
+    assert (record["status"], record["error"], record["error_cause"]) == (
+        "failed",
+        "StaffMismatch",
+        "hold A went to emma",
+    )
+
+    again = saga.compensate(state)
+    assert again.cancelled == []
+    assert sorted(again.already_cancelled) == sorted(i["uid"] for i in items[:2])
+    assert [b["uid"] for b in cb.standin.active("bk_other")] == [other.uid]
+
+
+def test_finalize_twice_keeps_one_appointment_and_its_code(cb):
+    saga = cb.wiring.booking_saga()
+    plan = saga.plan(cb.domain.BookingRequest.model_validate(execution(COMPOSITE, at(DAY, "14:00"))))
+    saga.acquire_lock(plan)
+    items = reserve_all(cb, saga, plan)
+    assignments = saga.assign_staff(plan, items)
+
+    first = saga.finalize(plan, items, assignments)
+    second = saga.finalize(plan, items, assignments)  # a retried step (the first answer got lost)
+
+    assert second.confirmation_code == first.confirmation_code
+    assert second.composite_group_uid == first.composite_group_uid
+    assert len(cb.records.items(COMPANY, plan.booking_id)) == 5
+    assert cb.leases.get(COMPANY, plan.lease_key) is None
+
+
+def test_a_retried_reservation_reuses_the_booking_an_earlier_attempt_made(cb):
+    saga = cb.wiring.booking_saga()
+    plan = saga.plan(cb.domain.BookingRequest.model_validate(execution(SIMPLE, at(DAY, "14:15"))))
+    (first,) = reserve_all(cb, saga, plan)
+    (again,) = reserve_all(cb, saga, plan, retry=1)
+    assert (again["uid"], again["reused"], first["reused"]) == (first["uid"], True, False)
+    assert len(cb.standin.active(plan.booking_id)) == 1
+
+
+def test_leases_are_reentrant_exclusive_and_expire(cb_light):
+    cb = cb_light
+    now = datetime.now(UTC)
+    key = f"{FABIAN}#2030-01-02"
+    cb.leases.acquire(COMPANY, key, "bk_one", ttl_s=60, now=now)
+    cb.leases.acquire(COMPANY, key, "bk_one", ttl_s=60, now=now)  # its own again: fine
+    with pytest.raises(cb.errors.LeaseBusy):
+        cb.leases.acquire(COMPANY, key, "bk_two", ttl_s=60, now=now)
+    assert cb.leases.release(COMPANY, key, "bk_two") is False  # not theirs to release
+    assert cb.leases.get(COMPANY, key).owner == "bk_one"
+    later = now + timedelta(seconds=61)
+    assert cb.leases.acquire(COMPANY, key, "bk_two", ttl_s=60, now=later).owner == "bk_two"  # expired
+    assert cb.leases.release(COMPANY, key, "bk_two") is True
+    assert cb.leases.release(COMPANY, key, "bk_two") is True  # absent: nothing to do
+
+
+def test_finalize_leaves_a_lease_that_another_booking_took_over(cb):
+    """Our lease expired mid-flight and another attempt took it: Finalize books, theirs stays."""
+    saga = cb.wiring.booking_saga()
+    plan = saga.plan(cb.domain.BookingRequest.model_validate(execution(SIMPLE, at(DAY, "14:15"))))
+    saga.acquire_lock(plan)
+    items = reserve_all(cb, saga, plan)
+    assignments = saga.assign_staff(plan, items)
+    later = datetime.now(UTC) + timedelta(seconds=120)
+    cb.leases.acquire(COMPANY, plan.lease_key, "bk_next_caller", ttl_s=60, now=later)
+
+    summary = saga.finalize(plan, items, assignments)
+
+    assert cb.records.get(COMPANY, summary.appointment_id)["status"] == "booked"
+    assert cb.leases.get(COMPANY, plan.lease_key).owner == "bk_next_caller"
+
+
+def test_the_sample_event_plans_on_the_stack(cb_light):
+    """events/booking_plan.json: the execution input, as `make invoke FN=BookingPlanFunction` sends it."""
+    import json
+    from pathlib import Path
+
+    event = json.loads((Path(__file__).parents[2] / "events" / "booking_plan.json").read_text("utf-8"))
+    plan = cb_light.wiring.booking_saga().plan(cb_light.domain.BookingRequest.model_validate(event))
+    assert [h.key for h in plan.holds] == ["A", "B", "C", "D"]
+    assert plan.lease_key == "fabian-spitzer#2030-03-06" and plan.calcom_user_id == FABIAN_USER
