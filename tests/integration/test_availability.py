@@ -102,11 +102,9 @@ def test_slots_are_cached_and_invalidated(env):
     env.availability.check(env.company, service, MONDAY, time(14, 0), staff_id="fabian-spitzer")
     assert [r for r in env.control.get("/_standin/requests").json() if r["path"] == "/v2/slots"] == []
 
-    plan = env.availability.check(
+    option = env.availability.check(
         env.company, service, MONDAY, time(14, 0), staff_id="fabian-spitzer"
-    ).match.plan
-    importlib.import_module("calbridge.adapters.store.slot_cache").SlotCache(60).invalidate(
-        env.availability.stale_keys(env.company, service, plan, 1420209)
-    )
+    ).match
+    env.availability.forget(env.company, service, option)
     env.availability.check(env.company, service, MONDAY, time(14, 0), staff_id="fabian-spitzer")
     assert [r for r in env.control.get("/_standin/requests").json() if r["path"] == "/v2/slots"]

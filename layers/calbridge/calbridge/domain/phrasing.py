@@ -234,3 +234,22 @@ def staff_not_for_service(staff_name: str, service: Service, lang: Language) -> 
     if lang == "de":
         return f"{staff_name} bietet {service.name} leider nicht an."
     return f"{staff_name} doesn't offer {service.name}."
+
+
+def booked(service: Service, when: str, staff_name: str, code: str, lang: Language) -> str:
+    spelled = " ".join(code)
+    if lang == "de":
+        text = f"Ihr Termin ist gebucht: {service.name} {when} bei {staff_name}."
+        if service.gap_minutes:
+            text += f" {_waiting_de(service)}"
+        return f"{text} Ihr Bestätigungscode lautet {spelled}."
+    text = f"Your appointment is booked: {service.name} {when} with {staff_name}."
+    if service.gap_minutes:
+        text += f" {_waiting_en(service)}"
+    return f"{text} Your confirmation code is {spelled}."
+
+
+def need_contact(lang: Language) -> str:
+    if lang == "de":
+        return "Unter welcher Telefonnummer oder E-Mail-Adresse erreichen wir Sie?"
+    return "What phone number or e-mail address can we reach you at?"

@@ -36,6 +36,7 @@ class StartOption(BaseModel):
 
     start: datetime
     staff_id: str
+    calcom_user_id: int
     plan: SegmentPlan
 
 
@@ -127,14 +128,19 @@ class AvailabilityService:
                         (plan for plan in plan_variants(service, start) if plan_fits(plan, free)), None
                     )
                     if fitting is not None:
-                        found[start] = StartOption(start=start, staff_id=member, plan=fitting)
+                        found[start] = StartOption(
+                            start=start, staff_id=member, calcom_user_id=user_id, plan=fitting
+                        )
         return [found[s] for s in sorted(found)]
 
-    def stale_keys(self, company: Company, service: Service, plan: SegmentPlan, user_id: int) -> list[str]:
-        """The cache entries a booking of `plan` makes stale (the booking workflow deletes them)."""
-        day = plan.start.astimezone(company.zone).date()
+    def forget(self, company: Company, service: Service, option: StartOption) -> None:
+        """Drop the cached slots a booking at `option` (made, or refused by Cal.com) made stale."""
+        day = option.start.astimezone(company.zone).date()
         event_types = set(self._event_types(company.company_id, service).values())
-        return [cache_key(company.company_id, event_type, user_id, day) for event_type in event_types]
+        self._slot_cache.invalidate(
+            cache_key(company.company_id, event_type, option.calcom_user_id, day)
+            for event_type in event_types
+        )
 
     # ------------------------------------------------------------------ internals
 

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from calbridge.adapters.retell.payloads import ToolCallRequest, parse_model
+from calbridge.adapters.retell.payloads import Call, ToolCallRequest, parse_model
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.domain import phrasing
+from calbridge.domain.booking import Customer
 from calbridge.domain.models import Company, Service
 from calbridge.domain.text import lookup
 from calbridge.errors import InvalidRequest
 from calbridge.observability import logger
 
 if TYPE_CHECKING:
-    from calbridge.services.availability import AvailabilityService
+    from calbridge.services.availability import AvailabilityAnswer, AvailabilityService, StartOption
 
 
 class ToolResult(BaseModel):
@@ -49,7 +52,47 @@ class AvailabilityArgs(_Args):
     mitarbeiter: str | None = Field(default=None, validation_alias=AliasChoices("mitarbeiter", "staff"))
 
 
-ToolHandler = Callable[[Company, dict[str, Any]], ToolResult]
+class BookingArgs(AvailabilityArgs):
+    time: str = Field(min_length=1, description="HH:MM, 24 h")
+    customer_name: str = Field(min_length=1, max_length=200)
+    customer_phone: str | None = None
+    customer_email: str | None = None
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """A caller's question, resolved: which service, when, with whom (company local time)."""
+
+    company: Company
+    service: Service
+    day: date
+    at: time | None
+    staff_id: str | None
+    names: dict[str, str]
+    today: date
+
+    def name_of(self, option: StartOption) -> str:
+        return self.names.get(option.staff_id, option.staff_id)
+
+    def spoken(self, option: StartOption) -> str:
+        return phrasing.spoken_when(
+            option.start.astimezone(self.company.zone), self.today, self.company.language
+        )
+
+    def data(self, option: StartOption) -> dict[str, Any]:
+        zone = self.company.zone
+        return {
+            "start": option.start.astimezone(zone).isoformat(),
+            "staff_id": option.staff_id,
+            "staff_name": self.name_of(option),
+            "segments": [
+                {"key": key, "name": name, "start": start, "end": end}
+                for key, name, start, end in option.plan.local_times(zone)
+            ],
+        }
+
+
+ToolHandler = Callable[[Company, dict[str, Any], Call], ToolResult]
 
 
 class ToolCalls:
@@ -69,6 +112,7 @@ class ToolCalls:
         self._tools: dict[str, ToolHandler] = {"get_service_info": self.get_service_info}
         if availability is not None:
             self._tools["check_availability"] = self.check_availability
+            self._tools["book_appointment"] = self.book_appointment
 
     @property
     def names(self) -> list[str]:
@@ -88,9 +132,9 @@ class ToolCalls:
             )
         company = self._companies.get(company_id)
         logger.info("tool call", tool=request.name, company_id=company_id, call_id=request.call.call_id)
-        return tool(company, request.args)
+        return tool(company, request.args, request.call)
 
-    def get_service_info(self, company: Company, raw_args: dict[str, Any]) -> ToolResult:
+    def get_service_info(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
         args = parse_model(ServiceInfoArgs, raw_args, at="args")
         lang = company.language
         services = self._services.list(company.company_id)
@@ -121,8 +165,87 @@ class ToolCalls:
             data={"error": "unknown_service", "services": [s.name for s in services]},
         )
 
-    def check_availability(self, company: Company, raw_args: dict[str, Any]) -> ToolResult:
-        args = parse_model(AvailabilityArgs, raw_args, at="args")
+    def check_availability(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
+        asked = self._ask(company, parse_model(AvailabilityArgs, raw_args, at="args"))
+        if isinstance(asked, ToolResult):
+            return asked
+        answer = self._check(asked)
+        if answer.match is not None:
+            return ToolResult(
+                success=True,
+                message=phrasing.slot_free(
+                    asked.service, asked.spoken(answer.match), asked.name_of(answer.match), company.language
+                ),
+                data={"available": True, "service_id": asked.service.service_id, **asked.data(answer.match)},
+            )
+        if asked.at is None and answer.starts:
+            first = answer.starts[:3]
+            return ToolResult(
+                success=True,
+                message=phrasing.free_starts([asked.spoken(o) for o in first], company.language),
+                data={
+                    "available": True,
+                    "service_id": asked.service.service_id,
+                    "starts": [asked.data(o) for o in first],
+                },
+            )
+        return self._taken(asked, answer, success=True)
+
+    def book_appointment(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
+        from calbridge.services.booking import run_booking  # boto3's Step Functions client: on first use
+
+        args = parse_model(BookingArgs, raw_args, at="args")
+        asked = self._ask(company, args)
+        if isinstance(asked, ToolResult):
+            return asked
+        phone = args.customer_phone or call.from_number
+        try:
+            customer = Customer(name=args.customer_name, email=args.customer_email, phone=phone)
+        except ValueError:
+            return refusal(phrasing.need_contact(company.language), "customer_unreachable")
+        answer = self._check(asked)
+        if answer.match is None:
+            return self._taken(asked, answer, success=False)
+        outcome = run_booking(
+            {
+                "company_id": company.company_id,
+                "booking_id": f"bk_{uuid.uuid4().hex}",
+                "service_id": asked.service.service_id,
+                "start": answer.match.start.isoformat(),
+                "staff_id": answer.match.staff_id,
+                "customer": customer.model_dump(exclude_none=True),
+                "call_id": call.call_id,
+            }
+        )
+        availability = self._availability_service()
+        availability.forget(company, asked.service, answer.match)  # our booking changed the slots
+        if outcome.booked and outcome.appointment is not None:
+            appointment = outcome.appointment
+            return ToolResult(
+                success=True,
+                message=phrasing.booked(
+                    asked.service,
+                    asked.spoken(answer.match),
+                    asked.name_of(answer.match),
+                    appointment.confirmation_code,
+                    company.language,
+                ),
+                data={
+                    "booked": True,
+                    "appointment_id": appointment.appointment_id,
+                    "confirmation_code": appointment.confirmation_code,
+                    **asked.data(answer.match),
+                },
+            )
+        if outcome.error in ("SlotUnavailable", "LeaseBusy"):
+            return self._taken(asked, self._check(asked), success=False)  # someone was faster
+        logger.warning("booking failed", error=outcome.error, call_id=call.call_id)
+        return refusal(
+            phrasing.calendar_unavailable(company.language), "booking_failed", reason=outcome.error
+        )
+
+    def _ask(self, company: Company, args: AvailabilityArgs) -> _Ask | ToolResult:
+        """Service, day, time and preferred staff member, or a speakable refusal."""
         lang = company.language
         services = self._services.list(company.company_id)
         found = lookup(services, args.service, lambda s: s.name)
@@ -137,7 +260,6 @@ class ToolCalls:
         when = self._parse_when(company, args)
         if isinstance(when, ToolResult):
             return when
-        day, at = when
         staff = self._staff.list(company.company_id)
         names = {m.staff_id: m.name for m in staff}
         staff_id = None
@@ -152,53 +274,38 @@ class ToolCalls:
                     phrasing.staff_not_for_service(person.match.name, service, lang), "staff_not_for_service"
                 )
             staff_id = person.match.staff_id
-        assert self._availability is not None
-        answer = self._availability().check(company, service, day, at, staff_id)
-        zone, today = company.zone, self._clock().astimezone(company.zone).date()
+        today = self._clock().astimezone(company.zone).date()
+        return _Ask(company, service, when[0], when[1], staff_id, names, today)
 
-        def spoken(option: Any) -> str:
-            return phrasing.spoken_when(option.start.astimezone(zone), today, lang)
+    def _availability_service(self) -> AvailabilityService:
+        assert self._availability is not None  # the availability tools exist only with the service
+        return self._availability()
 
-        def option_data(option: Any) -> dict[str, Any]:
-            return {
-                "start": option.start.astimezone(zone).isoformat(),
-                "staff_id": option.staff_id,
-                "staff_name": names.get(option.staff_id, option.staff_id),
-                "segments": [
-                    {"key": key, "name": name, "start": start, "end": end}
-                    for key, name, start, end in option.plan.local_times(zone)
-                ],
-            }
-
-        if answer.match is not None:
-            name = names.get(answer.match.staff_id, answer.match.staff_id)
-            return ToolResult(
-                success=True,
-                message=phrasing.slot_free(service, spoken(answer.match), name, lang),
-                data={"available": True, "service_id": service.service_id, **option_data(answer.match)},
-            )
-        if at is None and answer.starts:
-            first = answer.starts[:3]
-            return ToolResult(
-                success=True,
-                message=phrasing.free_starts([spoken(o) for o in first], lang),
-                data={
-                    "available": True,
-                    "service_id": service.service_id,
-                    "starts": [option_data(o) for o in first],
-                },
-            )
-        requested = (
-            phrasing.spoken_when(answer.requested.astimezone(zone), today, lang) if answer.requested else None
+    def _check(self, asked: _Ask) -> AvailabilityAnswer:
+        return self._availability_service().check(
+            asked.company, asked.service, asked.day, asked.at, asked.staff_id
         )
+
+    @staticmethod
+    def _taken(asked: _Ask, answer: AvailabilityAnswer, *, success: bool) -> ToolResult:
+        """The asked time is not free: say so and offer the nearest alternatives."""
+        lang = asked.company.language
+        requested = (
+            phrasing.spoken_when(answer.requested.astimezone(asked.company.zone), asked.today, lang)
+            if answer.requested
+            else None
+        )
+        data: dict[str, Any] = {
+            "available": False,
+            "service_id": asked.service.service_id,
+            "alternatives": [asked.data(o) for o in answer.alternatives],
+        }
+        if not success:
+            data["error"] = "slot_unavailable"
         return ToolResult(
-            success=True,
-            message=phrasing.slot_taken(requested, [spoken(o) for o in answer.alternatives], lang),
-            data={
-                "available": False,
-                "service_id": service.service_id,
-                "alternatives": [option_data(o) for o in answer.alternatives],
-            },
+            success=success,
+            message=phrasing.slot_taken(requested, [asked.spoken(o) for o in answer.alternatives], lang),
+            data=data,
         )
 
     def _parse_when(self, company: Company, args: AvailabilityArgs) -> tuple[date, time | None] | ToolResult:
