@@ -16,6 +16,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -25,6 +26,7 @@ from local.seed import DEMO_FIXTURE, load_fixture, seed_demo
 from local.stack import LocalStack
 
 ADMIN = "arn:aws:iam::123456789012:user/salon-admin"
+BERLIN = ZoneInfo("Europe/Berlin")
 CALLER = "+4915112345678"
 SALON = "+4930123456789"
 
@@ -93,16 +95,18 @@ def run_call(stack: LocalStack) -> None:
     )
     say("Agent", result["message"])
 
-    step("5. A call to a number no salon claims: Retell keeps the number's default agent")
+    book_composite(stack, retell, call)
+
+    step("7. A call to a number no salon claims: Retell keeps the number's default agent")
     show(f"  HTTP 200: {check(retell.inbound(CALLER, '+4940999999'), 200)}")
 
-    step("6. A forged request (signed with another key) is refused before anything runs")
+    step("8. A forged request (signed with another key) is refused before anything runs")
     body = {"event": "call_inbound", "call_inbound": {"from_number": CALLER, "to_number": SALON}}
     forged_signature = sign(compact(body), "not-the-retell-key", int(time.time() * 1000))
     forged = retell.post("/retell/inbound", body, signature=forged_signature)
     show(f"  HTTP {forged.status_code}: {forged.json()['message']}")
 
-    step("7. The Cal.com stand-in serves the salon's team")
+    step("9. The Cal.com stand-in serves the salon's team")
     from calbridge.adapters.calcom import CalcomClient
     from calbridge.config import CalcomApiVersions
 
@@ -120,10 +124,57 @@ def run_call(stack: LocalStack) -> None:
         retell.close()
         meet_hosts(stack, calcom, members)
 
-    step("10. Function logs are JSON; phone numbers and e-mails are masked")
+    step("12. Function logs are JSON; phone numbers and e-mails are masked")
     unrouted = next(line for line in LOG_FILE.read_text().splitlines() if "unrouted number" in line)
     show(f"  {unrouted}")
     show(f"\nDemo call finished: routed, answered and verified through the HTTP front. Logs: {LOG_FILE}")
+
+
+def book_composite(stack: LocalStack, retell: RetellSimulator, call: dict[str, Any]) -> None:
+    tomorrow = (datetime.now(BERLIN) + timedelta(days=1)).date().isoformat()
+    ask = {"service": "Ansatzfärbung", "date": tomorrow, "time": "14:00", "mitarbeiter": "Fabian"}
+    step(f"5. check_availability {ask}")
+    say("Caller", "Geht morgen um 14 Uhr eine Ansatzfärbung bei Fabian?")
+    result = check(retell.tool("check_availability", ask, call), 200)
+    say("Agent", result["message"])
+    if not result["data"]["available"]:  # e.g. tomorrow is Sunday: take the first alternative
+        first = result["data"]["alternatives"][0]
+        moment = datetime.fromisoformat(first["start"])
+        ask = {**ask, "date": moment.date().isoformat(), "time": moment.strftime("%H:%M")}
+        say("Caller", "Dann nehme ich den ersten Termin.")
+
+    step(f"6. book_appointment {ask['date']} {ask['time']}: the booking saga runs (StartSyncExecution)")
+    booking = {**ask, "customer_name": "Anna Schmidt"}
+    result = check(retell.tool("book_appointment", booking, call), 200)
+    say("Agent", result["message"])
+    if not result["success"]:
+        raise SystemExit("the demo booking failed")
+    data = result["data"]
+    show(f"  appointment {data['appointment_id']}, code {data['confirmation_code']}, {data['staff_name']}")
+    dynamodb = stack.boto3_client("dynamodb")
+    items = dynamodb.query(
+        TableName=stack.resources["AppointmentsTable"],
+        KeyConditionExpression="company_id = :c AND begins_with(appointment_id, :a)",
+        ExpressionAttributeValues={":c": {"S": "salon-demo"}, ":a": {"S": data["appointment_id"] + "#"}},
+    )["Items"]
+    for item in sorted(items, key=lambda i: i.get("starts_at", {}).get("S", "")):
+        if item.get("kind", {}).get("S") != "segment":
+            continue
+        start = datetime.fromisoformat(item["starts_at"]["S"].replace("+0000", "+00:00")).astimezone(BERLIN)
+        end = datetime.fromisoformat(item["ends_at"]["S"].replace("+0000", "+00:00")).astimezone(BERLIN)
+        key, staff = item.get("segment_key", {}).get("S", "?"), item.get("staff_id", {}).get("S", "—")
+        host = item.get("calcom_host_id", {}).get("N", "—")
+        show(f"    segment {key}: {start:%H:%M}–{end:%H:%M} staff {staff} (Cal.com host {host})")
+    cal_bookings = httpx.get(f"{stack.calcom_url}/_standin/bookings").json()
+    cal_bookings = cal_bookings.get("data", cal_bookings) if isinstance(cal_bookings, dict) else cal_bookings
+    ours = [
+        b
+        for b in cal_bookings
+        if (b.get("metadata") or {}).get("calbridge_booking_id") == data["appointment_id"]
+    ]
+    show(f"  Cal.com holds {len(ours)} bookings for it, one per segment event type:")
+    for booking in sorted(ours, key=lambda b: b["start"]):
+        show(f"    {booking['start'][11:16]}Z  {booking['title']}  (uid {booking['uid'][:6]}…)")
 
 
 def book_with(calcom: Any, member: Any, event_type_id: int) -> Any:
@@ -150,7 +201,7 @@ def book_with(calcom: Any, member: Any, event_type_id: int) -> Any:
 
 
 def meet_hosts(stack: LocalStack, calcom: Any, members: list[Any]) -> None:
-    step("8. Cal.com bookings meet the team's hosts; host resolution links them to staff")
+    step("10. Cal.com bookings meet the team's hosts; host resolution links them to staff")
     lambda_client = stack.boto3_client("lambda")
     admin = httpx.Client(base_url=stack.http_url, headers={"x-calbridge-local-identity": ADMIN})
     kinder_haarschnitt, damen_haarschnitt = 3719002, 3719001
@@ -180,7 +231,7 @@ def meet_hosts(stack: LocalStack, calcom: Any, members: list[Any]) -> None:
             f"    host {host['id']} {host['name']}: best candidate {best['staff_id']} ({best['confidence']})"
         )
 
-    step("9. An admin confirms Lena's link; the audit trail records who did what")
+    step("11. An admin confirms Lena's link; the audit trail records who did what")
     lena = next(m for m in members if m.user.name.startswith("Lena"))
     check(
         admin.post(
