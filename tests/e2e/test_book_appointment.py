@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
-
 import httpx
-import pytest
 
-BERLIN = ZoneInfo("Europe/Berlin")
+from tests.helpers import next_monday
+
 CALL = {
     "call_id": "call_booking",
     "from_number": "+4915112345678",
     "metadata": {"company_id": "salon-demo", "branch_id": "berlin-mitte"},
 }
-
-
-def next_monday() -> str:
-    today = datetime.now(BERLIN).date()
-    return (today + timedelta(days=(7 - today.weekday()) or 7)).isoformat()
-
-
-@pytest.fixture
-def salon(fresh):
-    importlib.import_module("calbridge.services.wiring").event_type_provisioner().provision("salon-demo")
-    return fresh
 
 
 def book(retell, **args):
@@ -40,7 +25,7 @@ def active_bookings(stack) -> list[dict]:
     return [b for b in bookings if b["status"] == "accepted"]
 
 
-def test_composite_booking_end_to_end(salon, retell):
+def test_composite_booking_end_to_end(fresh, retell):
     result = book(
         retell,
         service="Ansatzfärbung",
@@ -54,26 +39,26 @@ def test_composite_booking_end_to_end(salon, retell):
     assert result["message"].startswith("Ihr Termin ist gebucht: Ansatzfärbung")
     assert " ".join(code) in result["message"] and "45 Minuten Einwirkzeit" in result["message"]
 
-    bookings = active_bookings(salon)
+    bookings = active_bookings(fresh)
     assert len(bookings) == 4
     assert {b["hosts"][0]["id"] for b in bookings} == {1420209}
     assert sorted(b["start"][11:16] for b in bookings) == ["13:00", "14:15", "14:30", "15:00"]  # UTC
 
-    appointments = salon.boto3_client("dynamodb").scan(TableName="AppointmentsTable")["Items"]
+    appointments = fresh.boto3_client("dynamodb").scan(TableName="AppointmentsTable")["Items"]
     booked = [i for i in appointments if i.get("kind", {}).get("S") == "appointment"]
     assert len(booked) == 1 and booked[0]["confirmation_code"]["S"] == code
 
 
-def test_the_same_slot_twice_offers_alternatives_instead(salon, retell):
+def test_the_same_slot_twice_offers_alternatives_instead(fresh, retell):
     args = {"service": "Ansatzfärbung", "date": next_monday(), "time": "14:00", "customer_name": "Anna"}
     assert book(retell, mitarbeiter="Fabian", **args)["success"]
     second = book(retell, mitarbeiter="Fabian", **args)
     assert second["success"] is False and second["data"]["error"] == "slot_unavailable"
     assert second["data"]["alternatives"] and "Frei wäre" in second["message"]
-    assert len(active_bookings(salon)) == 4
+    assert len(active_bookings(fresh)) == 4
 
 
-def test_a_caller_we_cannot_reach_is_asked_for_contact_details(salon, retell):
+def test_a_caller_we_cannot_reach_is_asked_for_contact_details(fresh, retell):
     call = {k: v for k, v in CALL.items() if k != "from_number"}
     response = retell.tool(
         "book_appointment",
@@ -81,12 +66,12 @@ def test_a_caller_we_cannot_reach_is_asked_for_contact_details(salon, retell):
         call,
     )
     assert response.json()["data"]["error"] == "customer_unreachable"
-    assert active_bookings(salon) == []
+    assert active_bookings(fresh) == []
 
 
-def test_missing_customer_name_is_a_protocol_error(salon, retell):
+def test_missing_customer_name_is_a_protocol_error(fresh, retell):
     response = retell.tool(
         "book_appointment", {"service": "Föhnen", "date": next_monday(), "time": "10:00"}, CALL
     )
     assert response.status_code == 400 and response.json()["field"] == "args.customer_name"
-    assert active_bookings(salon) == []
+    assert active_bookings(fresh) == []

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-BERLIN = ZoneInfo("Europe/Berlin")
+from tests.helpers import BERLIN, next_monday
+
 CALL = {"call_id": "call_availability", "metadata": {"company_id": "salon-demo", "branch_id": "berlin-mitte"}}
-
-
-def next_monday() -> str:
-    today = datetime.now(BERLIN).date()
-    return (today + timedelta(days=(7 - today.weekday()) or 7)).isoformat()
-
-
-@pytest.fixture
-def salon(fresh):
-    importlib.import_module("calbridge.services.wiring").event_type_provisioner().provision("salon-demo")
-    return fresh
 
 
 def ask(retell, **args):
@@ -30,7 +19,7 @@ def ask(retell, **args):
     return response.json()
 
 
-def test_free_composite_start_with_the_preferred_staff_member(salon, retell):
+def test_free_composite_start_with_the_preferred_staff_member(fresh, retell):
     result = ask(retell, service="Ansatzfärbung", date=next_monday(), time="14:00", mitarbeiter="Fabian")
     assert result["success"] and result["data"]["available"]
     assert result["data"]["staff_id"] == "fabian-spitzer"
@@ -43,11 +32,11 @@ def test_free_composite_start_with_the_preferred_staff_member(salon, retell):
     assert "bei Fabian Spitzer frei" in result["message"] and "45 Minuten Einwirkzeit" in result["message"]
 
 
-def test_taken_time_offers_three_alternatives_same_day_first(salon, retell):
+def test_taken_time_offers_three_alternatives_same_day_first(fresh, retell):
     monday = next_monday()
     start = datetime.fromisoformat(f"{monday}T15:30").replace(tzinfo=BERLIN).astimezone(ZoneInfo("UTC"))
     httpx.post(
-        f"{salon.calcom_url}/_standin/bookings",
+        f"{fresh.calcom_url}/_standin/bookings",
         json={"start": start.isoformat(), "duration": 45, "event_type_id": 3719001, "host_user_id": 1420209},
     ).raise_for_status()
     result = ask(retell, service="Ansatzfärbung", date=monday, time="14:00", mitarbeiter="Fabian")
@@ -58,7 +47,7 @@ def test_taken_time_offers_three_alternatives_same_day_first(salon, retell):
     assert "Frei wäre" in result["message"]
 
 
-def test_without_a_time_the_first_free_starts_are_offered(salon, retell):
+def test_without_a_time_the_first_free_starts_are_offered(fresh, retell):
     result = ask(retell, service="Damenhaarschnitt", date=next_monday())
     assert result["success"] and len(result["data"]["starts"]) == 3
     assert result["message"].startswith("Frei wäre")
@@ -77,13 +66,13 @@ def test_without_a_time_the_first_free_starts_are_offered(salon, retell):
         ({"service": "Ansatzfärbung", "date": "NEXT_MONDAY", "mitarbeiter": "Emma"}, "staff_not_for_service"),
     ],
 )
-def test_bad_requests_get_a_speakable_no(salon, retell, args, error):
+def test_bad_requests_get_a_speakable_no(fresh, retell, args, error):
     args = {k: (next_monday() if v == "NEXT_MONDAY" else v) for k, v in args.items()}
     result = ask(retell, **args)
     assert result["success"] is False and result["data"]["error"] == error
     assert result["message"] and "Traceback" not in result["message"]
 
 
-def test_wrong_typed_args_are_a_protocol_error(salon, retell):
+def test_wrong_typed_args_are_a_protocol_error(fresh, retell):
     response = retell.tool("check_availability", {"service": "Föhnen", "date": 20260302}, CALL)
     assert response.status_code == 400 and response.json()["field"] == "args.date"
