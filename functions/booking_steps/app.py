@@ -15,6 +15,18 @@ Retry and Catch match on, and what the workflow's caller finally sees.
 | assign_staff   | the state ($.plan, $.reservations)                 | {"assignments"} -> $.assignment |
 | finalize       | the state ($.plan, $.reservations, $.assignment)   | AppointmentSummary (output) |
 | compensate     | the state at the failure, with $.error             | report -> $.compensation    |
+
+The cancel and reschedule state machines (statemachines/cancel.asl.json, reschedule.asl.json;
+services/appointment_changes.py) add five more; reschedule also runs plan, acquire_lock,
+reserve_hold, assign_staff and compensate above for its new attempt.
+
+| handler               | input (the state)                                  | output                      |
+|-----------------------|----------------------------------------------------|-----------------------------|
+| load_for_cancel       | the cancel execution input (CancelRequest)         | snapshot -> $.appointment   |
+| cancel_hold           | a Map item {company_id, uid, reason}               | {uid, status} (Map item)    |
+| mark_cancelled        | the state ($.appointment, $.cancellations)         | CancellationResult (output) |
+| load_for_reschedule   | the reschedule execution input (RescheduleRequest) | + request -> $.appointment  |
+| swap_appointment      | the state (appointment, plan, reservations, ...)   | AppointmentSummary (output) |
 """
 
 from __future__ import annotations
@@ -28,16 +40,24 @@ from calbridge.adapters.retell.payloads import parse_model
 from calbridge.config import get_settings
 from calbridge.domain.booking import BookingPlan, BookingRequest
 from calbridge.observability import logger, metrics, tracer
+from calbridge.services.appointment_changes import (
+    CancelHoldInput,
+    CancelRequest,
+    MarkCancelledInput,
+    RescheduleRequest,
+    SwapInput,
+)
 from calbridge.services.booking import (
     AssignStaffInput,
     CompensateInput,
     FinalizeInput,
     ReserveHoldInput,
 )
-from calbridge.services.wiring import booking_saga
+from calbridge.services.wiring import appointment_changes, booking_saga
 
 settings = get_settings()
 saga = booking_saga()
+changes = appointment_changes()
 
 
 @logger.inject_lambda_context
@@ -86,3 +106,42 @@ def compensate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="BookingCompensated", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CancelledHolds", unit=MetricUnit.Count, value=len(report.cancelled))
     return report.model_dump(mode="json")
+
+
+# ------------------------------------------------------------------ cancel and reschedule
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def load_for_cancel(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return changes.load_for_cancel(parse_model(CancelRequest, event)).model_dump(mode="json")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def cancel_hold(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return changes.cancel_hold(parse_model(CancelHoldInput, event)).model_dump(mode="json")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def mark_cancelled(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = changes.mark_cancelled(parse_model(MarkCancelledInput, event))
+    metrics.add_metric(name="AppointmentCancelled", unit=MetricUnit.Count, value=1)
+    return result.model_dump(mode="json")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def load_for_reschedule(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return changes.load_for_reschedule(parse_model(RescheduleRequest, event)).model_dump(mode="json")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def swap_appointment(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    summary = changes.swap(parse_model(SwapInput, event))
+    metrics.add_metric(name="AppointmentRescheduled", unit=MetricUnit.Count, value=1)
+    return summary.model_dump(mode="json")

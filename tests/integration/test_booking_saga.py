@@ -14,6 +14,7 @@ real time, so they are in its future).
 from __future__ import annotations
 
 import importlib
+import itertools
 import threading
 import uuid
 from collections import Counter
@@ -249,6 +250,111 @@ def test_a_composite_service_books_every_segment_at_its_planned_time(cb):
     assert cb.leases.get(COMPANY, f"{FABIAN}#{DAY.isoformat()}") is None
 
 
+def test_a_blocked_service_books_its_segments_and_gaps_without_a_hole(cb):
+    """Service 42 (blocked): A 45, gap 10, B 60, gap 15, C 20 -> 3 segment + 2 gap bookings that
+    hold Fabian from 14:00 to 16:30 in one piece, each on its own event type."""
+    start = at(DAY, "14:00")
+    plan = plan_of(cb, "42", start)
+    company = (
+        importlib.import_module("calbridge.adapters.store.repositories").CompanyRepository().get(COMPANY)
+    )
+    service = cb.services.get(COMPANY, "42")
+    answer = cb.wiring.availability().check(company, service, DAY, start.timetz(), FABIAN)
+    assert answer.match is not None and answer.match.plan.holds == plan.holds  # gaps are slots too
+    booking_id, outcome = book(cb, "42", start)
+
+    assert outcome.booked, outcome
+    bookings = sorted(cb.standin.active(booking_id), key=lambda b: b["start"])
+    assert [b["metadata"]["calbridge_hold"] for b in bookings] == ["A", "gap-A", "B", "gap-B", "C"]
+    assert bookings[0]["start"] == z(start) and bookings[-1]["end"] == z(plan.end)
+    assert hhmm(plan.end) == "16:30"
+    for before, after in itertools.pairwise(bookings):
+        assert before["end"] == after["start"]  # no hole: nobody else can get Fabian in between
+    for booking in bookings:
+        assert booking["eventTypeId"] == cb.event_types[("42", booking["metadata"]["calbridge_hold"])]
+        assert booking["hostUserIds"] == [FABIAN_USER]
+    assert cb.event_types[("42", "gap-A")] not in {cb.event_types[("42", k)] for k in "ABC"}
+
+    appointment = outcome.appointment
+    local = [(s.key, hhmm(s.start), hhmm(s.end)) for s in appointment.segments]
+    assert local == [("A", "14:00", "14:45"), ("B", "14:55", "15:55"), ("C", "16:10", "16:30")]
+    assert set(appointment.calcom_booking_uids) >= {"A", "B", "C"}
+    items = cb.records.items(COMPANY, booking_id)
+    assert {i["status"] for i in items} == {"booked"}
+    assert cb.leases.get(COMPANY, f"{FABIAN}#{DAY.isoformat()}") is None
+
+
+def set_policy(cb, service_id: str, **changes: Any):
+    """Save the service with `changes` (pause_policy, ...) and provision it again, as an admin PUT does."""
+    service = cb.services.get(COMPANY, service_id)
+    cb.services.save(type(service).model_validate({**service.model_dump(), **changes}))
+    report = cb.wiring.event_type_provisioner().provision(COMPANY, service_id)
+    assert report.ok, report.summary()
+    return cb.services.get(COMPANY, service_id)
+
+
+def test_a_flexible_service_books_its_segments_and_availability_stretches_a_gap(cb):
+    service = set_policy(cb, COMPOSITE, pause_policy="flexible", max_gap_stretch=30)
+    start = at(DAY, "14:00")
+    booking_id, outcome = book(cb, COMPOSITE, start)
+
+    assert outcome.booked, outcome
+    bookings = {b["metadata"]["calbridge_hold"]: b for b in cb.standin.active(booking_id)}
+    assert sorted(bookings) == ["A", "B", "C", "D"]  # as free: segments only, the gap stays open
+    plan = plan_of(cb, COMPOSITE, start)
+    for segment in plan.segments:
+        assert (bookings[segment.key]["start"], bookings[segment.key]["end"]) == (
+            z(segment.start),
+            z(segment.end),
+        )
+        assert bookings[segment.key]["eventTypeId"] == cb.event_types[(COMPOSITE, segment.key)]
+    assert {i["status"] for i in cb.records.items(COMPANY, booking_id)} == {"booked"}
+
+    # B's unstretched time at 11:15 is taken: availability stretches the gap after A instead.
+    cb.standin.seed_booking(at(DAY, "11:15"), 15)
+    company = (
+        importlib.import_module("calbridge.adapters.store.repositories").CompanyRepository().get(COMPANY)
+    )
+    answer = cb.wiring.availability().check(company, service, DAY, at(DAY, "10:00").timetz(), FABIAN)
+    assert answer.match is not None, answer.alternatives
+    stretched = answer.match.plan
+    assert stretched.gap_stretch and 0 < stretched.gap_stretch[0] <= 30
+    assert hhmm(stretched.start) == "10:00"
+    assert hhmm(stretched.segments[1].start) > "11:15"
+
+
+def test_a_never_service_is_one_booking_of_the_whole_duration(cb):
+    models = importlib.import_module("calbridge.adapters.calcom.models")
+    created = cb.wiring.calcom_client().create_team_event_type(
+        39203,
+        models.TeamEventTypeCreate(
+            title="Ansatzfärbung, waschen, schneiden, föhnen",
+            slug="ansatzfaerbung-komplett",
+            length_in_minutes=150,
+            scheduling_type=models.SchedulingType.ROUND_ROBIN,
+            hosts=[models.TeamEventTypeHost(user_id=FABIAN_USER)],
+        ),
+    )
+    set_policy(cb, COMPOSITE, pause_policy="never", calcom_event_type_id=created.id)
+    start = at(DAY, "14:00")  # on the 150-minute grid from 09:00
+    booking_id, outcome = book(cb, COMPOSITE, start)
+
+    assert outcome.booked, outcome
+    (booking,) = cb.standin.active(booking_id)
+    assert booking["metadata"]["calbridge_hold"] == "whole"
+    assert (booking["start"], booking["end"]) == (z(start), z(start + timedelta(minutes=150)))
+    assert booking["eventTypeId"] == created.id and booking["hostUserIds"] == [FABIAN_USER]
+    local = [(s.key, hhmm(s.start), hhmm(s.end)) for s in outcome.appointment.segments]
+    assert local == [  # the segments are still recorded, for the appointment and the confirmation
+        ("A", "14:00", "14:30"),
+        ("B", "15:15", "15:30"),
+        ("C", "15:30", "16:00"),
+        ("D", "16:00", "16:30"),
+    ]
+    assert {i["status"] for i in cb.records.items(COMPANY, booking_id)} == {"booked"}
+    assert cb.leases.get(COMPANY, f"{FABIAN}#{DAY.isoformat()}") is None
+
+
 def test_both_sides_of_a_dst_change_book_the_right_utc_times(cb):
     change = next_dst_change(DAY)
     saturday, monday = change - timedelta(days=1), change + timedelta(days=1)
@@ -366,11 +472,10 @@ def test_a_lease_held_by_another_booking_makes_it_fail_with_lease_busy(cb):
         ({"staff_id": "nobody"}, "UnknownStaff", True),
         ({"staff_id": "emma-williams"}, "StaffNotBookable", True),  # no Cal.com user id
         ({"service_id": "43"}, "StaffNotBookable", True),  # Fabian does not cut children's hair
-        ({"service_id": "42"}, "EventTypeMissing", True),  # blocked policy: no gap event types
         ({"company_id": "no-such-company"}, "UnknownCompany", False),
     ],
     ids=["unknown-service", "unknown-staff", "staff-without-calcom-user", "staff-not-performing",
-         "gap-event-type-missing", "unknown-company"],
+         "unknown-company"],
 )  # fmt: skip
 def test_bad_bookings_fail_with_a_named_error_and_book_nothing(cb_light, overrides, error, recorded):
     cb = cb_light
@@ -382,8 +487,6 @@ def test_bad_bookings_fail_with_a_named_error_and_book_nothing(cb_light, overrid
     assert cb.standin.requests("POST", "/v2/bookings") == []
     items = cb.records.items(request["company_id"], request["booking_id"])
     assert [i["status"] for i in items] == (["failed"] if recorded else [])
-    if error == "EventTypeMissing":
-        assert "gap-A" in outcome.message
 
 
 def test_invalid_input_is_refused_before_anything_starts(cb_light):

@@ -2,9 +2,10 @@
 Cal.com stand-in over HTTP (its control API injects faults and shows every request it served).
 
 Demo salon (local/fixtures/salon_demo.json): composite services 177 (4 segments), 178 (4) and 42
-(3); only Fabian (Cal.com user 1420209) has a known Cal.com user, so he is every segment's host,
-and Lena / Sara (listed for some services) are warnings. Every test starts from the seeded salon
-(`fresh`), whose seed already provisioned the 11 segment event types; `blank` takes them away.
+(3, pause policy blocked: plus a gap event type for each of its 2 gaps); only Fabian (Cal.com user
+1420209) has a known Cal.com user, so he is every segment's host, and Lena / Sara (listed for some
+services) are warnings. Every test starts from the seeded salon (`fresh`), whose seed already
+provisioned the 13 event types (11 segments, 2 gaps); `blank` takes them away.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ SEGMENT_SLUGS = {
     for service, keys in (("177", "ABCD"), ("178", "ABCD"), ("42", "ABC"))
     for key in keys
 }
+GAP_SLUGS = {"cb-42-gap-a", "cb-42-gap-b"}
+SLUGS = SEGMENT_SLUGS | GAP_SLUGS
 
 
 # ------------------------------------------------------------------ fixtures and helpers
@@ -104,14 +107,16 @@ def test_first_provisioning_creates_a_hidden_event_type_per_segment(blank, calco
     assert report["ok"] and report["errors"] == [] and report["failed"] == []
     assert report["services"] == ["177", "178", "42"]
     assert sorted(keys(report["created"])) == sorted(
-        [f"177#{k}" for k in "ABCD"] + [f"178#{k}" for k in "ABCD"] + [f"42#{k}" for k in "ABC"]
+        [f"177#{k}" for k in "ABCD"]
+        + [f"178#{k}" for k in "ABCD"]
+        + [f"42#{k}" for k in ("A", "B", "C", "gap-A", "gap-B")]
     )
     assert {s["service_id"] for s in report["skipped"]} == {"41", "43", "44"}  # not composite
     assert any("lena-mueller" in w for w in report["warnings"])
     assert any("sara-oezdemir" in w for w in report["warnings"])
 
     created = segment_types(calcom)
-    assert set(created) == SEGMENT_SLUGS
+    assert set(created) == SLUGS
     entries = event_map(blank)
     for service_id in ("177", "178", "42"):
         service = SERVICES[service_id]
@@ -134,11 +139,30 @@ def test_first_provisioning_creates_a_hidden_event_type_per_segment(blank, calco
     assert created["cb-177-a"]["title"] == "Ansatzfärbung, waschen, schneiden, föhnen - Ansatzfärbung"
     assert created["cb-42-b"]["lengthInMinutes"] == 60
 
+    segments_42 = {s["key"]: s for s in SERVICES["42"]["segments"]}
+    for key in ("A", "B"):  # the gaps of service 42 (blocked): A -> 10 min, B -> 15 min
+        et = created[f"cb-42-gap-{key.lower()}"]
+        assert et["title"] == f"Herrenhaarschnitt - Pause nach {segments_42[key]['name']}"
+        assert et["lengthInMinutes"] == segments_42[key]["gap_after"]
+        assert (et["hidden"], et["schedulingType"]) == (True, "roundRobin")
+        assert [h["userId"] for h in et["hosts"]] == [FABIAN]
+        entry = entries[f"42#gap-{key}"]
+        assert (entry["event_type_id"], entry["length"], entry["sync_status"]) == (
+            et["id"],
+            segments_42[key]["gap_after"],
+            "synced",
+        )
+    assert created["cb-42-gap-a"]["title"] == "Herrenhaarschnitt - Pause nach Beratung und Waschen"
+    # A blocked service's holds follow each other without a hole: every one of its event types
+    # offers a start every 5 minutes; other services keep Cal.com's default (the event length).
+    assert {created[slug]["slotInterval"] for slug in SLUGS if slug.startswith("cb-42-")} == {5}
+    assert {created[slug]["slotInterval"] for slug in SLUGS if not slug.startswith("cb-42-")} == {None}
+
 
 def test_the_demo_seed_provisions_through_the_provisioner(fresh, calcom):
-    assert set(segment_types(calcom)) == SEGMENT_SLUGS
+    assert set(segment_types(calcom)) == SLUGS
     entries = event_map(fresh)
-    assert len(entries) == 11 and {e["sync_status"] for e in entries.values()} == {"synced"}
+    assert len(entries) == 13 and {e["sync_status"] for e in entries.values()} == {"synced"}
 
 
 def test_a_second_run_changes_nothing(fresh, calcom):
@@ -147,7 +171,7 @@ def test_a_second_run_changes_nothing(fresh, calcom):
 
     report = provision(fresh)
 
-    assert len(report["unchanged"]) == 11
+    assert len(report["unchanged"]) == 13
     assert report["created"] == report["updated"] == report["failed"] == []
     assert writes(calcom) == []  # no POST, PATCH or DELETE reached Cal.com
     assert event_map(fresh) == before  # not even updated_at was rewritten
@@ -195,7 +219,7 @@ def test_drift_made_in_calcom_is_seen_by_a_check_and_repaired_by_the_next_run(fr
 
     repaired = provision(fresh)
     assert keys(repaired["updated"]) == ["178#B"]
-    assert len(repaired["unchanged"]) == 10
+    assert len(repaired["unchanged"]) == 12
     event_type = segment_types(calcom)["cb-178-b"]
     assert (event_type["lengthInMinutes"], event_type["hidden"]) == (15, True)
     assert [h["userId"] for h in event_type["hosts"]] == [FABIAN]
@@ -212,7 +236,7 @@ def test_a_calcom_503_fails_that_segment_only_and_a_rerun_fixes_it(blank, calcom
 
     assert keys(report["failed"]) == ["177#B"]  # the second create of the run
     assert report["failed"][0]["detail"].startswith("Cal.com: ")
-    assert len(report["created"]) == 10 and not report["ok"]
+    assert len(report["created"]) == 12 and not report["ok"]
     assert "cb-177-b" not in segment_types(calcom)
     entry = event_map(blank, "177")["177#B"]
     assert entry["sync_status"] == "failed" and entry["event_type_id"] is None
@@ -220,8 +244,8 @@ def test_a_calcom_503_fails_that_segment_only_and_a_rerun_fixes_it(blank, calcom
 
     rerun = provision(blank)
 
-    assert keys(rerun["created"]) == ["177#B"] and len(rerun["unchanged"]) == 10 and rerun["ok"]
-    assert set(segment_types(calcom)) == SEGMENT_SLUGS
+    assert keys(rerun["created"]) == ["177#B"] and len(rerun["unchanged"]) == 12 and rerun["ok"]
+    assert set(segment_types(calcom)) == SLUGS
     assert event_map(blank, "177")["177#B"]["sync_status"] == "synced"
 
 
@@ -231,9 +255,9 @@ def test_concurrent_runs_create_every_event_type_once(blank, calcom):
         reports = list(pool.map(lambda _: provisioner.provision("salon-demo"), range(2)))
 
     assert all(r.ok for r in reports), [r.summary() for r in reports]
-    assert sum(len(r.created) for r in reports) == 11  # each event type was created by one run
+    assert sum(len(r.created) for r in reports) == 13  # each event type was created by one run
     listed = calcom.get(EVENT_TYPES).json()["data"]
-    assert sorted(et["slug"] for et in listed if et["slug"].startswith("cb-")) == sorted(SEGMENT_SLUGS)
+    assert sorted(et["slug"] for et in listed if et["slug"].startswith("cb-")) == sorted(SLUGS)
     assert {e["sync_status"] for e in event_map(blank).values()} == {"synced"}
 
 
@@ -312,7 +336,7 @@ def test_a_removed_segment_is_marked_and_its_event_type_kept(fresh, admin, calco
 
     assert response.status_code == 200, response.text
     report = response.json()["event_types"]
-    assert keys(report["removed"]) == ["42#C"] and len(report["unchanged"]) == 2
+    assert keys(report["removed"]) == ["42#C", "42#gap-B"] and len(report["unchanged"]) == 3
     kept = segment_types(calcom)["cb-42-c"]
     assert kept["hidden"] is True  # kept in Cal.com: bookings made on it stay valid
     entry = event_map(fresh, "42")["42#C"]
@@ -321,7 +345,7 @@ def test_a_removed_segment_is_marked_and_its_event_type_kept(fresh, admin, calco
 
     back = admin.put(f"{SALON}/services/42", json=service_body("42"))  # C comes back: reused by slug
 
-    assert keys(back.json()["event_types"]["unchanged"]) == ["42#A", "42#B", "42#C"]
+    assert keys(back.json()["event_types"]["unchanged"]) == ["42#A", "42#B", "42#C", "42#gap-A", "42#gap-B"]
     assert event_map(fresh, "42")["42#C"]["sync_status"] == "synced"
     assert segment_types(calcom)["cb-42-c"]["id"] == kept["id"]
 
@@ -422,3 +446,32 @@ def test_the_sample_events_answer_on_the_stack(fresh):
 
     report = provision(fresh, **json.loads((events / "event_type_provisioner.json").read_text("utf-8")))
     assert report["services"] == ["177"] and len(report["unchanged"]) == 4 and report["ok"]
+
+
+def test_gap_event_types_follow_the_pause_policy(fresh, admin, calcom):
+    """177 becomes blocked: its gap gets an event type, its segments a 5-minute slot interval;
+    back to free: the gap entry is retired (the event type kept), nothing else is written."""
+    calcom.delete("/_standin/requests").raise_for_status()
+
+    blocked = admin.put(f"{SALON}/services/177", json=service_body("177", pause_policy="blocked"))
+
+    assert blocked.status_code == 200, blocked.text
+    report = blocked.json()["event_types"]
+    assert keys(report["created"]) == ["177#gap-A"]
+    assert keys(report["updated"]) == [f"177#{k}" for k in "ABCD"]
+    assert {tuple(r["changes"]) for r in report["updated"]} == {("slot interval None -> 5",)}
+    gap = segment_types(calcom)["cb-177-gap-a"]
+    assert gap["title"] == "Ansatzfärbung, waschen, schneiden, föhnen - Pause nach Ansatzfärbung"
+    assert (gap["lengthInMinutes"], gap["slotInterval"], gap["hidden"]) == (45, 5, True)
+    assert event_map(fresh, "177")["177#gap-A"]["event_type_id"] == gap["id"]
+
+    calcom.delete("/_standin/requests").raise_for_status()
+    free = admin.put(f"{SALON}/services/177", json=service_body("177"))
+
+    assert free.status_code == 200, free.text
+    report = free.json()["event_types"]
+    assert keys(report["removed"]) == ["177#gap-A"] and len(report["unchanged"]) == 4
+    assert "pause policy free" in report["removed"][0]["detail"]
+    assert writes(calcom) == []  # the slot interval is left as it is; the gap's event type is kept
+    assert event_map(fresh, "177")["177#gap-A"]["sync_status"] == "removed"
+    assert segment_types(calcom)["cb-177-gap-a"]["id"] == gap["id"]

@@ -159,6 +159,8 @@ def test_from_settings_uses_base_url_versions_and_timeouts() -> None:
         event_map_table="em",
         leases_table="le",
         booking_state_machine_arn="arn:aws:states:eu-central-1:123456789012:stateMachine:booking",
+        cancel_state_machine_arn="arn:aws:states:eu-central-1:123456789012:stateMachine:cancel",
+        reschedule_state_machine_arn="arn:aws:states:eu-central-1:123456789012:stateMachine:reschedule",
         calcom_base_url="https://api.cal.com/v2",
         calcom_api_versions=VERSIONS,
         calcom_connect_timeout_s=2.5,

@@ -23,6 +23,8 @@ ENV = {
     "EVENT_MAP_TABLE": "em",
     "LEASES_TABLE": "le",
     "BOOKING_STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:booking",
+    "CANCEL_STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:cancel",
+    "RESCHEDULE_STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:reschedule",
     "CALCOM_BASE_URL": "https://api.cal.com",
     "RETELL_API_KEY_SECRET": "calbridge/retell-api-key",
     "CALCOM_API_KEY_SECRET": "calbridge/calcom-api-key",

@@ -45,6 +45,9 @@ class Settings(BaseModel):
     leases_table: str = Field(min_length=1)
     booking_state_machine_arn: str = Field(min_length=1)
     booking_lease_s: int = Field(default=60, gt=0)
+    # Cancel and reschedule of a whole appointment (docs/adr/0007-appointment-changes.md).
+    cancel_state_machine_arn: str = Field(min_length=1)
+    reschedule_state_machine_arn: str = Field(min_length=1)
 
     calcom_base_url: HttpUrl
     calcom_api_versions: CalcomApiVersions = CalcomApiVersions()
@@ -80,6 +83,8 @@ _ENV = {
     "leases_table": "LEASES_TABLE",
     "booking_state_machine_arn": "BOOKING_STATE_MACHINE_ARN",
     "booking_lease_s": "BOOKING_LEASE_S",
+    "cancel_state_machine_arn": "CANCEL_STATE_MACHINE_ARN",
+    "reschedule_state_machine_arn": "RESCHEDULE_STATE_MACHINE_ARN",
     "calcom_base_url": "CALCOM_BASE_URL",
     "calcom_connect_timeout_s": "CALCOM_CONNECT_TIMEOUT_S",
     "calcom_read_timeout_s": "CALCOM_READ_TIMEOUT_S",

@@ -129,5 +129,14 @@ class AppointmentConflict(CalbridgeError):
     """An appointment with this booking id exists already, and not from this booking attempt."""
 
 
+class AppointmentNotActive(CalbridgeError):
+    """The appointment cannot be changed: it is cancelled (or its cancellation failed halfway)."""
+
+
+class CancellationFailed(CalbridgeError):
+    """Some of an appointment's Cal.com bookings could not be cancelled; the appointment is marked
+    `cancel_failed` with their uids (cancel it again once Cal.com answers)."""
+
+
 class WorkflowUnavailable(CalbridgeError):
     """The booking state machine could not be started or did not finish in time."""

@@ -59,6 +59,23 @@ def segment_title(service_name: str, segment_name: str) -> str:
     return f"{service_name}{TITLE_SEPARATOR}{segment_name}"
 
 
+#: `slotInterval` of the event types of a `blocked` service (segments and gaps): its holds follow
+#: each other without a hole, so each must be offered at any 5-minute start, not only on the grid
+#: of its own length from the start of the working hours (docs/pause-policies.md).
+BLOCKED_SLOT_INTERVAL = 5
+GAP_TITLE_WORD = "Pause nach"
+
+
+def gap_key(segment_key: str) -> str:
+    """The event map's segment key (and the plan's hold key) of the gap after `segment_key`."""
+    return f"gap-{segment_key}"
+
+
+def gap_title(service_name: str, segment_name: str) -> str:
+    """ "<service> - Pause nach <segment>": the gap event type of a `blocked` service."""
+    return f"{service_name}{TITLE_SEPARATOR}{GAP_TITLE_WORD} {segment_name}"
+
+
 def map_key(service_id: str, segment_key: str) -> str:
     """The event map's sort key."""
     return f"{service_id}#{segment_key}"
@@ -76,6 +93,8 @@ class EventTypeShape(BaseModel):
     round_robin: bool = True
     all_members: bool = False  # Cal.com's assignAllTeamMembers
     host_user_ids: tuple[int, ...] = ()
+    #: Cal.com `slotInterval` (minutes between offered starts). Wanted None: not managed.
+    slot_interval: int | None = None
 
     def differences(self, found: EventTypeShape) -> list[str]:
         """What `found` must change to become this shape, one readable item per field."""
@@ -84,6 +103,8 @@ class EventTypeShape(BaseModel):
             want, have = getattr(self, name), getattr(found, name)
             if want != have:
                 changes.append(f"{label} {have!r} -> {want!r}")
+        if self.slot_interval is not None and found.slot_interval != self.slot_interval:
+            changes.append(f"slot interval {found.slot_interval!r} -> {self.slot_interval!r}")
         if not found.round_robin:
             changes.append("scheduling type -> round robin")
         if found.all_members or set(found.host_user_ids) != set(self.host_user_ids):

@@ -343,42 +343,13 @@ class BookingSaga:
         self, plan: BookingPlan, items: list[dict[str, Any]], assignments: list[StaffAssignment]
     ) -> AppointmentSummary:
         """Appointment + segments + confirmation code + lease release: one transaction."""
-        reservations = {r.hold: r for r in parse_reservations(items) if isinstance(r, Reservation)}
-        by_hold = {a.hold: a for a in assignments}
-        segments = []
-        for segment in plan.segments:
-            hold = plan.hold_of(segment.key)
-            assignment = by_hold[hold]
-            segments.append(
-                SegmentSummary(
-                    key=segment.key,
-                    name=segment.name,
-                    start=segment.start,
-                    end=segment.end,
-                    gap_after=segment.gap_after,
-                    hold=hold,
-                    staff_id=assignment.staff_id,
-                    calcom_host_id=assignment.calcom_host_id,
-                    calcom_booking_uid=reservations[hold].uid,
-                )
-            )
-        summary = AppointmentSummary(
+        summary, by_hold = build_summary(
+            plan,
+            items,
+            assignments,
             appointment_id=plan.booking_id,
-            company_id=plan.company_id,
             confirmation_code="------",  # the store draws a free one
             composite_group_uid=str(uuid.uuid4()),
-            service_id=plan.service_id,
-            service_name=plan.service_name,
-            composite=plan.composite,
-            pause_policy=plan.policy,
-            staff_id=plan.staff_id,
-            start=plan.start,
-            end=plan.end,
-            timezone=plan.timezone,
-            customer_name=plan.customer.name,
-            call_id=plan.call_id,
-            segments=segments,
-            calcom_booking_uids={key: r.uid for key, r in reservations.items()},
         )
         lease = LeaseRef(plan.company_id, plan.lease_key, plan.booking_id)
         stored = self._records.save_booked(summary, plan.customer, by_hold, lease)
@@ -450,6 +421,57 @@ class BookingSaga:
                 if calcom.get_booking(uid).status not in INACTIVE_STATUSES:
                     raise
                 report.already_cancelled.append(uid)
+
+
+def build_summary(
+    plan: BookingPlan,
+    items: list[dict[str, Any]],
+    assignments: list[StaffAssignment],
+    *,
+    appointment_id: str,
+    confirmation_code: str,
+    composite_group_uid: str,
+) -> tuple[AppointmentSummary, dict[str, StaffAssignment]]:
+    """The appointment a plan, its reservations and their staff make (Finalize, and Reschedule's
+    swap, which keeps the appointment's id, code and group uid); also the assignments by hold."""
+    reservations = {r.hold: r for r in parse_reservations(items) if isinstance(r, Reservation)}
+    by_hold = {a.hold: a for a in assignments}
+    segments = []
+    for segment in plan.segments:
+        hold = plan.hold_of(segment.key)
+        assignment = by_hold[hold]
+        segments.append(
+            SegmentSummary(
+                key=segment.key,
+                name=segment.name,
+                start=segment.start,
+                end=segment.end,
+                gap_after=segment.gap_after,
+                hold=hold,
+                staff_id=assignment.staff_id,
+                calcom_host_id=assignment.calcom_host_id,
+                calcom_booking_uid=reservations[hold].uid,
+            )
+        )
+    summary = AppointmentSummary(
+        appointment_id=appointment_id,
+        company_id=plan.company_id,
+        confirmation_code=confirmation_code,
+        composite_group_uid=composite_group_uid,
+        service_id=plan.service_id,
+        service_name=plan.service_name,
+        composite=plan.composite,
+        pause_policy=plan.policy,
+        staff_id=plan.staff_id,
+        start=plan.start,
+        end=plan.end,
+        timezone=plan.timezone,
+        customer_name=plan.customer.name,
+        call_id=plan.call_id,
+        segments=segments,
+        calcom_booking_uids={key: r.uid for key, r in reservations.items()},
+    )
+    return summary, by_hold
 
 
 def _reservation(hold: PlannedHold, booking: Booking, *, reused: bool) -> Reservation:

@@ -17,6 +17,11 @@ status). Rules (docs/architecture.md "Segment event types"):
   any host cannot be booked, so it is recorded `failed` and nothing is created for it.
 - A Cal.com error fails that segment only (its entry `failed` with Cal.com's message); every other
   segment and service is still provisioned. A company without a Cal.com team id gets one error.
+- Gaps of a `blocked` service get a hidden event type of their own, "<service> - Pause nach
+  <segment>" (slug key and map key "gap-<X>", length = the gap's minutes, same hosts), so the gap
+  can be booked and nobody else gets the staff member in it. The event types of a `blocked`
+  service (segments and gaps) get `slotInterval` 5, so every hold of a contiguous plan is a slot.
+  Gaps of other policies are not provisioned; their entries are retired like removed segments.
 - Segments that left a service (or services no longer composite or gone) are marked `removed`;
   their event types are KEPT in Cal.com, hidden, so the bookings already made on them can still be
   cancelled and rescheduled. Re-adding the segment finds and reuses the event type by its slug.
@@ -46,13 +51,16 @@ from calbridge.adapters.store.event_map import EventMapRepository
 from calbridge.adapters.store.host_mappings import HostMappingRepository
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.domain.event_types import (
+    BLOCKED_SLOT_INTERVAL,
     EventMapEntry,
     EventTypeShape,
     SyncStatus,
+    gap_key,
+    gap_title,
     segment_slug,
     segment_title,
 )
-from calbridge.domain.models import Company, Segment, Service, StaffMember
+from calbridge.domain.models import Company, PausePolicy, Service, StaffMember
 from calbridge.errors import CalcomError, CalcomRejected, InvalidConfiguration
 from calbridge.observability import logger
 
@@ -178,6 +186,50 @@ class _Lookup:
         return next((et for et in listed if et.slug == slug), None)
 
 
+class _Target(BaseModel):
+    """One event type a service needs: a segment's, or (policy blocked) a gap's."""
+
+    key: str  # the event map's segment key: "A", "gap-A"
+    shape: EventTypeShape
+    description: str
+
+
+def _targets(service: Service, host_ids: tuple[int, ...]) -> list[_Target]:
+    blocked = service.pause_policy is PausePolicy.BLOCKED
+    interval = BLOCKED_SLOT_INTERVAL if blocked else None
+    targets = [
+        _Target(
+            key=segment.key,
+            shape=EventTypeShape(
+                title=segment_title(service.name, segment.name),
+                slug=segment_slug(service.service_id, segment.key),
+                length=segment.duration,
+                host_user_ids=host_ids,
+                slot_interval=interval,
+            ),
+            description=_description(service, f"Segment {segment.key}"),
+        )
+        for segment in service.segments
+    ]
+    if blocked:
+        targets += [
+            _Target(
+                key=gap_key(segment.key),
+                shape=EventTypeShape(
+                    title=gap_title(service.name, segment.name),
+                    slug=segment_slug(service.service_id, gap_key(segment.key)),
+                    length=segment.gap_after,
+                    host_user_ids=host_ids,
+                    slot_interval=interval,
+                ),
+                description=_description(service, f"The pause after segment {segment.key}"),
+            )
+            for segment in service.segments
+            if segment.gap_after > 0
+        ]
+    return targets
+
+
 def _shape(found: TeamEventType) -> EventTypeShape:
     return EventTypeShape(
         title=found.title,
@@ -187,12 +239,13 @@ def _shape(found: TeamEventType) -> EventTypeShape:
         round_robin=found.scheduling_type == SchedulingType.ROUND_ROBIN,
         all_members=bool(found.assign_all_team_members),
         host_user_ids=tuple(host.user_id for host in found.hosts),
+        slot_interval=found.slot_interval,
     )
 
 
-def _description(service: Service, segment: Segment) -> str:
+def _description(service: Service, what: str) -> str:
     return (
-        f"Segment {segment.key} of service {service.service_id}, managed by calbridge: "
+        f"{what} of service {service.service_id}, managed by calbridge: "
         "changes made here are overwritten at the next provisioning."
     )
 
@@ -207,6 +260,7 @@ def _create(wanted: EventTypeShape, description: str) -> TeamEventTypeCreate:
         hidden=True,
         description=description,
         hosts=[TeamEventTypeHost(user_id=user_id) for user_id in wanted.host_user_ids],
+        slot_interval=wanted.slot_interval,
     )
 
 
@@ -219,6 +273,8 @@ def _update(wanted: EventTypeShape, found: TeamEventType) -> TeamEventTypeUpdate
             changes[field] = getattr(wanted, name)
     if wanted.hidden != have.hidden:
         changes["hidden"] = wanted.hidden
+    if wanted.slot_interval is not None and wanted.slot_interval != have.slot_interval:
+        changes["slot_interval"] = wanted.slot_interval
     if not have.round_robin:
         changes["scheduling_type"] = SchedulingType.ROUND_ROBIN
     if not have.round_robin or have.all_members or set(have.host_user_ids) != set(wanted.host_user_ids):
@@ -347,20 +403,26 @@ class EventTypeProvisioner:
         host_ids, warnings = hosts.of(service)
         report.warnings.extend(warnings)
         written = []
-        for segment in service.segments:
-            before = previous.pop(segment.key, None)
-            entry = self._segment(team_id, service, segment, host_ids, before, lookup, report, repair=repair)
+        for target in _targets(service, host_ids):
+            before = previous.pop(target.key, None)
+            entry = self._segment(team_id, service, target, host_ids, before, lookup, report, repair=repair)
             if not entry.same_as(before):
                 written.append(entry)
         self._event_map.save_many(written)
-        if previous:
-            self._retire(list(previous.values()), f"the segment left service {service.service_id}", report)
+        gaps = {k: e for k, e in previous.items() if k.startswith(gap_key(""))}
+        segments = [e for k, e in previous.items() if k not in gaps]
+        if segments:
+            self._retire(segments, f"the segment left service {service.service_id}", report)
+        if gaps:
+            policy = service.pause_policy.value
+            why = f"service {service.service_id} holds no such gap (pause policy {policy})"
+            self._retire(list(gaps.values()), why, report)
 
     def _segment(
         self,
         team_id: int,
         service: Service,
-        segment: Segment,
+        target: _Target,
         host_ids: tuple[int, ...],
         before: EventMapEntry | None,
         lookup: _Lookup,
@@ -368,12 +430,9 @@ class EventTypeProvisioner:
         *,
         repair: bool,
     ) -> EventMapEntry:
-        wanted = EventTypeShape(
-            title=segment_title(service.name, segment.name),
-            slug=segment_slug(service.service_id, segment.key),
-            length=segment.duration,
-            host_user_ids=host_ids,
-        )
+        wanted = target.shape
+        assert wanted.length is not None
+        length = wanted.length
         known_id = before.event_type_id if before else None
 
         def record(
@@ -382,7 +441,7 @@ class EventTypeProvisioner:
             getattr(report, kind).append(
                 SegmentResult(
                     service_id=service.service_id,
-                    segment_key=segment.key,
+                    segment_key=target.key,
                     slug=wanted.slug,
                     event_type_id=event_type_id,
                     changes=list(changes),
@@ -399,11 +458,11 @@ class EventTypeProvisioner:
             return EventMapEntry(
                 company_id=service.company_id,
                 service_id=service.service_id,
-                segment_key=segment.key,
+                segment_key=target.key,
                 event_type_id=event_type_id,
                 slug=wanted.slug,
                 title=wanted.title,
-                length=segment.duration,
+                length=length,
                 host_user_ids=list(host_ids),
                 sync_status=status,
                 detail=detail,
@@ -430,7 +489,7 @@ class EventTypeProvisioner:
             if found is None:
                 try:
                     created = self._calcom.create_team_event_type(
-                        team_id, _create(wanted, _description(service, segment))
+                        team_id, _create(wanted, target.description)
                     )
                 except CalcomRejected as rejected:
                     found = self._winner(lookup, wanted.slug)  # did another run create it first?
@@ -456,7 +515,7 @@ class EventTypeProvisioner:
                 "segment event type not provisioned",
                 company_id=service.company_id,
                 service_id=service.service_id,
-                segment_key=segment.key,
+                segment_key=target.key,
                 reason=exc.message,
             )
             event_type_id = found.id if found is not None else known_id

@@ -16,6 +16,7 @@ from calbridge.services.host_resolution import HostResolver
 
 if TYPE_CHECKING:
     from calbridge.adapters.calcom import CalcomClient
+    from calbridge.services.appointment_changes import AppointmentChanges
     from calbridge.services.availability import AvailabilityService
     from calbridge.services.booking import BookingSaga
     from calbridge.services.event_types import EventTypeProvisioner
@@ -98,3 +99,12 @@ def booking_saga() -> BookingSaga:
         records=BookingRecordRepository(),
         lease_ttl_s=get_settings().booking_lease_s,
     )
+
+
+@cache
+def appointment_changes() -> AppointmentChanges:
+    """The cancel and reschedule workflows' own steps (reschedule also runs the booking saga's)."""
+    from calbridge.adapters.store.bookings import BookingRecordRepository
+    from calbridge.services.appointment_changes import AppointmentChanges
+
+    return AppointmentChanges(calcom=calcom_client, records=BookingRecordRepository())

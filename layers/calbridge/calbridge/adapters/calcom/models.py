@@ -373,6 +373,7 @@ class TeamEventType(_Response):
     parent_event_type_id: int | None = None
     assign_all_team_members: bool | None = None
     reschedule_with_same_round_robin_host: bool | None = None
+    slot_interval: int | None = None  # minutes between offered starts; null = the event length
     hosts: list[TeamEventTypeHost] = Field(default_factory=list)
     team: EventTypeTeam | None = None
 
@@ -385,6 +386,7 @@ class _TeamEventTypeWrite(_Request):
     hidden: bool | None = None
     description: str | None = None
     reschedule_with_same_round_robin_host: bool | None = None
+    slot_interval: int | None = Field(default=None, ge=1)  # Cal.com `slotInterval`, minutes
 
     @field_serializer("hosts")
     def _hosts_as_input(self, hosts: list[TeamEventTypeHost] | None) -> list[dict[str, Any]] | None:

@@ -26,8 +26,14 @@ from pynamodb.transactions import TransactWrite
 
 from calbridge.adapters.store.leases import LeaseRepository
 from calbridge.adapters.store.models import AppointmentRecord
-from calbridge.domain.booking import AppointmentSummary, Customer, StaffAssignment, new_confirmation_code
-from calbridge.errors import AppointmentConflict, StoreUnavailable
+from calbridge.domain.booking import (
+    AppointmentSummary,
+    Customer,
+    SegmentSummary,
+    StaffAssignment,
+    new_confirmation_code,
+)
+from calbridge.errors import AppointmentConflict, NotFound, StoreUnavailable
 from calbridge.observability import logger
 
 _UNAVAILABLE = "the appointment store is unavailable"
@@ -156,29 +162,7 @@ class BookingRecordRepository:
         absent = AppointmentRecord.appointment_id.does_not_exist()
         ops: list[_Op] = [("appointment", "put", _save(appointment, absent))]
         for segment in summary.segments:
-            assignment = assignments.get(segment.hold)
-            record = AppointmentRecord(
-                summary.company_id,
-                segment_item_id(summary.appointment_id, segment.key),
-                kind="segment",
-                status="booked",
-                parent_id=summary.appointment_id,
-                service_id=summary.service_id,
-                segment_key=segment.key,
-                segment_name=segment.name,
-                hold_key=segment.hold,
-                starts_at=segment.start,
-                ends_at=segment.end,
-                staff_id=segment.staff_id,
-                calcom_host_id=segment.calcom_host_id,
-                staff_source=assignment.strategy if assignment else None,
-                staff_confidence=assignment.confidence if assignment else None,
-                staff_reason=assignment.reason if assignment else None,
-                calcom_booking_uid=segment.calcom_booking_uid,
-                composite_group_uid=summary.composite_group_uid,
-                created_at=now,
-                updated_at=now,
-            )
+            record = _segment_record(summary, segment, assignments.get(segment.hold), now)
             ops.append(("segment", "put", _save(record, absent)))
         code = AppointmentRecord(
             summary.company_id,
@@ -230,6 +214,132 @@ class BookingRecordRepository:
             self._transact(ops)
         except _ConditionsFailed as failed:  # no item here has a condition
             raise StoreUnavailable(_UNAVAILABLE) from failed
+
+    # ------------------------------------------------------------------ cancelled, rescheduled
+
+    def load(self, company_id: str, appointment_id: str) -> tuple[AppointmentRecord, list[AppointmentRecord]]:
+        """An appointment item and its segment items (consistent reads); NotFound when the company
+        has no appointment of that id (a segment's or a code's item id is no appointment either)."""
+        try:
+            head = AppointmentRecord.get(company_id, appointment_id, consistent_read=True)
+            segments = list(
+                AppointmentRecord.query(
+                    company_id,
+                    AppointmentRecord.appointment_id.startswith(f"{appointment_id}#"),
+                    consistent_read=True,
+                )
+            )
+        except DoesNotExist as exc:
+            raise NotFound(f"no appointment {appointment_id!r}") from exc
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+        if head.kind != "appointment":
+            raise NotFound(f"no appointment {appointment_id!r}")
+        return head, [s for s in segments if s.kind == "segment"]
+
+    def save_cancelled(
+        self, company_id: str, appointment_id: str, *, reason: str, failed_uids: list[str]
+    ) -> AppointmentRecord:
+        """Mark the appointment and its segments cancelled (reason, time): one transaction.
+
+        With `failed_uids` (Cal.com bookings that could not be cancelled) the appointment becomes
+        `cancel_failed` naming them, and only the segments whose booking was cancelled are marked.
+        Conditioned on the appointment being unchanged since it was read; an appointment already
+        cancelled is returned as it is (a retried step).
+        """
+        head, segments = self.load(company_id, appointment_id)
+        if head.status == "cancelled":
+            return head
+        now = self._clock()
+        failed = set(failed_uids)
+        condition = AppointmentRecord.status.is_in("booked", "cancel_failed") & (
+            AppointmentRecord.updated_at == head.updated_at
+        )
+        head.status = "cancel_failed" if failed else "cancelled"
+        head.cancel_reason = reason
+        head.cancelled_at = None if failed else now
+        head.failed_cancel_uids = sorted(failed) or None
+        head.updated_at = now
+        ops: list[_Op] = [("appointment", "put", _save(head, condition))]
+        for segment in segments:
+            if segment.status == "cancelled" or segment.calcom_booking_uid in failed:
+                continue
+            segment.status = "cancelled"
+            segment.cancel_reason = reason
+            segment.cancelled_at = now
+            segment.updated_at = now
+            ops.append(("segment", "put", _save(segment, None)))
+        try:
+            self._transact(ops)
+        except _ConditionsFailed as lost:
+            again, _ = self.load(company_id, appointment_id)
+            if again.status == "cancelled":
+                return again
+            raise AppointmentConflict(
+                f"appointment {appointment_id} changed while it was being cancelled; try again"
+            ) from lost
+        return head
+
+    def save_rescheduled(
+        self,
+        summary: AppointmentSummary,
+        assignments: Mapping[str, StaffAssignment],
+        *,
+        old_uids: Mapping[str, str],
+        lease: LeaseRef | None,
+    ) -> AppointmentSummary:
+        """Swap a rescheduled appointment to its new bookings: one transaction.
+
+        The appointment keeps its id, confirmation code and group uid, and gets the new times,
+        staff and Cal.com uids (the old ones kept as `replaced_calcom_booking_uids`); every
+        segment item is written again from the new bookings, segments the new plan lacks are
+        removed, and the attempt's slot lease is released. Conditioned on the appointment still
+        being booked on `old_uids`; done already (a retried step) answers with the summary.
+        """
+        head, segments = self.load(summary.company_id, summary.appointment_id)
+        current = stored_uids(head)
+        if head.status == "booked" and current == dict(summary.calcom_booking_uids):
+            return summary
+        if head.status != "booked" or current != dict(old_uids):
+            raise AppointmentConflict(
+                f"appointment {summary.appointment_id} changed during the reschedule (status {head.status})"
+            )
+        now = self._clock()
+        condition = (AppointmentRecord.status == "booked") & (AppointmentRecord.updated_at == head.updated_at)
+        first = summary.segments[0]
+        lead = assignments.get(first.hold)
+        head.starts_at = summary.start
+        head.ends_at = summary.end
+        head.staff_id = summary.staff_id
+        head.calcom_host_id = first.calcom_host_id
+        head.staff_source = lead.strategy if lead else None
+        head.staff_confidence = lead.confidence if lead else None
+        head.staff_reason = lead.reason if lead else None
+        head.calcom_booking_uid = first.calcom_booking_uid
+        head.calcom_booking_uids = dict(summary.calcom_booking_uids)
+        head.replaced_calcom_booking_uids = dict(old_uids)
+        head.rescheduled_at = now
+        head.reschedule_count = int(head.reschedule_count or 0) + 1
+        head.updated_at = now
+        ops: list[_Op] = [("appointment", "put", _save(head, condition))]
+        keys = {segment.key for segment in summary.segments}
+        for segment in summary.segments:
+            record = _segment_record(summary, segment, assignments.get(segment.hold), now)
+            ops.append(("segment", "put", _save(record, None)))
+        for old in segments:
+            if old.segment_key not in keys:
+                ops.append(("segment", "delete", _delete(old)))
+        if lease is not None:
+            ops.append(("lease", "delete", _release(lease)))
+        try:
+            self._transact(ops)
+        except _ConditionsFailed as lost:
+            if lost.labels == {"lease"}:  # taken over by another booking: theirs stays
+                return self.save_rescheduled(summary, assignments, old_uids=old_uids, lease=None)
+            raise AppointmentConflict(
+                f"appointment {summary.appointment_id} changed during the reschedule"
+            ) from lost
+        return summary
 
     # ------------------------------------------------------------------ reads
 
@@ -289,3 +399,39 @@ def _delete(record: AppointmentRecord) -> Callable[[TransactWrite], None]:
 
 def _release(lease: LeaseRef) -> Callable[[TransactWrite], None]:
     return lambda tx: LeaseRepository.release_in(tx, lease.company_id, lease.lease_key, lease.owner)
+
+
+def _segment_record(
+    summary: AppointmentSummary, segment: SegmentSummary, assignment: StaffAssignment | None, now: datetime
+) -> AppointmentRecord:
+    return AppointmentRecord(
+        summary.company_id,
+        segment_item_id(summary.appointment_id, segment.key),
+        kind="segment",
+        status="booked",
+        parent_id=summary.appointment_id,
+        service_id=summary.service_id,
+        segment_key=segment.key,
+        segment_name=segment.name,
+        hold_key=segment.hold,
+        starts_at=segment.start,
+        ends_at=segment.end,
+        staff_id=segment.staff_id,
+        calcom_host_id=segment.calcom_host_id,
+        staff_source=assignment.strategy if assignment else None,
+        staff_confidence=assignment.confidence if assignment else None,
+        staff_reason=assignment.reason if assignment else None,
+        calcom_booking_uid=segment.calcom_booking_uid,
+        composite_group_uid=summary.composite_group_uid,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def stored_uids(record: AppointmentRecord) -> dict[str, str]:
+    """An appointment item's Cal.com uids per hold (hold key -> uid)."""
+    value = record.calcom_booking_uids
+    if value is None:
+        return {}
+    raw = value.as_dict() if hasattr(value, "as_dict") else dict(value)
+    return {str(k): str(v) for k, v in raw.items()}

@@ -192,7 +192,7 @@ class AppointmentRecord(Model):
     # an appointment (appointment_id <booking_id>), one item per segment (<booking_id>#<segment
     # key>) and its confirmation code (code#<code>) share this table; `kind` tells them apart.
     kind = UnicodeAttribute(null=True)  # appointment | segment | confirmation_code
-    status = UnicodeAttribute(null=True)  # booked | failed
+    status = UnicodeAttribute(null=True)  # booked | failed | cancelled | cancel_failed
     parent_id = UnicodeAttribute(null=True)  # a segment's or code's appointment id
     segment_key = UnicodeAttribute(null=True)
     segment_name = UnicodeAttribute(null=True)
@@ -212,6 +212,13 @@ class AppointmentRecord(Model):
     error = UnicodeAttribute(null=True)  # failed attempts: the workflow's error name ...
     error_cause = UnicodeAttribute(null=True)  # ... and its message
     created_at = UTCDateTimeAttribute(null=True)
+    # Cancel and reschedule (services/appointment_changes.py, docs/adr/0007-appointment-changes.md).
+    cancel_reason = UnicodeAttribute(null=True)
+    cancelled_at = UTCDateTimeAttribute(null=True)
+    failed_cancel_uids = ListAttribute(of=UnicodeAttribute, null=True)  # status cancel_failed
+    rescheduled_at = UTCDateTimeAttribute(null=True)
+    reschedule_count = NumberAttribute(null=True)
+    replaced_calcom_booking_uids = MapAttribute(null=True)  # the last reschedule's old uids
 
 
 class LeaseRecord(Model):
