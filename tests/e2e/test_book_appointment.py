@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+from datetime import UTC, datetime
+
 import httpx
 
-from tests.helpers import next_monday
+from tests.helpers import BERLIN, next_monday
 
 CALL = {
     "call_id": "call_booking",
@@ -75,3 +78,26 @@ def test_missing_customer_name_is_a_protocol_error(fresh, retell):
     )
     assert response.status_code == 400 and response.json()["field"] == "args.customer_name"
     assert active_bookings(fresh) == []
+
+
+def test_flexible_gap_stretches_to_fit_and_the_saga_books_the_stretched_plan(fresh, retell):
+    services = importlib.import_module("calbridge.adapters.store.repositories").ServiceRepository()
+    service = services.get("salon-demo", "177")
+    flexible = {**service.model_dump(), "pause_policy": "flexible", "max_gap_stretch": 30}
+    services.save(type(service).model_validate(flexible))
+    importlib.import_module("calbridge.services.wiring").event_type_provisioner().provision("salon-demo")
+    monday = next_monday()
+    # Fabian is busy when segment B would start without stretching (15:15-15:30 Berlin).
+    start = datetime.fromisoformat(f"{monday}T15:15").replace(tzinfo=BERLIN).astimezone(UTC)
+    httpx.post(
+        f"{fresh.calcom_url}/_standin/bookings",
+        json={"start": start.isoformat(), "duration": 15, "event_type_id": 3719003, "host_user_id": 1420209},
+    ).raise_for_status()
+    result = book(
+        retell, service="Ansatzfärbung", date=monday, time="14:00", customer_name="Anna", mitarbeiter="Fabian"
+    )
+    assert result["success"], result
+    segments = {s["key"]: s["start"] for s in result["data"]["segments"]}
+    assert segments["A"] == "14:00" and segments["B"] > "15:15"
+    ours = [b for b in active_bookings(fresh) if (b.get("metadata") or {}).get("calbridge_booking_id")]
+    assert len(ours) == 4

@@ -69,6 +69,8 @@ class BookingRequest(_Frozen):
     staff_id: EntityId
     customer: Customer
     call_id: str | None = Field(default=None, max_length=128)
+    # Minutes each gap of a `flexible` plan is stretched by, as availability found it free.
+    gap_stretch: tuple[int, ...] = ()
 
 
 # ------------------------------------------------------------------------- plan

@@ -57,6 +57,7 @@ from calbridge.domain.models import PausePolicy, Service, StaffMember
 from calbridge.domain.planning import plan_service
 from calbridge.errors import (
     CalcomRejected,
+    InvalidRequest,
     NotFound,
     ReservationFailed,
     SlotUnavailable,
@@ -168,7 +169,10 @@ class BookingSaga:
         company = self._resolver.company(request.company_id)
         service = self._service(request)
         staff = self._staff(request, service)
-        planned = plan_service(service, request.start)
+        try:
+            planned = plan_service(service, request.start, gap_stretch=request.gap_stretch)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), field="gap_stretch") from exc
         needs_map = service.composite and service.pause_policy is not PausePolicy.NEVER
         entries = (
             {e.segment_key: e for e in self._event_map.list(company.company_id, service.service_id)}

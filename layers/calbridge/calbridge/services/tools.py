@@ -215,6 +215,7 @@ class ToolCalls:
                 "staff_id": answer.match.staff_id,
                 "customer": customer.model_dump(exclude_none=True),
                 "call_id": call.call_id,
+                "gap_stretch": list(answer.match.plan.gap_stretch),
             }
         )
         availability = self._availability_service()
