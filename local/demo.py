@@ -165,6 +165,13 @@ def book_composite(stack: LocalStack, retell: RetellSimulator, call: dict[str, A
         key, staff = item.get("segment_key", {}).get("S", "?"), item.get("staff_id", {}).get("S", "—")
         host = item.get("calcom_host_id", {}).get("N", "—")
         show(f"    segment {key}: {start:%H:%M}–{end:%H:%M} staff {staff} (Cal.com host {host})")
+    transitions = [
+        event[detail]["name"]
+        for event in stack.last_express_history("BookingStateMachine")
+        for detail in ("stateEnteredEventDetails",)
+        if detail in event
+    ]
+    show(f"  state transitions: {' → '.join(transitions)}")
     cal_bookings = httpx.get(f"{stack.calcom_url}/_standin/bookings").json()
     cal_bookings = cal_bookings.get("data", cal_bookings) if isinstance(cal_bookings, dict) else cal_bookings
     ours = [
@@ -174,7 +181,7 @@ def book_composite(stack: LocalStack, retell: RetellSimulator, call: dict[str, A
     ]
     show(f"  Cal.com holds {len(ours)} bookings for it, one per segment event type:")
     for booking in sorted(ours, key=lambda b: b["start"]):
-        show(f"    {booking['start'][11:16]}Z  {booking['title']}  (uid {booking['uid'][:6]}…)")
+        show(f"    {booking['start'][11:16]}Z  {booking['title']}")
 
 
 def book_with(calcom: Any, member: Any, event_type_id: int) -> Any:

@@ -312,6 +312,20 @@ class LocalStack:
             raise KeyError(f"no function {function!r}; known: {', '.join(sorted(self.functions))}")
         return fn.invoke({} if event is None else event, enforce_timeout=self.enforce_timeouts)
 
+    def last_express_history(self, state_machine: str) -> list[dict[str, Any]]:
+        """The event history of the newest Express execution of a state machine (logical id).
+
+        AWS keeps Express histories only in CloudWatch Logs; the local stack keeps the last
+        executions in memory (local/moto_ext.py) so the demo and debugging can show transitions.
+        """
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        backend = stepfunctions_parser_backends[ACCOUNT_ID][self.region]
+        prefix = self.resources[state_machine].replace(":stateMachine:", ":express:") + ":"
+        kept = backend.__dict__.get("local_sync_executions", {})
+        newest = [execution for arn, execution in kept.items() if arn.startswith(prefix)]
+        return list(newest[-1].to_history_output()["events"]) if newest else []
+
     def fire_schedule(self, logical_id: str) -> Any:
         """Deliver what a schedule/rule would deliver to its target, now; returns the target's result.
 

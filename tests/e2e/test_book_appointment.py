@@ -42,6 +42,13 @@ def test_composite_booking_end_to_end(fresh, retell):
     assert result["message"].startswith("Ihr Termin ist gebucht: Ansatzfärbung")
     assert " ".join(code) in result["message"] and "45 Minuten Einwirkzeit" in result["message"]
 
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in fresh.last_express_history("BookingStateMachine")
+        if "stateEnteredEventDetails" in e
+    ]
+    assert entered[:3] == ["Plan", "AcquireLock", "ReserveHolds"] and entered[-2:] == ["Finalize", "Booked"]
+
     bookings = active_bookings(fresh)
     assert len(bookings) == 4
     assert {b["hosts"][0]["id"] for b in bookings} == {1420209}
