@@ -60,6 +60,7 @@ from calbridge.domain.event_types import (
     segment_slug,
     segment_title,
 )
+from calbridge.domain.mappings import calcom_users_by_staff
 from calbridge.domain.models import Company, PausePolicy, Service, StaffMember
 from calbridge.errors import CalcomError, CalcomRejected, InvalidConfiguration
 from calbridge.observability import logger
@@ -126,9 +127,9 @@ class ProvisionReport(BaseModel):
 class _Hosts:
     """Which Cal.com users perform a service: staff ids -> calcom_user_id or mapped host ids."""
 
-    def __init__(self, staff: Iterable[StaffMember], mapped: dict[str, list[int]]) -> None:
+    def __init__(self, staff: Iterable[StaffMember], users: dict[str, list[int]]) -> None:
         self._staff = {member.staff_id: member for member in staff}
-        self._mapped = mapped
+        self._users = users  # domain.mappings.calcom_users_by_staff
 
     def of(self, service: Service) -> tuple[tuple[int, ...], list[str]]:
         user_ids: set[int] = set()
@@ -143,9 +144,7 @@ class _Hosts:
                     f"service {service.service_id}: {member.name} ({staff_id}) is inactive: not a host"
                 )
                 continue
-            found = (
-                [member.calcom_user_id] if member.calcom_user_id is not None else self._mapped.get(staff_id)
-            )
+            found = self._users.get(staff_id)
             if not found:
                 warnings.append(
                     f"service {service.service_id}: {member.name} ({staff_id}) has no known Cal.com user "
@@ -568,10 +567,8 @@ class EventTypeProvisioner:
         return company.calcom_team_id
 
     def _hosts(self, company_id: str) -> _Hosts:
-        mapped: dict[str, list[int]] = {}
-        for mapping in self._mappings.list(company_id):
-            mapped.setdefault(mapping.staff_id, []).append(mapping.host_id)
-        return _Hosts(self._staff.list(company_id, active_only=False), mapped)
+        staff = self._staff.list(company_id, active_only=False)
+        return _Hosts(staff, calcom_users_by_staff(staff, self._mappings.list(company_id)))
 
     @staticmethod
     def _log(report: ProvisionReport) -> None:
