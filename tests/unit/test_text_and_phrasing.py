@@ -104,3 +104,9 @@ def test_composite_service_explains_the_waiting_time():
 
 def test_blocked_policy_speaks_of_breaks_not_processing():
     assert "45 Minuten Pausen" in phrasing.describe_service(_composite("blocked"), [], "de")
+
+
+def test_choices_join_with_oder_without_touching_names():
+    names = ["Beratung und Waschen", "Föhnen"]
+    assert phrasing.join_names(names, "de", choice=True) == "Beratung und Waschen oder Föhnen"
+    assert phrasing.join_names(["a", "b", "c"], "en", choice=True) == "a, b or c"

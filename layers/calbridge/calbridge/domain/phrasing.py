@@ -68,11 +68,12 @@ def spoken_price(cents: int, lang: Language) -> str:
     return f"{euros} euros" if not rest else f"{euros}.{rest:02d} euros"
 
 
-def join_names(names: Sequence[str], lang: Language) -> str:
+def join_names(names: Sequence[str], lang: Language, *, choice: bool = False) -> str:
+    """'A, B und C', or with `choice` 'A, B oder C' (never rewriting an 'und' inside a name)."""
     if len(names) <= 1:
         return "".join(names)
-    last = " und " if lang == "de" else " and "
-    return ", ".join(names[:-1]) + last + names[-1]
+    words = {"de": (" und ", " oder "), "en": (" and ", " or ")}[lang]
+    return ", ".join(names[:-1]) + words[choice] + names[-1]
 
 
 def _waiting_de(service: Service) -> str:
@@ -126,10 +127,10 @@ def unknown_service(query: str, services: Sequence[Service], lang: Language) -> 
 
 
 def which_service(candidates: Sequence[Service], lang: Language) -> str:
-    names = join_names([c.name for c in candidates], lang)
+    names = join_names([c.name for c in candidates], lang, choice=True)
     if lang == "de":
-        return f"Meinen Sie {names.replace(' und ', ' oder ')}?"
-    return f"Do you mean {names.replace(' and ', ' or ')}?"
+        return f"Meinen Sie {names}?"
+    return f"Do you mean {names}?"
 
 
 def calendar_unavailable(lang: Language) -> str:
@@ -184,17 +185,17 @@ def slot_taken(when: str | None, alternatives: Sequence[str], lang: Language) ->
         )
         if not alternatives:
             return f"{head} In den nächsten Tagen habe ich auch keinen freien Termin gefunden."
-        return f"{head} Frei wäre {join_names(list(alternatives), lang).replace(' und ', ' oder ')}."
+        return f"{head} Frei wäre {join_names(list(alternatives), lang, choice=True)}."
     head = f"{when[0].upper()}{when[1:]} is not available." if when else "Nothing is free that day."
     if not alternatives:
         return f"{head} I found nothing free in the next days either."
-    return f"{head} I could offer {join_names(list(alternatives), lang).replace(' and ', ' or ')}."
+    return f"{head} I could offer {join_names(list(alternatives), lang, choice=True)}."
 
 
 def free_starts(when: Sequence[str], lang: Language) -> str:
     if lang == "de":
-        return f"Frei wäre {join_names(list(when), lang).replace(' und ', ' oder ')}."
-    return f"I could offer {join_names(list(when), lang).replace(' and ', ' or ')}."
+        return f"Frei wäre {join_names(list(when), lang, choice=True)}."
+    return f"I could offer {join_names(list(when), lang, choice=True)}."
 
 
 def invalid_date(text: str, lang: Language) -> str:
