@@ -1,0 +1,42 @@
+"""The nightly team sync's run report (issue 6). Pure: no I/O.
+
+The per-company sync (services/team_sync.py) fills one report per company run; the fan-out
+worker stores and logs it and emits one metric per counter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SkippedItem(BaseModel):
+    """Input the sync could not use (a membership without e-mail, an event type without hosts ...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    ref: str
+    reason: str
+
+
+class SyncReport(BaseModel):
+    company_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: Literal["ok", "partial", "failed", "skipped"] = "ok"
+    members_synced: int = 0
+    members_new: int = 0
+    members_changed: int = 0
+    members_deactivated: int = 0
+    staff_linked: int = 0
+    event_types_imported: int = 0
+    services_created: int = 0
+    services_updated: int = 0
+    drift_found: int = 0
+    drift_repaired: int = 0
+    calcom_calls: int = 0
+    skipped: list[SkippedItem] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
