@@ -7,7 +7,7 @@ PORT ?= 3000
 COMPANY ?= salon-demo
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo test test-fast serve invoke provision lint format validate build bench clean
+.PHONY: help venv demo test test-fast serve invoke provision sync lint format validate build bench clean
 
 help:
 	@echo "make demo      scripted phone call on the local stack (inbound routing, service info)"
@@ -16,8 +16,9 @@ help:
 	@echo "make serve     run the local stack (HTTP front on 127.0.0.1:\$$PORT, default 3000)"
 	@echo "make invoke FN=RetellWebhookFunction EVENT=events/retell_inbound.json"
 	@echo "make provision [COMPANY=salon-demo]  segment event types in Cal.com (stand-in by default)"
+	@echo "make sync [COMPANY=salon-demo]       one company's team sync on the local stack; prints its report"
 	@echo "make lint      ruff, cfn-lint and sam validate --lint"
-	@echo "make bench     benchmarks (numbers go to docs/benchmarks.md)"
+	@echo "make bench [SECTIONS='tools booking']  benchmarks (numbers go to docs/benchmarks.md)"
 
 venv:
 	@local/bootstrap.sh
@@ -40,6 +41,9 @@ invoke: venv
 provision: venv
 	@$(PY) -m local provision --company $(COMPANY)
 
+sync: venv
+	@$(PY) -m local sync --company $(COMPANY)
+
 lint: venv
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
@@ -56,7 +60,7 @@ build: venv
 	@PATH=$(abspath $(BIN)):$$PATH $(BIN)/sam build
 
 bench: venv
-	@$(PY) -m local.bench
+	@$(PY) -m local.bench $(SECTIONS)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache

@@ -2,11 +2,14 @@
 
     python -m local serve [--port 3000] [--no-standin] [--no-seed]
         Runs the whole system in this process (moto, handlers, HTTP front, Cal.com stand-in) until
-        SIGINT/SIGTERM. Prints the URLs and then `calbridge local stack ready`.
+        SIGINT/SIGTERM. Prints the URLs and then `calbridge local stack ready`. SQS event sources
+        (the team sync's jobs) are delivered to their functions by a background poller, as in AWS.
 
     python -m local invoke <FunctionLogicalId> [-e events/x.json]
         Invokes one handler in-process on a freshly started stack, like `sam local invoke`, and
         prints its JSON result on stdout (logs go to stderr). Exit code 1 on a function error.
+        Besides the demo salon the stack holds what the saga step samples (events/booking_*.json)
+        work on: local/fixtures/invoke_samples.json.
 
     python -m local provision [--company salon-demo] [--service 177] [--check]
         Starts the stack with the demo tables (its segment event types NOT provisioned by the seed),
@@ -14,6 +17,12 @@
         stdout and a one-line summary on stderr. `--check` only reports drift, writing nothing to
         Cal.com. With `--no-standin` this provisions the real Cal.com team of CALCOM_BASE_URL.
         Exit code 1 when a segment failed or the company cannot be provisioned.
+
+    python -m local sync [--company salon-demo]
+        Starts the stack with the demo seed and runs one company's team sync as an on-demand
+        invocation of TeamSyncWorkerFunction (`{"company_id": ...}`: lease, sync, stored run report),
+        prints the report on stdout and a one-line summary on stderr. Exit code 1 unless the run
+        is `ok`. With `--no-standin` this syncs the real Cal.com team of CALCOM_BASE_URL.
 
 Without `--no-standin`, the Cal.com stand-in serves local/fixtures/salon_demo.json. With
 `--no-standin` (or `CALCOM_BASE_URL` set) the same code talks to that Cal.com instead, using
@@ -50,6 +59,15 @@ def _seed_callback(enabled: bool) -> Callable[[LocalStack], None] | None:
     return seed_demo
 
 
+def _invoke_seed(enabled: bool) -> Callable[[LocalStack], None] | None:
+    """The demo salon and the saga step samples' appointment and attempt (local/seed.py)."""
+    if not enabled:
+        return None
+    from local.seed import seed_invoke_samples
+
+    return seed_invoke_samples
+
+
 def _tables_only_seed(enabled: bool) -> Callable[[LocalStack], None] | None:
     """The demo tables without the seed's own provisioning: `provision` shows what it does itself."""
     if not enabled:
@@ -70,7 +88,10 @@ def _parameter_overrides(values: list[str]) -> dict[str, str]:
 
 
 def _build_stack(
-    args: argparse.Namespace, http_port: int, seed: Callable[[LocalStack], None] | None = None
+    args: argparse.Namespace,
+    http_port: int,
+    seed: Callable[[LocalStack], None] | None = None,
+    poll_queues: bool = False,
 ) -> LocalStack:
     standin = None if args.no_standin else DEFAULT_FIXTURE
     if args.no_standin and not os.environ.get("CALCOM_API_KEY"):
@@ -83,6 +104,7 @@ def _build_stack(
         standin_fixture=standin,
         seed=seed if seed is not None else _seed_callback(not args.no_seed),
         parameter_overrides=_parameter_overrides(args.parameter_overrides),
+        poll_queues=poll_queues,
     )
 
 
@@ -94,7 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stack = _build_stack(args, args.port)
+    stack = _build_stack(args, args.port, poll_queues=True)  # queued jobs run as in AWS
     try:
         stack.start()
     except (LocalStackError, OSError) as exc:
@@ -128,7 +150,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     real_stdout = sys.stdout
     sys.stdout = sys.stderr  # handler logs (Powertools writes to stdout) go to stderr, like sam
     try:
-        with _build_stack(args, 0) as stack:
+        with _build_stack(args, 0, seed=_invoke_seed(not args.no_seed)) as stack:
             try:
                 result = stack.invoke(args.function, event)
             except KeyError as exc:
@@ -168,6 +190,48 @@ def cmd_provision(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    try:
+        report, failed = run_team_sync(args)
+    except LocalStackError as exc:
+        print(f"calbridge local stack failed to start: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    if failed:
+        return 1
+    if report.get("status") == "rejected":
+        print(f"team sync rejected: {report['reason']}", file=sys.stderr)
+        return 1
+    counters = ", ".join(f"{k} {v}" for k, v in report.items() if isinstance(v, int) and v)
+    print(
+        f"team sync of {report['company_id']}: {report['status']} ({counters or 'no changes'})",
+        file=sys.stderr,
+    )
+    for item in report["skipped"]:
+        print(f"  skipped {item['kind']} {item['ref']}: {item['reason']}", file=sys.stderr)
+    for error in report["errors"]:
+        print(f"  error: {error}", file=sys.stderr)
+    return 0 if report["status"] == "ok" else 1
+
+
+def run_team_sync(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
+    """`make sync`: the on-demand sync of one company on a fresh local stack; (answer, function failed)."""
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr  # handler logs go to stderr, the report to stdout
+    try:
+        with _build_stack(args, 0) as stack:
+            result = stack.invoke("TeamSyncWorkerFunction", {"company_id": args.company})
+    finally:
+        sys.stdout = real_stdout
+    if result.function_error:
+        detail = result.json() or {}
+        print(
+            f"TeamSyncWorkerFunction failed: {detail.get('errorType')}: {detail.get('errorMessage')}",
+            file=sys.stderr,
+        )
+    return result.json() or {}, bool(result.function_error)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -200,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     provision.add_argument("--check", action="store_true", help="report drift only, write nothing to Cal.com")
     common(provision)
     provision.set_defaults(func=cmd_provision)
+
+    sync = sub.add_parser("sync", help="run one company's team sync (on demand) and print its report")
+    sync.add_argument("--company", default="salon-demo", help="company id (default salon-demo)")
+    common(sync)
+    sync.set_defaults(func=cmd_sync)
 
     args = parser.parse_args(argv)
     logging.basicConfig(

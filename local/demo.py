@@ -55,7 +55,27 @@ def check(response: Any, expected_status: int) -> dict[str, Any]:
     return response.json() if response.content else {}
 
 
+def nightly_team_sync(stack: LocalStack) -> None:
+    """The 00:30 UTC schedule, fired now: one job per company with a team, the worker runs them."""
+    step("0. Nightly team sync: the schedule fans out one job per company, the worker syncs each")
+    fan_out = stack.fire_schedule("TeamSyncSchedule")
+    skipped = fan_out["skipped"] or "none"
+    show(f"  jobs enqueued for {', '.join(fan_out['enqueued']) or 'nobody'}; skipped: {skipped}")
+    stack.drain_queue("TeamSyncQueue")
+    with httpx.Client(base_url=stack.http_url, headers={"x-calbridge-local-identity": ADMIN}) as admin:
+        for company in fan_out["enqueued"]:
+            runs = check(admin.get(f"/admin/companies/{company}/sync-runs", params={"limit": 1}), 200)["runs"]
+            report = runs[0]["report"]
+            counters = ", ".join(f"{k} {v}" for k, v in report.items() if isinstance(v, int) and v)
+            show(f"  {company}: {report['status']} ({counters or 'no changes'})")
+            for item in report["skipped"]:
+                show(f"    skipped {item['kind']} {item['ref']}: {item['reason']}")
+            for error in report["errors"]:
+                show(f"    error: {error}")
+
+
 def run_call(stack: LocalStack) -> None:
+    nightly_team_sync(stack)
     fixture = load_fixture()
     retell = RetellSimulator(stack.http_url)
 

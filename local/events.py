@@ -29,7 +29,37 @@ _DEMO_CALL = {
     "metadata": {"company_id": "salon-demo", "branch_id": "berlin-mitte"},
 }
 
+# The demo call's lifecycle webhooks (reference/retell.md §1, examples/retell/call_*.json), as
+# Retell sends them: call_ended adds the end of the call, call_analyzed also the analysis.
+_DEMO_STARTED_CALL = {**_DEMO_CALL, "agent_version": 1, "start_timestamp": 1795250189000}
+_DEMO_ENDED_CALL = {
+    **_DEMO_STARTED_CALL,
+    "call_status": "ended",
+    "end_timestamp": 1795250376538,
+    "duration_ms": 187538,
+    "disconnection_reason": "user_hangup",
+    "transcript": "Agent: Salon Demo, guten Tag!\nUser: Ich möchte einen Damenhaarschnitt buchen.\n",
+}
+CALL_LIFECYCLE_BODIES: dict[str, dict[str, Any]] = {
+    "call_started": {"event": "call_started", "call": _DEMO_STARTED_CALL},
+    "call_ended": {"event": "call_ended", "call": _DEMO_ENDED_CALL},
+    "call_analyzed": {
+        "event": "call_analyzed",
+        "call": {
+            **_DEMO_ENDED_CALL,
+            "call_analysis": {
+                "call_summary": "Die Anruferin hat einen Damenhaarschnitt am Montag um 14 Uhr gebucht.",
+                "user_sentiment": "Positive",
+                "call_successful": True,
+                "in_voicemail": False,
+                "custom_analysis_data": {"appointment_booked": True},
+            },
+        },
+    },
+}
+
 RETELL_BODIES: dict[str, tuple[str, dict[str, Any]]] = {
+    **{f"retell_event_{name}.json": ("/retell/events", body) for name, body in CALL_LIFECYCLE_BODIES.items()},
     "retell_inbound.json": (
         "/retell/inbound",
         {
@@ -55,6 +85,52 @@ RETELL_BODIES: dict[str, tuple[str, dict[str, Any]]] = {
     "retell_functions_list_services.json": (
         "/retell/functions",
         {"name": "get_service_info", "args": {}, "call": _DEMO_CALL},
+    ),
+    # Days and times as callers say them (domain/when.py), so the samples never go stale.
+    "retell_functions_list_staff.json": (
+        "/retell/functions",
+        {"name": "list_staff", "args": {"service": "Ansatzfärbung"}, "call": _DEMO_CALL},
+    ),
+    "retell_functions_check_availability.json": (
+        "/retell/functions",
+        {
+            "name": "check_availability",
+            "args": {
+                "service": "Ansatzfärbung",
+                "date": "nächsten Montag",
+                "time": "14 Uhr",
+                "mitarbeiter": "Fabian",
+            },
+            "call": _DEMO_CALL,
+        },
+    ),
+    "retell_functions_book_appointment.json": (
+        "/retell/functions",
+        {
+            "name": "book_appointment",
+            "args": {
+                "service": "Föhnen",
+                "date": "nächsten Montag",
+                "time": "halb elf",
+                "mitarbeiter": "Fabien",
+                "customer_name": "Anna Schmidt",
+            },
+            "call": _DEMO_CALL,
+        },
+    ),
+    # The caller's appointment is found by the calling number; `invoke` starts a fresh demo stack,
+    # which has none: the answer says so (book first on `make serve` to see the change itself).
+    "retell_functions_cancel_appointment.json": (
+        "/retell/functions",
+        {"name": "cancel_appointment", "args": {"date": "nächsten Montag"}, "call": _DEMO_CALL},
+    ),
+    "retell_functions_reschedule_appointment.json": (
+        "/retell/functions",
+        {
+            "name": "reschedule_appointment",
+            "args": {"date": "nächsten Montag", "new_date": "nächsten Dienstag", "new_time": "15 Uhr"},
+            "call": _DEMO_CALL,
+        },
     ),
 }
 

@@ -61,3 +61,55 @@ def seed_demo(stack: Any = None) -> None:
     report = provision_event_types(fixture["company"]["company_id"])
     if not report.ok:
         LOG.warning("demo segment event types: %s", report.summary())
+
+
+INVOKE_SAMPLES = Path(__file__).parent / "fixtures" / "invoke_samples.json"
+
+
+def seed_invoke_samples(stack: Any) -> None:
+    """The demo salon, plus what the later saga steps' samples in events/ work on
+    (local/fixtures/invoke_samples.json): `python -m local invoke` seeds this, nothing else does.
+
+    Per sample: its Cal.com bookings in the stand-in (fixed uids, our metadata), made through the
+    stand-in's control API; a `booked` one is then finalized by the production saga steps (plan;
+    reserve_hold as a retry, which finds each booking by its metadata; assign_staff; finalize).
+    """
+    import httpx
+
+    from calbridge.domain.booking import BookingRequest, HoldRequest, booking_metadata
+    from calbridge.services.booking import ReserveHoldInput
+    from calbridge.services.wiring import booking_saga
+
+    seed_demo(stack)
+    if stack is None or getattr(stack, "standin", None) is None:
+        LOG.info("no Cal.com stand-in: the invoke samples are not seeded")
+        return
+    saga = booking_saga()
+    samples = json.loads(INVOKE_SAMPLES.read_text(encoding="utf-8"))["attempts"]
+    with httpx.Client(base_url=stack.calcom_url, timeout=10) as standin:
+        for sample in samples:
+            plan = saga.plan(BookingRequest.model_validate(sample["request"]))
+            holds = [hold for hold in plan.holds if hold.key in sample["uids"]]
+            bookings = [
+                {
+                    "uid": sample["uids"][hold.key],
+                    "start": hold.start.isoformat(),
+                    "end": hold.end.isoformat(),
+                    "event_type_id": hold.event_type_id,
+                    "host_user_id": plan.calcom_user_id,
+                    "attendee": {"name": plan.customer.name, "timeZone": plan.timezone},
+                    "metadata": booking_metadata(plan.company_id, plan.booking_id, hold.key),
+                }
+                for hold in holds
+            ]
+            standin.post("/_standin/bookings", json=bookings).raise_for_status()
+            if not sample["booked"]:
+                continue
+            request = plan.model_dump(include=set(HoldRequest.model_fields) - {"hold"})
+            reservations = [
+                saga.reserve_hold(
+                    ReserveHoldInput(request=HoldRequest(**request, hold=hold), retry=1)
+                ).model_dump(mode="json")
+                for hold in holds
+            ]
+            saga.finalize(plan, reservations, saga.assign_staff(plan, reservations))

@@ -33,7 +33,16 @@ Limitations (by design of "one process"):
   start-up fails, naming both. Handlers are imported after the variables are written.
 * One running stack per process (moto's state and the Lambda dispatch are process-wide).
 * Schedules are created but not fired by a clock: call `fire_schedule(logical_id)`.
-* SQS event sources, DynamoDB streams and EventBridge pattern rules are not wired to functions.
+* SQS event sources (function events `Type: SQS`) are delivered by the stack, not by moto
+  (local/sqs_source.py): `drain_queue(queue)` receives the visible messages in batches of the
+  source's BatchSize, invokes the function with Lambda's SQS event and deletes what succeeded,
+  honouring `ReportBatchItemFailures` (listed ids stay; a function error or a malformed answer
+  keeps the whole batch). What stays becomes visible when its visibility timeout ends (the
+  queue's, or what the function set), and moto counts the receives, so the redrive to a
+  dead-letter queue happens by moto's own counting. With `poll_queues=True` (`make serve`), or
+  `start_queue_polling()`, a background poller does this every 0.5 s. No batching window, no
+  MaximumConcurrency, no long polling; FIFO ordering is moto's. `reset()` empties every queue.
+* DynamoDB streams and EventBridge pattern rules are not wired to functions.
 
 Local defaults (documented):
 * secret values: env `RETELL_API_KEY` (default `key_local_calbridge_dev`), `CALCOM_API_KEY`
@@ -67,6 +76,7 @@ from typing import Any
 from local import moto_ext
 from local.http_front import HttpFront, Route
 from local.lambda_runtime import InvokeResult, LocalFunction, restore_modules, take_modules_under
+from local.sqs_source import SqsDelivery, SqsEventSource, SqsPoller, deliver_batch
 from local.template import (
     ACCOUNT_ID,
     Resolver,
@@ -133,6 +143,7 @@ class LocalStack:
         standin_options: Mapping[str, Any] | None = None,
         enforce_timeouts: bool = True,
         stack_name: str = "calbridge",
+        poll_queues: bool = False,
     ) -> None:
         path = Path(template_path)
         if not path.is_absolute() and not path.exists():
@@ -150,6 +161,8 @@ class LocalStack:
         self.standin_options = dict(standin_options or {})
         self.enforce_timeouts = enforce_timeouts
         self.stack_name = stack_name
+        self.poll_queues = poll_queues  # deliver SQS event sources in the background (make serve)
+        self._sqs_lock = threading.Lock()  # one delivery at a time: drain_queue and the poller
 
         self.standin: Any = None  # the running Cal.com stand-in, if any
         self._standin_instance: Any = None  # kept across stop()/start()
@@ -182,6 +195,8 @@ class LocalStack:
         self._schedules: dict[str, dict[str, Any]] = {}
         self._tables: dict[str, str] = {}  # logical id -> table name
         self._queues: dict[str, str] = {}  # logical id -> queue url
+        self.sqs_event_sources: list[SqsEventSource] = []
+        self._sqs_poller: SqsPoller | None = None
         self._clients: dict[str, Any] = {}
         self._session: Any = None
 
@@ -229,6 +244,8 @@ class LocalStack:
                 self.seed(self)
             assert self._front is not None
             self._front.ready.set()
+            if self.poll_queues:
+                self.start_queue_polling()
         except BaseException:
             self.stop()
             raise
@@ -241,6 +258,7 @@ class LocalStack:
         if not self._running:
             return
         self._running = False
+        self.stop_queue_polling()
         if self._front is not None:
             self._front.ready.set()
             self._front.stop()
@@ -356,6 +374,55 @@ class LocalStack:
             return self.boto3_client("sqs").send_message(QueueUrl=url, MessageBody=json.dumps(payload))
         raise NotImplementedError(f"schedule target {target} is not supported locally")
 
+    def drain_queue(
+        self, queue: str, *, batch_size: int | None = None, max_batches: int = 100
+    ) -> list[SqsDelivery]:
+        """Deliver a queue's visible messages to its SQS event sources until none is visible.
+
+        `queue`: the queue's logical id, or the logical id of a function with an SQS event.
+        `batch_size` overrides the event source's BatchSize. Each delivery (one invocation) is
+        returned in order; see local/sqs_source.py for what is deleted and what stays.
+        """
+        sources = [s for s in self.sqs_event_sources if s.enabled and queue in (s.queue, s.function)]
+        if not sources:
+            known = sorted({s.queue for s in self.sqs_event_sources})
+            raise KeyError(f"no SQS event source for {queue!r}; queues with one: {', '.join(known)}")
+        deliveries: list[SqsDelivery] = []
+        with self._sqs_lock:
+            for source in sources:
+                for _ in range(max_batches):
+                    delivery = self._deliver(source, batch_size)
+                    if delivery is None:
+                        break
+                    deliveries.append(delivery)
+        return deliveries
+
+    def start_queue_polling(self, interval_s: float = 0.5) -> None:
+        """Deliver the SQS event sources in the background, like Lambda's pollers (`make serve`)."""
+        if self._sqs_poller is None and self.sqs_event_sources:
+            self._sqs_poller = SqsPoller(self._drain_all, interval_s)
+            self._sqs_poller.start()
+
+    def stop_queue_polling(self) -> None:
+        if self._sqs_poller is not None:
+            self._sqs_poller.stop()
+            self._sqs_poller = None
+
+    def _deliver(self, source: SqsEventSource, batch_size: int | None) -> SqsDelivery | None:
+        def invoke(event: dict[str, Any]) -> InvokeResult:
+            return self.functions[source.function].invoke(event, enforce_timeout=self.enforce_timeouts)
+
+        return deliver_batch(self.boto3_client("sqs"), source, invoke, self.region, batch_size)
+
+    def _drain_all(self) -> int:
+        """The poller's round: every enabled event source until its queue has nothing visible."""
+        delivered = 0
+        with self._sqs_lock:
+            for source in self.sqs_event_sources:
+                while source.enabled and self._running and self._deliver(source, None) is not None:
+                    delivered += 1
+        return delivered
+
     def reset(self) -> None:
         """Test helper: delete every item of every table (tables stay), purge queues, reset the stand-in."""
         ddb = self.boto3_client("dynamodb")
@@ -378,11 +445,21 @@ class LocalStack:
                 if "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        sqs = self.boto3_client("sqs")
-        for url in self._queues.values():
-            sqs.purge_queue(QueueUrl=url)
+        self._empty_queues()
         if self.standin is not None and hasattr(self.standin, "reset"):
             self.standin.reset()
+
+    def _empty_queues(self) -> None:
+        """Every message of the stack's queues gone, in flight or not. PurgeQueue would refuse a
+        second purge of a queue within 60 s (as SQS does), so the test reset empties moto's queues."""
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[ACCOUNT_ID][self.region]
+        for url in self._queues.values():
+            queue = backend.get_queue(url.rsplit("/", 1)[-1])
+            with self._sqs_lock:
+                queue._messages = []
+                queue._pending_messages = set()
 
     # ================================================================== start-up steps
     @staticmethod
@@ -941,6 +1018,27 @@ class LocalStack:
                     "Targets": [target],
                 }
                 self._create_rule(gen_lid, rule_props, event_name=event_name)
+        elif etype == "SQS":
+            resolved = r.resolve(props)
+            queue_arn = str(resolved.get("Queue"))
+            queue = next((q for q in self._queues if r.arn(q) == queue_arn), None)
+            if queue is None:
+                LOG.info(
+                    "%s %s: queue %s is not one of this template's, not wired", lid, event_name, queue_arn
+                )
+                return
+            self.sqs_event_sources.append(
+                SqsEventSource(
+                    function=lid,
+                    queue=queue,
+                    queue_url=self._queues[queue],
+                    queue_arn=queue_arn,
+                    batch_size=int(resolved.get("BatchSize", 10)),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in (resolved.get("FunctionResponseTypes") or []),
+                    enabled=resolved.get("Enabled", True) is not False,
+                )
+            )
         elif etype:
             LOG.info("%s: event %s of type %s is not wired locally", lid, event_name, etype)
 

@@ -1,5 +1,5 @@
 """The admin API: staff import, manual host mappings and rules, the review queue, the audit trail,
-and services (saving one provisions its segment event types in Cal.com).
+services (saving one provisions its segment event types in Cal.com), and queueing a team sync.
 
 Every route is IAM-authorized in API Gateway (`Auth: {Authorizer: AWS_IAM}`); the caller's
 principal from `requestContext.authorizer.iam` is who every audit record names. Thin by design:
@@ -27,6 +27,7 @@ from calbridge.errors import (
     CalbridgeError,
     InvalidRequest,
     MappingConflict,
+    NoCalcomTeam,
     NotFound,
     UnknownCompany,
 )
@@ -42,7 +43,12 @@ from calbridge.services.admin import (
     UnsupportedMediaType,
     parse_host_id,
 )
-from calbridge.services.wiring import event_type_provisioner, host_resolver
+from calbridge.services.wiring import (
+    event_type_provisioner,
+    host_resolver,
+    team_sync_fan_out,
+    team_sync_runner,
+)
 
 MAX_BODY_BYTES = 1024 * 1024
 COMPANY = "/admin/companies/<company_id>"
@@ -176,6 +182,24 @@ def save_service(company_id: str, service_id: str) -> tuple[dict[str, Any], int]
     return answer, 201 if created else 200
 
 
+@app.post(f"{COMPANY}/sync")
+@tracer.capture_method
+def sync_team(company_id: str) -> tuple[dict[str, Any], int]:
+    """Queue a team sync of the company (the nightly job's path: lease, retries, run report)."""
+    message_id = team_sync_fan_out().enqueue_one(company_id, requested_by=actor())
+    return {"company_id": company_id, "status": "queued", "message_id": message_id}, 202
+
+
+@app.get(f"{COMPANY}/sync-runs")
+@tracer.capture_method
+def sync_runs(company_id: str) -> dict[str, Any]:
+    """The company's latest team sync runs with their reports, newest first (`?limit=`, 1-100)."""
+    raw = query("limit") or "20"
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise InvalidRequest(f"limit: a number from 1 to 100, not {raw!r}", field="limit")
+    return {"company_id": company_id, "runs": team_sync_runner().recent_runs(company_id, int(raw))}
+
+
 # ------------------------------------------------------------------ error mapping, in one place
 
 
@@ -223,6 +247,11 @@ def _unknown_staff(exc: UnknownStaff) -> Response:
 @app.exception_handler(NoActiveMapping)
 def _no_active_mapping(exc: NoActiveMapping) -> Response:
     return error_response(404, "no_active_mapping", exc.message)
+
+
+@app.exception_handler(NoCalcomTeam)
+def _no_calcom_team(exc: NoCalcomTeam) -> Response:
+    return error_response(409, "no_calcom_team", exc.message)
 
 
 @app.exception_handler(NotFound)

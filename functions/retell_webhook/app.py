@@ -1,4 +1,4 @@
-"""Retell's HTTP traffic: inbound-call routing and tool calls.
+"""Retell's HTTP traffic: inbound-call routing, tool calls and call lifecycle webhooks.
 
 Thin by design: verify the signature on the raw body, parse, call one service, and map domain
 errors to HTTP answers in one place (below). Protocol faults are 4xx; business outcomes of a
@@ -19,6 +19,7 @@ from calbridge.adapters.http import raw_body as raw_body_of
 from calbridge.adapters.retell import signature
 from calbridge.adapters.retell.payloads import InboundRequest, ToolCallRequest, parse_json, parse_model
 from calbridge.adapters.secrets import get_secret
+from calbridge.adapters.store.bookings import BookingRecordRepository
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.config import get_settings
 from calbridge.domain.phrasing import calendar_unavailable
@@ -27,6 +28,7 @@ from calbridge.errors import (
     InvalidRequest,
     SignatureInvalid,
     UnknownCompany,
+    WorkflowUnavailable,
 )
 from calbridge.observability import logger, metrics, tracer
 from calbridge.services import wiring
@@ -34,17 +36,30 @@ from calbridge.services.inbound import InboundRouting
 from calbridge.services.tools import ToolCalls
 
 MAX_BODY_BYTES = 256 * 1024
+# Lifecycle webhooks carry the whole transcript with word timings: a long call is megabytes.
+EVENTS_PATH = "/retell/events"
+MAX_EVENT_BODY_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous request
 
 settings = get_settings()
 _companies, _staff, _services = CompanyRepository(), StaffRepository(), ServiceRepository()
 inbound_routing = InboundRouting(_companies, _staff, _services)
-tool_calls = ToolCalls(_companies, _staff, _services, availability=wiring.availability)
+call_records = wiring.call_records()
+tool_calls = ToolCalls(
+    _companies,
+    _staff,
+    _services,
+    availability=wiring.availability,
+    appointments=BookingRecordRepository(),
+    once=wiring.tool_call_once(),
+    call_records=call_records,
+)
 app = json_app()
 
 
 def raw_body() -> bytes:
     """The exact bytes Retell signed."""
-    return raw_body_of(app, MAX_BODY_BYTES)
+    limit = MAX_EVENT_BODY_BYTES if app.current_event.path == EVENTS_PATH else MAX_BODY_BYTES
+    return raw_body_of(app, limit)
 
 
 def verify_retell_signature(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
@@ -75,6 +90,14 @@ def tool_call() -> dict[str, Any]:
     return tool_calls.handle(request).model_dump()
 
 
+@app.post(EVENTS_PATH)
+@tracer.capture_method
+def call_event() -> Response:
+    # Retell only needs a fast 2xx; a redelivered or unrecorded event gets the same answer.
+    call_records.receive(parse_json(raw_body()))
+    return Response(status_code=204)
+
+
 # ------------------------------------------------------------------ error mapping, in one place
 
 
@@ -99,10 +122,11 @@ def _unknown_company(exc: UnknownCompany) -> Response:
     return error_response(400, "unknown_company", exc.message, field="call.metadata.company_id")
 
 
-@app.exception_handler(CalcomError)
-def _calendar_unavailable(exc: CalcomError) -> Response:
+@app.exception_handler([CalcomError, WorkflowUnavailable])
+def _calendar_unavailable(exc: CalcomError | WorkflowUnavailable) -> Response:
     # A tool call still gets a 200: the agent should say something, not hear a protocol error.
-    logger.warning("Cal.com failed during a tool call", error=type(exc).__name__, status=exc.status_code)
+    status = exc.status_code if isinstance(exc, CalcomError) else None
+    logger.warning("calendar unavailable during a tool call", error=type(exc).__name__, status=status)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
@@ -118,4 +142,6 @@ def _calendar_unavailable(exc: CalcomError) -> Response:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # An idempotency record left "in progress" by an invocation that timed out expires with it.
+    wiring.tool_call_once().config.register_lambda_context(context)
     return app.resolve(event, context)

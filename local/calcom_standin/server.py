@@ -112,6 +112,8 @@ CONTROL_RULES = [
     Rule("/_standin/members", methods=["POST"], endpoint="member_upsert"),
     Rule("/_standin/members/<int:user_id>", methods=["PUT", "PATCH"], endpoint="member_upsert"),
     Rule("/_standin/members/<int:user_id>", methods=["DELETE"], endpoint="member_delete"),
+    Rule("/_standin/memberships/extra", methods=["GET", "POST"], endpoint="memberships_extra"),
+    Rule("/_standin/memberships/extra", methods=["DELETE"], endpoint="memberships_extra_clear"),
     Rule("/_standin/behaviour", methods=["GET", "POST"], endpoint="behaviour"),
     Rule("/_standin/versions", methods=["GET", "POST"], endpoint="versions"),
 ]
@@ -544,8 +546,7 @@ class StandInApp:
         if errors:
             raise pipe_error(errors)
         with self.store.lock:
-            members = self.store.sorted_members()[values["skip"] : values["skip"] + values["take"]]
-            return self._ok([self.store.membership_output(m) for m in members])
+            return self._ok(self.store.membership_listing()[values["skip"] : values["skip"] + values["take"]])
 
     def _v2_membership(
         self, request: Request, body: Any, team_id: int, membership_id: int
@@ -742,6 +743,20 @@ class StandInApp:
         except KeyError:
             return 404, {"error": f"no member with user id {user_id}"}
         return 200, {"deleted": user_id}
+
+    def _ctl_memberships_extra(self, request: Request, body: Any) -> tuple[int, Any]:
+        if request.method == "POST":
+            entries = body if isinstance(body, list) else [body]
+            if not all(isinstance(entry, dict) for entry in entries):
+                raise ValueError("send a membership object or a list of them")
+            with self.store.lock:
+                self.store.extra_memberships.extend(copy.deepcopy(entries))
+        return 200, self.store.extra_memberships
+
+    def _ctl_memberships_extra_clear(self, request: Request, body: Any) -> tuple[int, Any]:
+        with self.store.lock:
+            self.store.extra_memberships.clear()
+        return 200, []
 
     def _ctl_behaviour(self, request: Request, body: Any) -> tuple[int, Any]:
         if request.method == "POST":

@@ -728,6 +728,9 @@ class Store:
                 et = self._event_type_from_fixture(raw)
                 self.event_types[et.id] = et
             self.bookings: list[Booking] = []
+            # Membership entries served as given after the real ones (POST /_standin/memberships/extra):
+            # duplicates and broken entries for tests of the team sync's input checks.
+            self.extra_memberships: list[dict[str, Any]] = []
             self._next_booking_id = int(cal.get("booking_id_start", 700001))
             for raw in cal.get("bookings", []):
                 self.seed_booking(raw)
@@ -879,6 +882,11 @@ class Store:
 
     def sorted_members(self) -> list[Member]:
         return sorted(self.members.values(), key=lambda m: m.membership_id)
+
+    def membership_listing(self) -> list[dict[str, Any]]:
+        """What `GET /v2/teams/{id}/memberships` pages through: the members, then the extra entries."""
+        members = [self.membership_output(m) for m in self.sorted_members()]
+        return members + copy.deepcopy(self.extra_memberships)
 
     def membership_output(self, member: Member) -> dict[str, Any]:
         user: dict[str, Any] = {

@@ -16,8 +16,8 @@ CALL = {
 }
 
 
-def book(retell, **args):
-    response = retell.tool("book_appointment", args, CALL)
+def book(retell, call=CALL, **args):
+    response = retell.tool("book_appointment", args, call)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -62,7 +62,8 @@ def test_composite_booking_end_to_end(fresh, retell):
 def test_the_same_slot_twice_offers_alternatives_instead(fresh, retell):
     args = {"service": "Ansatzfärbung", "date": next_monday(), "time": "14:00", "customer_name": "Anna"}
     assert book(retell, mitarbeiter="Fabian", **args)["success"]
-    second = book(retell, mitarbeiter="Fabian", **args)
+    # Another call (the same call repeating itself gets its first answer: idempotency, ADR 0008).
+    second = book(retell, {**CALL, "call_id": "call_booking_other"}, mitarbeiter="Fabian", **args)
     assert second["success"] is False and second["data"]["error"] == "slot_unavailable"
     assert second["data"]["alternatives"] and "Frei wäre" in second["message"]
     assert len(active_bookings(fresh)) == 4

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -253,6 +254,72 @@ def test_a_failure_inside_the_map_is_caught(stack, sfn, ledger) -> None:
 
     assert result["status"] == "FAILED" and result["error"] == "BookingFailed"
     assert items_of(ledger, run_id)["compensated"]["error"] == "RecordFailed"
+
+
+def test_concurrent_executions_of_one_definition_count_their_own_retries(stack, sfn, ledger) -> None:
+    """The local stack parses a definition once (local/moto_ext.py): executions share the parsed
+    program, each keeping its retry counts to itself."""
+    run_ids = [f"par-{i}-{uuid.uuid4().hex[:8]}" for i in range(3)]
+    results: dict[str, dict] = {}
+
+    def execute(run_id: str) -> None:
+        results[run_id] = run(
+            sfn, stack, "BookingStateMachine", {"run_id": run_id, "fail_times": 1, "items": []}
+        )
+
+    threads = [threading.Thread(target=execute, args=(run_id,)) for run_id in run_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert {run_id: results[run_id]["status"] for run_id in run_ids} == dict.fromkeys(run_ids, "SUCCEEDED")
+    assert [items_of(ledger, run_id)["attempts"]["attempts"] for run_id in run_ids] == [2, 2, 2]
+
+
+def test_a_cancelled_transaction_restores_exactly_the_items_it_touched(stack, ledger) -> None:
+    """moto's rollback is replaced by one of only the touched items (local/moto_ext.py): a put over
+    an item, a delete, an update and a new put are all undone; other items are left alone."""
+    pk = f"tx-{uuid.uuid4().hex[:8]}"
+    for sk, value in (("put", "old"), ("delete", "old"), ("update", "old"), ("other", "old")):
+        ledger.put_item(Item={"pk": pk, "sk": sk, "value": value})
+    table = ledger.name
+
+    def key(sk: str) -> dict:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    with pytest.raises(ClientError) as cancelled:
+        boto3.client("dynamodb").transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {**key("put"), "value": {"S": "new"}}}},
+                {"Delete": {"TableName": table, "Key": key("delete")}},
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": key("update"),
+                        "UpdateExpression": "SET #v = :v",
+                        "ExpressionAttributeNames": {"#v": "value"},
+                        "ExpressionAttributeValues": {":v": {"S": "new"}},
+                    }
+                },
+                {"Put": {"TableName": table, "Item": {**key("created"), "value": {"S": "new"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": key("missing"),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+
+    assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert {sk: item["value"] for sk, item in items_of(ledger, pk).items()} == {
+        "put": "old",
+        "delete": "old",
+        "update": "old",
+        "other": "old",
+    }
 
 
 def test_standard_machines_reject_start_sync_execution(stack, sfn) -> None:

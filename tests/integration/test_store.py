@@ -40,6 +40,19 @@ def test_company_and_its_routes_are_written_together(store):
     assert repo.route_for("+4940222222").branch_id == "main"
 
 
+def test_opening_hours_round_trip_and_can_be_cleared(store):
+    """The seed wrote the demo salon's opening hours through the Company model; they come back whole."""
+    repo = store.CompanyRepository()
+    demo = repo.get("salon-demo")
+    assert demo.opening_hours is not None
+    assert [(o.isoformat("minutes"), c.isoformat("minutes")) for o, c in demo.opening_hours.intervals(0)] == [
+        ("08:00", "18:00")
+    ]
+    assert demo.opening_hours.intervals(6) == []  # Sunday closed
+    repo.save(demo.model_copy(update={"opening_hours": None}))
+    assert repo.get("salon-demo").opening_hours is None
+
+
 def test_a_number_of_another_company_fails_the_whole_write(store, errors):
     repo = store.CompanyRepository()
     with pytest.raises(errors.PhoneNumberTaken):

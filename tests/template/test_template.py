@@ -11,6 +11,10 @@ has no state machine yet.
 * every Task state (also inside Map and Parallel) has Retry and Catch;
 * every function's Handler exists under its CodeUri; HttpApi routes point at an HttpApi of the
   template and no route key is claimed twice;
+* (template.yaml) every SQS event source's queue has a visibility timeout of at least 6 x the
+  function's timeout, partial batch responses and a dead-letter queue that keeps messages longer;
+  every schedule has a RetryPolicy, a dead-letter queue and a role that may invoke its target and
+  send to that queue;
 * every DynamoDB key attribute is declared in AttributeDefinitions, and every declared attribute
   is a key attribute (DynamoDB rejects the table otherwise);
 * the local stack's resolver understands every intrinsic of the template.
@@ -249,6 +253,74 @@ def test_every_http_api_route_has_its_api_and_one_function(template_path: Path) 
             assert key not in seen, f"route {key} claimed by {seen.get(key)} and {lid}"
             seen[key] = lid
             assert lid in resources and resources[lid]["Type"] == "AWS::Serverless::Function"
+
+
+# ----------------------------------------------------------- queues and schedules
+
+
+def getatt(value: Any) -> tuple[str, str] | None:
+    """(logical id, attribute) of a `!GetAtt X.Attr`, else None."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        lid, attr = target if isinstance(target, list) else target.split(".", 1)
+        return lid, attr
+    return None
+
+
+def sqs_event_sources(template: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (lid, event_name, event.get("Properties") or {})
+        for lid, props in functions(template).items()
+        for event_name, event in (props.get("Events") or {}).items()
+        if event.get("Type") == "SQS"
+    ]
+
+
+def test_sqs_event_sources_fit_their_queues() -> None:
+    """AWS: an event source queue's visibility timeout at least 6 x the function timeout; partial
+    batch responses so one failed job never retries the others; a dead-letter queue after a few
+    receives."""
+    template = load_template(REAL)
+    resources = template["Resources"]
+    sources = sqs_event_sources(template)
+    assert sources, "the template has no SQS event source"
+    for lid, event_name, ev in sources:
+        queue_lid, attr = getatt(ev["Queue"]) or ("", "")
+        assert attr == "Arn" and resources[queue_lid]["Type"] == "AWS::SQS::Queue", f"{lid}.{event_name}"
+        queue = resources[queue_lid]["Properties"]
+        timeout = functions(template)[lid]["Timeout"]
+        assert queue["VisibilityTimeout"] >= 6 * timeout, f"{queue_lid}: visibility < 6 x {lid} timeout"
+        assert "ReportBatchItemFailures" in ev.get("FunctionResponseTypes", []), f"{lid}.{event_name}"
+        redrive = queue["RedrivePolicy"]
+        dlq_lid, _ = getatt(redrive["deadLetterTargetArn"]) or ("", "")
+        assert resources[dlq_lid]["Type"] == "AWS::SQS::Queue" and 1 <= redrive["maxReceiveCount"] <= 10
+        retention = resources[dlq_lid]["Properties"]["MessageRetentionPeriod"]
+        assert retention > queue.get("MessageRetentionPeriod", 345600), (
+            f"{dlq_lid} keeps messages too briefly"
+        )
+
+
+def test_schedules_retry_keep_what_they_could_not_deliver_and_may_invoke_their_target() -> None:
+    template = load_template(REAL)
+    resources = template["Resources"]
+    schedules = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::Scheduler::Schedule"}
+    assert schedules, "the template has no schedule"
+    for lid, schedule in schedules.items():
+        target = schedule["Properties"]["Target"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1, lid
+        dlq_lid, _ = getatt(target["DeadLetterConfig"]["Arn"]) or ("", "")
+        assert resources[dlq_lid]["Type"] == "AWS::SQS::Queue", lid
+        role_lid, _ = getatt(target["RoleArn"]) or ("", "")
+        role = resources[role_lid]["Properties"]
+        principals = [s["Principal"]["Service"] for s in role["AssumeRolePolicyDocument"]["Statement"]]
+        assert principals == ["scheduler.amazonaws.com"], lid
+        allowed = {
+            (statement["Action"], getatt(statement["Resource"]))
+            for policy in role["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"]
+        }
+        assert ("lambda:InvokeFunction", getatt(target["Arn"])) in allowed, f"{lid}: role cannot invoke"
+        assert ("sqs:SendMessage", (dlq_lid, "Arn")) in allowed, f"{lid}: role cannot use its DLQ"
 
 
 # --------------------------------------------------------------------------- tables

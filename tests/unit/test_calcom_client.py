@@ -158,6 +158,7 @@ def test_from_settings_uses_base_url_versions_and_timeouts() -> None:
         slot_cache_table="sc",
         event_map_table="em",
         leases_table="le",
+        team_members_table="tm",
         booking_state_machine_arn="arn:aws:states:eu-central-1:123456789012:stateMachine:booking",
         cancel_state_machine_arn="arn:aws:states:eu-central-1:123456789012:stateMachine:cancel",
         reschedule_state_machine_arn="arn:aws:states:eu-central-1:123456789012:stateMachine:reschedule",

@@ -1,10 +1,18 @@
 import json
+from datetime import time
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from calbridge.domain.models import Company, PausePolicy, Service, StaffMember, normalize_phone
+from calbridge.domain.models import (
+    Company,
+    OpeningHours,
+    PausePolicy,
+    Service,
+    StaffMember,
+    normalize_phone,
+)
 
 FIXTURE = json.loads((Path(__file__).parents[2] / "local/fixtures/salon_demo.json").read_text())
 
@@ -102,3 +110,51 @@ def test_non_e164_numbers_are_rejected(raw):
 def test_unknown_time_zone_is_rejected():
     with pytest.raises(ValidationError, match="unknown time zone"):
         Company.model_validate({**FIXTURE["company"], "timezone": "Europe/Atlantis"})
+
+
+@pytest.mark.parametrize(
+    ("weekly", "message"),
+    [
+        ({"0": [["18:00", "09:00"]]}, "closes at 09:00:00 before it opens"),
+        ({"0": [["09:00", "09:00"]]}, "before it opens"),
+        ({"7": [["09:00", "18:00"]]}, "weekday must be 0"),
+        ({"-1": [["09:00", "18:00"]]}, "weekday must be 0"),
+        ({"monday": [["09:00", "18:00"]]}, "valid integer"),
+        ({"2": [["09:00", "13:00"], ["12:00", "18:00"]]}, "overlap"),
+        ({"2": [["09:00+01:00", "18:00+01:00"]]}, "without an offset"),
+        ({"2": [["09:00", "25:00"]]}, "time"),
+    ],
+)
+def test_opening_hours_reject_bad_days_and_intervals(weekly, message):
+    with pytest.raises(ValidationError, match=message):
+        OpeningHours.model_validate({"weekly": weekly})
+
+
+def test_opening_hours_sort_intervals_and_read_half_open():
+    hours = OpeningHours.model_validate({"weekly": {"5": [["14:00", "18:00"], ["09:00", "12:30"]]}})
+    assert hours.intervals(5) == [(time(9), time(12, 30)), (time(14), time(18))]
+    assert hours.is_open(5, time(9)) and hours.is_open(5, time(17, 59))
+    assert not hours.is_open(5, time(12, 30)) and not hours.is_open(5, time(18))
+    assert hours.intervals(6) == [] and not hours.is_open(6, time(12))  # a missing day is closed
+
+
+def test_company_opening_hours_are_optional_and_survive_json():
+    assert Company.model_validate({**FIXTURE["company"], "opening_hours": None}).opening_hours is None
+    company = Company.model_validate(FIXTURE["company"])
+    assert Company.model_validate(company.model_dump(mode="json")) == company
+
+
+def test_demo_opening_hours_span_the_standin_working_hours():
+    """Per weekday, the demo salon opens with its earliest Cal.com member and closes with its last."""
+    hours = Company.model_validate(FIXTURE["company"]).opening_hours
+    assert hours is not None
+    for weekday in range(7):
+        calcom_day = (weekday + 1) % 7  # the stand-in counts 0 = Sunday, 1 = Monday
+        shifts = [
+            (time.fromisoformat(h["start"]), time.fromisoformat(h["end"]))
+            for member in FIXTURE["calcom"]["members"]
+            for h in member["working_hours"]
+            if calcom_day in {d % 7 for d in h["days"]}
+        ]
+        expected = [(min(s for s, _ in shifts), max(e for _, e in shifts))] if shifts else []
+        assert hours.intervals(weekday) == expected, weekday

@@ -40,7 +40,9 @@ def test_unparsable_bodies_name_the_body(body, field):
 @pytest.mark.parametrize(
     ("data", "field"),
     [
-        ({"name": "get_service_info", "args": "{}", "call": {"call_id": "c"}}, "args"),
+        ({"name": "get_service_info", "args": "[1]", "call": {"call_id": "c"}}, "args"),
+        ({"name": "get_service_info", "args": "{not json", "call": {"call_id": "c"}}, "args"),
+        ({"name": "get_service_info", "args": 7, "call": {"call_id": "c"}}, "args"),
         ({"name": "get_service_info", "args": {}}, "call"),
         ({"name": "get_service_info", "args": {}, "call": {"call_id": 7}}, "call.call_id"),
         ({"name": "", "args": {}, "call": {"call_id": "c"}}, "name"),
@@ -54,6 +56,11 @@ def test_wrong_fields_are_named(data, field):
     assert (exc.value.field or "") in (field, "body")
     if field:
         assert exc.value.field == field
+
+
+def test_args_given_as_a_json_string_holding_an_object_are_accepted():
+    data = {"name": "get_service_info", "args": '{"service": "Föhnen"}', "call": {"call_id": "c"}}
+    assert parse_model(ToolCallRequest, data).args == {"service": "Föhnen"}
 
 
 def test_inbound_requires_the_event_name():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
 from calbridge.errors import InvalidConfiguration
 
@@ -48,6 +48,19 @@ class Settings(BaseModel):
     # Cancel and reschedule of a whole appointment (docs/adr/0007-appointment-changes.md).
     cancel_state_machine_arn: str = Field(min_length=1)
     reschedule_state_machine_arn: str = Field(min_length=1)
+    # The nightly team sync's fan-out (docs/adr/0009-team-sync-fan-out.md): its job queue, the
+    # run reports, the retry backoff per failed attempt (seeds: 60 s, 300 s, 900 s) and how long
+    # one company's sync may take.
+    team_sync_queue_url: str = Field(min_length=1)
+    sync_runs_table: str = Field(min_length=1)
+    sync_run_retention_days: int = Field(default=90, gt=0)
+    team_sync_retry_backoff_s: tuple[int, ...] = Field(default=(60, 300, 900), min_length=1)
+    team_sync_deadline_s: float = Field(default=300.0, gt=0)
+    # What the per-company sync keeps (services/team_sync.py): members and team event types; and
+    # how many Cal.com requests a minute one sync container allows itself. Cal.com allows 120 per
+    # API key; two workers at a time (TeamSyncWorkerFunction) stay under 100, leaving the rest.
+    team_members_table: str = Field(min_length=1)
+    calcom_sync_requests_per_minute: int = Field(default=50, ge=1, le=1000)
 
     calcom_base_url: HttpUrl
     calcom_api_versions: CalcomApiVersions = CalcomApiVersions()
@@ -64,6 +77,26 @@ class Settings(BaseModel):
     # How long a container trusts its cached mappings and staff directory; a deactivation made
     # elsewhere takes effect within this time (docs/adr/0005-host-resolution.md).
     directory_cache_s: float = Field(default=30.0, ge=0)
+    # Tool calls that change appointments run once per (call, tool, arguments); a repeat within
+    # this time gets the first answer (docs/adr/0008-tool-calls.md). A call lasts minutes.
+    tool_idempotency_s: int = Field(default=3600, ge=60, le=86400)
+    # How long a repeat waits for the first, still running, call before it answers "one moment".
+    tool_in_progress_wait_s: float = Field(default=5.0, ge=0, le=20)
+
+    @field_validator("team_sync_retry_backoff_s", mode="before")
+    @classmethod
+    def _seconds_list(cls, value: object) -> object:
+        """The environment spells the backoff as "60,300,900"."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("team_sync_retry_backoff_s")
+    @classmethod
+    def _non_negative(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(seconds < 0 or seconds > 43200 for seconds in value):
+            raise ValueError("every delay must be between 0 and 43200 seconds (SQS's visibility limit)")
+        return value
 
 
 _ENV = {
@@ -85,6 +118,13 @@ _ENV = {
     "booking_lease_s": "BOOKING_LEASE_S",
     "cancel_state_machine_arn": "CANCEL_STATE_MACHINE_ARN",
     "reschedule_state_machine_arn": "RESCHEDULE_STATE_MACHINE_ARN",
+    "team_sync_queue_url": "TEAM_SYNC_QUEUE_URL",
+    "sync_runs_table": "SYNC_RUNS_TABLE",
+    "sync_run_retention_days": "SYNC_RUN_RETENTION_DAYS",
+    "team_sync_retry_backoff_s": "TEAM_SYNC_RETRY_BACKOFF_S",
+    "team_sync_deadline_s": "TEAM_SYNC_DEADLINE_S",
+    "team_members_table": "TEAM_MEMBERS_TABLE",
+    "calcom_sync_requests_per_minute": "CALCOM_SYNC_REQUESTS_PER_MINUTE",
     "calcom_base_url": "CALCOM_BASE_URL",
     "calcom_connect_timeout_s": "CALCOM_CONNECT_TIMEOUT_S",
     "calcom_read_timeout_s": "CALCOM_READ_TIMEOUT_S",
@@ -94,6 +134,8 @@ _ENV = {
     "secret_cache_s": "SECRET_CACHE_S",
     "signature_tolerance_s": "RETELL_SIGNATURE_TOLERANCE_S",
     "directory_cache_s": "DIRECTORY_CACHE_S",
+    "tool_idempotency_s": "TOOL_IDEMPOTENCY_S",
+    "tool_in_progress_wait_s": "TOOL_IN_PROGRESS_WAIT_S",
 }
 _VERSION_ENV = {
     "bookings": "CALCOM_API_VERSION_BOOKINGS",

@@ -140,3 +140,24 @@ class CancellationFailed(CalbridgeError):
 
 class WorkflowUnavailable(CalbridgeError):
     """The booking state machine could not be started or did not finish in time."""
+
+
+# --- team sync --------------------------------------------------------------------
+
+
+class DeadlineExceeded(CalbridgeError):
+    """A job ran out of its time budget (e.g. Cal.com's rate limit resets after the deadline).
+
+    Deliberately not a CalcomError: code that records a Cal.com failure per item (the event type
+    provisioner) must not record "failed" items for what is only our own time running out."""
+
+
+# --- team sync errors -------------------------------------------------------------
+
+
+class QueueUnavailable(StoreUnavailable):
+    """SQS could not be reached or refused the request (the team sync's job queue)."""
+
+
+class NoCalcomTeam(CalbridgeError):
+    """The company has no Cal.com team id, so there is nothing to sync."""

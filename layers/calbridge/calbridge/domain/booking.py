@@ -268,3 +268,30 @@ class AppointmentSummary(_Frozen):
 def new_confirmation_code() -> str:
     """A random code of CODE_LENGTH characters from CODE_ALPHABET (uniqueness: the store checks)."""
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize_code(spoken: str) -> str | None:
+    """A confirmation code as a caller reads it ("a b c - 2 3 4") -> "ABC234"; None when it cannot
+    be one (wrong length, or letters the alphabet leaves out)."""
+    code = "".join(ch for ch in spoken.upper() if ch.isalnum())
+    if len(code) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in code):
+        return None
+    return code
+
+
+class CustomerAppointment(_Frozen):
+    """An appointment as the cancel and reschedule tools find it for a caller."""
+
+    appointment_id: str
+    company_id: str
+    status: str
+    service_id: str | None = None
+    service_name: str | None = None
+    staff_id: str | None = None
+    start: datetime
+    end: datetime | None = None
+    confirmation_code: str | None = None
+
+    def changeable(self, now: datetime) -> bool:
+        """Booked and still ahead: only then can it be cancelled or moved."""
+        return self.status == "booked" and self.start > now

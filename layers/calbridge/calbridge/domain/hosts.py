@@ -35,7 +35,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from calbridge.domain.models import StaffMember
-from calbridge.domain.name_matching import exact_name_key, fuzzy_name_match
+from calbridge.domain.name_matching import exact_name_key, fuzzy_name_match, token_spellings
 
 DEFAULT_THRESHOLD = 75
 
@@ -323,6 +323,56 @@ def _fuzzy_name(host: HostRef, member: StaffMember) -> Match | None:
 
 
 _AUTOMATIC = (_email, _username, _exact_name, _fuzzy_name)
+
+
+# ---------------------------------------------------------------------------------------- staff index
+
+
+class StaffIndex:
+    """The staff members a host could match, found without comparing the host with everyone.
+
+    Every automatic strategy needs something in common with the host: an e-mail (also the staff
+    member's other e-mails), the Cal.com user id or username, the exact name, or, for fuzzy names,
+    one token spelling (a fuzzy match needs an equal token pair: `token_spellings`). `candidates`
+    returns the staff sharing any of these, plus those the manual rules name, in directory order,
+    so `decide(host, index.candidates(host, rules), rules)` decides as `decide` over the whole
+    staff does, in time that grows with the candidates instead of the company (the team sync
+    resolves every member of a team).
+    """
+
+    def __init__(self, staff: Sequence[StaffMember]) -> None:
+        self._staff: dict[str, StaffMember] = {}
+        self._position: dict[str, int] = {}
+        self._keys: dict[str, set[str]] = {}
+        for member in staff:
+            if member.staff_id in self._staff:
+                continue  # decide() keeps a staff id's first entry too
+            self._position[member.staff_id] = len(self._staff)
+            self._staff[member.staff_id] = member
+            keys = {
+                f"email:{e}" for e in (normalize_email(x) for x in (member.email, *member.other_emails)) if e
+            }
+            keys |= {f"name:{spelling}" for spelling in token_spellings(member.name)}
+            keys.add(f"exact:{exact_name_key(member.name)}")
+            if member.calcom_user_id is not None:
+                keys.add(f"id:{member.calcom_user_id}")
+            if member.calcom_username and member.calcom_username.strip():
+                keys.add(f"username:{member.calcom_username.strip().casefold()}")
+            for key in keys:
+                self._keys.setdefault(key, set()).add(member.staff_id)
+
+    def candidates(self, host: HostRef, manual_rules: Sequence[ManualRule] = ()) -> list[StaffMember]:
+        keys = {f"email:{e}" for e in host.emails}
+        if host.id is not None:
+            keys.add(f"id:{host.id}")
+        if host.username:
+            keys.add(f"username:{host.username.casefold()}")
+        if host.name:
+            keys.add(f"exact:{exact_name_key(host.name)}")
+            keys |= {f"name:{spelling}" for spelling in token_spellings(host.name)}
+        found = {staff_id for key in keys for staff_id in self._keys.get(key, ())}
+        found |= {rule.staff_id for rule in manual_rules if rule.staff_id in self._staff}
+        return [self._staff[staff_id] for staff_id in sorted(found, key=self._position.__getitem__)]
 
 
 # ---------------------------------------------------------------------------------------- decision

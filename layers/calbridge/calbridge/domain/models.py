@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import time
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -47,6 +49,42 @@ class Branch(_Model):
     phone_numbers: list[PhoneNumber] = Field(default_factory=list)
 
 
+class OpeningHours(_Model):
+    """When the business is open: per weekday (0 = Monday … 6 = Sunday) its local (open, close) times.
+
+    A weekday that is missing or has no intervals is closed. JSON: ``{"weekly": {"0": [["09:00",
+    "18:00"]], …}}``. Used to read a caller's bare "um 8" as 8:00 or 20:00 (domain/when.py).
+    """
+
+    weekly: dict[int, list[tuple[time, time]]] = Field(default_factory=dict)
+
+    @field_validator("weekly")
+    @classmethod
+    def _valid_days(cls, weekly: dict[int, list[tuple[time, time]]]) -> dict[int, list[tuple[time, time]]]:
+        checked: dict[int, list[tuple[time, time]]] = {}
+        for weekday, intervals in sorted(weekly.items()):
+            if not 0 <= weekday <= 6:
+                raise ValueError(f"weekday must be 0 (Monday) to 6 (Sunday), got {weekday}")
+            ordered = sorted(intervals)
+            for opens, closes in ordered:
+                if opens.tzinfo or closes.tzinfo:
+                    raise ValueError(f"weekday {weekday}: opening hours are local times, without an offset")
+                if closes <= opens:
+                    raise ValueError(f"weekday {weekday}: closes at {closes} before it opens at {opens}")
+            for (_, earlier_close), (later_open, _) in pairwise(ordered):
+                if later_open < earlier_close:
+                    raise ValueError(f"weekday {weekday}: opening intervals overlap")
+            checked[weekday] = ordered
+        return checked
+
+    def intervals(self, weekday: int) -> list[tuple[time, time]]:
+        return self.weekly.get(weekday, [])
+
+    def is_open(self, weekday: int, at: time) -> bool:
+        """Open at `at` (from opening time up to, not including, closing time)."""
+        return any(opens <= at < closes for opens, closes in self.intervals(weekday))
+
+
 class Company(_Model):
     company_id: EntityId
     name: str = Field(min_length=1)
@@ -58,6 +96,10 @@ class Company(_Model):
     host_match_threshold: int = Field(default=75, ge=0, le=100)
     # How far ahead callers may book.
     booking_window_days: int = Field(default=60, ge=1, le=730)
+    # Opening hours; None: callers' bare hours are read against a default day (domain/when.py).
+    opening_hours: OpeningHours | None = None
+    # The nightly team sync repairs drifted segment event types in Cal.com (else only records them).
+    sync_repair_drift: bool = False
 
     def branch(self, branch_id: str) -> Branch | None:
         return next((b for b in self.branches if b.branch_id == branch_id), None)
@@ -153,3 +195,33 @@ class Service(_Model):
     @property
     def gap_minutes(self) -> int:
         return sum(s.gap_after for s in self.segments)
+
+
+# E.164 country codes of one or two digits (ITU-T E.164 assignments); every other code has three.
+_ONE_DIGIT_CODES = frozenset({"1", "7"})
+_TWO_DIGIT_CODES = frozenset(
+    {"20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47"}
+    | {"48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65"}
+    | {"66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98"}
+)
+
+
+def country_code(e164: str) -> str:
+    """The country calling code of an E.164 number: '+4930123456' -> '49'."""
+    digits = e164.lstrip("+")
+    if digits[:1] in _ONE_DIGIT_CODES:
+        return digits[:1]
+    return digits[:2] if digits[:2] in _TWO_DIGIT_CODES else digits[:3]
+
+
+def phone_in_country(value: str, home: str) -> str:
+    """A number as a caller says it, in E.164: international forms as they are, a national one
+    (trunk prefix 0: '0151 1234567') in the country of `home` (an E.164 number, e.g. the salon's).
+    ValueError when it is neither."""
+    try:
+        return normalize_phone(value)
+    except ValueError:
+        compact = re.sub(r"[\s()./-]", "", value)
+        if not (compact.startswith("0") and compact[1:].isdigit()):
+            raise
+        return normalize_phone(f"+{country_code(normalize_phone(home))}{compact[1:]}")

@@ -53,12 +53,13 @@ import itertools
 import math
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 
 from rapidfuzz import fuzz
 
-from calbridge.domain.text import fold
+from calbridge.domain.text import Lookup, fold
 
 IDENTICAL = 74
 DROPPED_PENALTY = 4
@@ -202,6 +203,15 @@ def fuzzy_name_match(a: str, b: str) -> NameMatch | None:
     return best
 
 
+def token_spellings(name: str) -> frozenset[str]:
+    """Every spelling of every token `fuzzy_name_match` compares ("Lena Müller" -> lena, mueller,
+    muller). Two names it matches always share one (a match needs an equal token pair), so an
+    index on these finds every fuzzy candidate without comparing a name with everyone."""
+    if not isinstance(name, str):
+        return frozenset()
+    return frozenset(spelling for token in _tokens(name) for spelling in token.spellings)
+
+
 def _surnames_spelled_out(
     short: list[_Token],
     long_: list[_Token],
@@ -219,3 +229,60 @@ def _surnames_spelled_out(
         if j == surname_long and long_[j].initial:
             return False
     return True
+
+
+# ------------------------------------------------------------------ a name a caller says
+
+
+SPOKEN_EQUAL = 100
+SPOKEN_INITIAL = 90
+
+
+def spoken_name_match(spoken: str, name: str) -> int | None:
+    """How well a name a caller said fits a staff member's full name: 100 … 80, or None.
+
+    Callers say part of a name ("Fabian", "Frau Müller", "Lena M.") where host resolution compares
+    whole names, so every token said must pair with a different token of the full name, in any
+    order (titles ignored, umlauts and accents folded either way, as `fuzzy_name_match` does).
+    A pair is *equal* (100), an *initial* (90, only beside an equal pair) or a *typo* (the
+    `fuzz.ratio` of the closest spellings, ≥ 80, both tokens at least 4 letters: "Fabien" ~
+    "Fabian" 83). The score is the weakest pair of the best pairing. "Lena" fits "Lena Müller" and
+    "Lena Schmidt" equally (100 each): the caller is asked which one (`find_person`).
+    """
+    if not isinstance(spoken, str) or not isinstance(name, str):
+        return None
+    said, full = _tokens(spoken), _tokens(name)
+    if not said or len(said) > len(full) or len(full) > MAX_TOKENS:
+        return None
+    table = [[_compare(s, t) for t in full] for s in said]
+    best: int | None = None
+    for chosen in itertools.permutations(range(len(full)), len(said)):
+        pairs = [table[i][j] for i, j in enumerate(chosen)]
+        if any(p is None for p in pairs):
+            continue
+        kinds = [p[0] for p in pairs if p is not None]
+        if _Pair.INITIAL in kinds and _Pair.EQUAL not in kinds:
+            continue
+        scores = [
+            SPOKEN_EQUAL
+            if p[0] is _Pair.EQUAL
+            else SPOKEN_INITIAL
+            if p[0] is _Pair.INITIAL
+            else math.floor(fuzz.ratio(p[1], p[2]))
+            for p in pairs
+            if p is not None
+        ]
+        score = min(scores)
+        if best is None or score > best:
+            best = score
+    return best
+
+
+def find_person[T](people: Iterable[T], spoken: str, name_of: Callable[[T], str]) -> Lookup[T]:
+    """The one person a caller means by `spoken`, or the equally good candidates (never a guess)."""
+    scored = [(score, person) for person in people if (score := spoken_name_match(spoken, name_of(person)))]
+    if not scored:
+        return Lookup(None)
+    top = max(score for score, _ in scored)
+    tied = tuple(person for score, person in scored if score == top)
+    return Lookup(tied[0]) if len(tied) == 1 else Lookup(None, tied)

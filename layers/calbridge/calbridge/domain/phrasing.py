@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from calbridge.domain.models import Language, PausePolicy, Service
 
@@ -254,3 +254,179 @@ def need_contact(lang: Language) -> str:
     if lang == "de":
         return "Unter welcher Telefonnummer oder E-Mail-Adresse erreichen wir Sie?"
     return "What phone number or e-mail address can we reach you at?"
+
+
+def which_staff(names: Sequence[str], lang: Language) -> str:
+    if lang == "de":
+        return f"Meinen Sie {join_names(list(names), lang, choice=True)}?"
+    return f"Do you mean {join_names(list(names), lang, choice=True)}?"
+
+
+def staff_list(names: Sequence[str], service: Service | None, lang: Language) -> str:
+    """Who works here, or who performs `service`."""
+    team = join_names(list(names), lang)
+    if lang == "de":
+        if service is None:
+            return f"Bei uns arbeiten {team}." if names else "Zurzeit ist niemand im Team eingetragen."
+        if not names:
+            return f"{service.name} bietet gerade niemand bei uns an."
+        return f"{service.name} machen bei uns {team}."
+    if service is None:
+        return f"Our team: {team}." if names else "Nobody is on the team at the moment."
+    if not names:
+        return f"Nobody offers {service.name} at the moment."
+    return f"{service.name} is done by {team}."
+
+
+def appointment_phrase(service_name: str, when: str, staff_name: str | None, lang: Language) -> str:
+    """'Föhnen am Montag, 2. März um 10:00 Uhr bei Emma Williams' (`when` from spoken_when)."""
+    if lang == "de":
+        return f"{service_name} {when}" + (f" bei {staff_name}" if staff_name else "")
+    return f"{service_name} {when}" + (f" with {staff_name}" if staff_name else "")
+
+
+def which_appointment(appointments: Sequence[str], lang: Language) -> str:
+    listed = join_names(list(appointments), lang, choice=True)
+    if lang == "de":
+        return f"Ich habe {len(appointments)} Termine gefunden: {listed}. Welchen meinen Sie?"
+    return f"I found {len(appointments)} appointments: {listed}. Which one do you mean?"
+
+
+def appointment_not_found(by_code: bool, lang: Language) -> str:
+    if lang == "de":
+        if by_code:
+            return (
+                "Zu diesem Bestätigungscode habe ich keinen Termin gefunden. "
+                "Können Sie ihn noch einmal nennen?"
+            )
+        return (
+            "Unter Ihrer Telefonnummer habe ich keinen passenden Termin gefunden. "
+            "Haben Sie Ihren Bestätigungscode zur Hand?"
+        )
+    if by_code:
+        return "I couldn't find an appointment with that confirmation code. Could you repeat it?"
+    return (
+        "I couldn't find a matching appointment under your phone number. Do you have your confirmation code?"
+    )
+
+
+def need_identification(lang: Language) -> str:
+    if lang == "de":
+        return (
+            "Nennen Sie mir bitte Ihren Bestätigungscode oder die Telefonnummer, mit der Sie gebucht haben."
+        )
+    return "Please tell me your confirmation code or the phone number you booked with."
+
+
+def appointment_not_active(when: str | None, lang: Language) -> str:
+    """The appointment exists but cannot be changed: cancelled already, or over."""
+    if lang == "de":
+        if when:
+            return f"Der Termin {when} ist bereits storniert."
+        return "Dieser Termin ist bereits storniert oder vorbei und kann nicht mehr geändert werden."
+    if when:
+        return f"The appointment {when} has already been cancelled."
+    return "That appointment has already been cancelled or is over and can't be changed."
+
+
+def cancelled(appointment: str, lang: Language) -> str:
+    if lang == "de":
+        return f"Ihr Termin {appointment} ist storniert."
+    return f"Your appointment {appointment} is cancelled."
+
+
+def cancel_incomplete(lang: Language) -> str:
+    if lang == "de":
+        return (
+            "Der Termin konnte gerade nicht vollständig storniert werden. "
+            "Bitte versuchen Sie es gleich noch einmal."
+        )
+    return "The appointment couldn't be fully cancelled just now. Please try again in a moment."
+
+
+def rescheduled(service: Service, when: str, staff_name: str, code: str, lang: Language) -> str:
+    spelled = " ".join(code)
+    if lang == "de":
+        text = f"Ihr Termin ist verschoben: {service.name} {when} bei {staff_name}."
+        if service.gap_minutes:
+            text += f" {_waiting_de(service)}"
+        return f"{text} Ihr Bestätigungscode bleibt {spelled}."
+    text = f"Your appointment is moved: {service.name} {when} with {staff_name}."
+    if service.gap_minutes:
+        text += f" {_waiting_en(service)}"
+    return f"{text} Your confirmation code stays {spelled}."
+
+
+def still_working(lang: Language) -> str:
+    """A duplicate of a tool call that is still running: the agent asks again in a moment."""
+    if lang == "de":
+        return "Einen Moment bitte, ich bin noch dabei."
+    return "One moment please, I'm still on it."
+
+
+def ask_day(lang: Language) -> str:
+    if lang == "de":
+        return "Welcher Tag soll es sein?"
+    return "Which day would you like?"
+
+
+def no_such_date(day: int, month: int | None, year: int | None, lang: Language) -> str:
+    """'Den 31. Februar gibt es nicht.' (`year` when only that year lacks it: 29 February)."""
+    if month is None or not 1 <= month <= 12:
+        head = "Dieses Datum gibt es nicht." if lang == "de" else "That date doesn't exist."
+    elif lang == "de":
+        head = f"Den {day}. {_MONTHS['de'][month - 1]} gibt es {f'{year} ' if year else ''}nicht."
+    else:
+        head = f"There is no {_MONTHS['en'][month - 1]} {day}{f' in {year}' if year else ''}."
+    return f"{head} {ask_day(lang)}"
+
+
+def no_such_time(lang: Language) -> str:
+    """A clock time that can't be: '25 Uhr', '14:75', '20 Uhr morgens'."""
+    if lang == "de":
+        return "Diese Uhrzeit gibt es nicht. Um wie viel Uhr soll es sein?"
+    return "That time doesn't exist. What time would you like?"
+
+
+def _day_with_weekday(day: date, lang: Language) -> str:
+    weekday, month = _WEEKDAYS[lang][day.weekday()], _MONTHS[lang][day.month - 1]
+    if lang == "de":
+        return f"{weekday}, den {day.day}. {month}"
+    return f"{weekday}, {month} {day.day}"
+
+
+def which_day(first: date, second: date, lang: Language) -> str:
+    """Two days a caller named at once (e.g. a weekday that doesn't fit the date)."""
+    a, b = _day_with_weekday(first, lang), _day_with_weekday(second, lang)
+    if lang == "de":
+        return f"Meinen Sie {a}, oder {b}?"
+    return f"Do you mean {a}, or {b}?"
+
+
+def _part_of_day_de(hour: int) -> str:
+    if hour < 5:
+        return "nachts"
+    if hour < 10:
+        return "morgens"
+    if hour < 12:
+        return "vormittags"
+    if hour < 14:
+        return "mittags"
+    return "nachmittags" if hour < 18 else "abends"
+
+
+def which_time(readings: Sequence[time], lang: Language) -> str:
+    """'Meinen Sie 8:00 Uhr morgens oder 20:00 Uhr abends?' for a bare hour that fits both."""
+    said = [spoken_time(datetime.combine(date.min, at), lang) for at in readings]
+    if lang == "de":
+        said = [f"{text} {_part_of_day_de(at.hour)}" for text, at in zip(said, readings, strict=True)]
+        return f"Meinen Sie {join_names(said, lang, choice=True)}?"
+    return f"Do you mean {join_names(said, lang, choice=True)}?"
+
+
+def service_not_offered(service_name: str, lang: Language) -> str:
+    """An appointment's service that is no longer offered: it cannot be moved on the phone."""
+    if lang == "de":
+        what = service_name or "Diese Leistung"
+        return f"{what} bieten wir nicht mehr an; den Termin kann ich leider nicht verschieben."
+    return f"We no longer offer {service_name or 'that service'}, so I can't move the appointment."

@@ -16,11 +16,15 @@ _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
-def fold(text: str) -> str:
-    """Case-, umlaut- and diacritic-insensitive form: 'Föhnen, Färben' -> 'foehnen faerben'."""
+def fold(text: str, *, keep: str = "") -> str:
+    """Case-, umlaut- and diacritic-insensitive form: 'Föhnen, Färben' -> 'foehnen faerben'.
+
+    `keep` names punctuation to preserve (dates and times keep '.', ':' and '-').
+    """
     text = text.casefold().translate(_UMLAUTS)
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return _NON_WORD.sub(" ", text).strip()
+    non_word = re.compile(f"[^a-z0-9{re.escape(keep)}]+") if keep else _NON_WORD
+    return non_word.sub(" ", text).strip()
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from calbridge.errors import (
     WorkflowUnavailable,
 )
 from calbridge.observability import logger
-from calbridge.services.booking import Assignment, _stepfunctions, build_summary
+from calbridge.services.booking import Assignment, _stepfunctions, build_summary, stale_slot_keys
 
 if TYPE_CHECKING:
     from calbridge.adapters.calcom.client import CalcomClient
@@ -89,6 +89,10 @@ class RescheduleRequest(_Model):
     booking_id: str = Field(pattern=BOOKING_ID_PATTERN)
     start: AwareDatetime
     call_id: str | None = Field(default=None, max_length=128)
+    # Another staff member than the appointment's (the caller asked for someone else).
+    staff_id: EntityId | None = None
+    # Minutes each gap of a `flexible` plan is stretched by, as availability found the new start.
+    gap_stretch: tuple[int, ...] = ()
 
 
 # ------------------------------------------------------------------ step inputs and outputs
@@ -188,7 +192,8 @@ class AppointmentChanges:
 
     def load_for_reschedule(self, request: RescheduleRequest) -> AppointmentSnapshot:
         """The appointment (booked, else AppointmentNotActive) and the new attempt's BookingRequest:
-        the same service, staff member and customer at the new start."""
+        the same service and customer at the new start, with the same staff member unless the
+        request names another one."""
         head = self._load(request.company_id, request.appointment_id)
         if head.status != "booked":
             raise AppointmentNotActive(f"appointment {request.appointment_id} is {head.status}")
@@ -199,9 +204,10 @@ class AppointmentChanges:
             booking_id=request.booking_id,
             service_id=head.service_id,
             start=request.start,
-            staff_id=head.staff_id,
+            staff_id=request.staff_id or head.staff_id,
             customer=Customer(name=head.customer_name, email=head.customer_email, phone=head.customer_phone),
             call_id=request.call_id or head.call_id,
+            gap_stretch=request.gap_stretch,
         )
         reason = f"{RESCHEDULE_REASON} to {request.start.isoformat()}"
         return _snapshot(head, reason=reason).model_copy(update={"request": new})
@@ -283,7 +289,11 @@ class AppointmentChanges:
             )
         lease = LeaseRef(plan.company_id, plan.lease_key, plan.booking_id)
         stored = self._records.save_rescheduled(
-            summary, by_hold, old_uids=snapshot.calcom_booking_uids, lease=lease
+            summary,
+            by_hold,
+            old_uids=snapshot.calcom_booking_uids,
+            lease=lease,
+            stale_slots=stale_slot_keys(plan),
         )
         logger.info(
             "appointment rescheduled",

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +35,7 @@ from calbridge.adapters.store.bookings import BookingRecordRepository, LeaseRef
 from calbridge.adapters.store.event_map import EventMapRepository
 from calbridge.adapters.store.leases import Lease, LeaseRepository
 from calbridge.adapters.store.repositories import ServiceRepository
+from calbridge.adapters.store.slot_cache import cache_key
 from calbridge.config import get_settings
 from calbridge.domain.booking import (
     INACTIVE_STATUSES,
@@ -356,7 +358,9 @@ class BookingSaga:
             composite_group_uid=str(uuid.uuid4()),
         )
         lease = LeaseRef(plan.company_id, plan.lease_key, plan.booking_id)
-        stored = self._records.save_booked(summary, plan.customer, by_hold, lease)
+        stored = self._records.save_booked(
+            summary, plan.customer, by_hold, lease, stale_slots=stale_slot_keys(plan)
+        )
         logger.info(
             "appointment booked",
             company_id=plan.company_id,
@@ -390,6 +394,7 @@ class BookingSaga:
                 cause=error_message(state.error.cause),
                 details=_failure_details(plan),
                 segment_keys=[s.key for s in plan.segments] if plan else [],
+                stale_slots=stale_slot_keys(plan) if plan else (),
             )
             report.recorded = True
         logger.info(
@@ -425,6 +430,15 @@ class BookingSaga:
                 if calcom.get_booking(uid).status not in INACTIVE_STATUSES:
                     raise
                 report.already_cancelled.append(uid)
+
+
+def stale_slot_keys(plan: BookingPlan) -> list[str]:
+    """The slot-cache entries (adapters/store/slot_cache.py) a plan's holds fall in: each hold's
+    event type for the staff member's Cal.com user on the hold's local day. Booking them, Cal.com
+    refusing one, and later a cancel or a reschedule make these entries stale."""
+    zone, user = ZoneInfo(plan.timezone), plan.calcom_user_id
+    days = {(hold.event_type_id, hold.start.astimezone(zone).date()) for hold in plan.holds}
+    return sorted(cache_key(plan.company_id, event_type, user, day) for event_type, day in days)
 
 
 def build_summary(

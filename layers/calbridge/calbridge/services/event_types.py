@@ -344,7 +344,11 @@ class EventTypeProvisioner:
         self._log(report)
         return report
 
-    def provision_company(self, company: Company, *, repair: bool = True) -> ProvisionReport:
+    def provision_company(
+        self, company: Company, *, repair: bool = True, team_event_types: list[TeamEventType] | None = None
+    ) -> ProvisionReport:
+        """Every service of the company. `team_event_types`: the team's listing when the caller
+        (the team sync) has just read it; otherwise it is listed here."""
         report = ProvisionReport(company_id=company.company_id, team_id=company.calcom_team_id)
         team_id = self._team(company, report)
         if team_id is None:
@@ -358,7 +362,10 @@ class EventTypeProvisioner:
             entries.setdefault(entry.service_id, []).append(entry)
         hosts = self._hosts(company.company_id)
         try:
-            lookup = _Lookup(self._calcom, team_id, self._calcom.list_team_event_types(team_id))
+            snapshot = team_event_types
+            if snapshot is None:
+                snapshot = self._calcom.list_team_event_types(team_id)
+            lookup = _Lookup(self._calcom, team_id, snapshot)
         except (CalcomError, InvalidConfiguration) as exc:
             # Each segment then asks by slug, and fails on its own if Cal.com is still failing.
             logger.warning(

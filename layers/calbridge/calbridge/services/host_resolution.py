@@ -4,13 +4,15 @@ Order (DESIGN.md "Host resolution"): a valid active mapping wins; an invalid one
 or gone) is deactivated with an audit record and resolution goes on with the strategies of
 `domain.hosts.decide`. An auto-link creates the mapping and its audit in one transaction; when
 two requests race, the loser re-reads and answers with the winner's staff member. Hosts that
-cannot be linked are stored for an admin as review candidates or unmapped hosts.
+cannot be linked are stored for an admin as review candidates or unmapped hosts. The strategies
+run only against the staff a host could match (`domain.hosts.StaffIndex`), so resolving a whole
+team (`link_member`, the team sync) grows linearly with its size.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -31,6 +33,7 @@ from calbridge.domain.hosts import (
     Match,
     MatchDecision,
     Outcome,
+    StaffIndex,
     decide,
     extract_hosts,
 )
@@ -66,6 +69,7 @@ class Resolution(BaseModel):
     confidence: int
     reason: str
     mapping_created: bool = False
+    mapping_refreshed: bool = False  # link_member: the mapping took Cal.com's new name/e-mail/username
 
 
 class BookingResolution(BaseModel):
@@ -101,6 +105,8 @@ class HostResolver:
         # Per container: tenants' configuration, staff directories, mappings and rules.
         self._company_cache: TtlCache[str, Company] = TtlCache(cache_ttl_s)
         self._directory_cache: TtlCache[str, dict[str, StaffMember]] = TtlCache(cache_ttl_s)
+        # The directory indexed for matching, rebuilt whenever the directory itself is reloaded.
+        self._indexes: dict[str, tuple[dict[str, StaffMember], StaffIndex]] = {}
         self._mapping_cache: TtlCache[tuple[str, int], HostMapping | None] = TtlCache(cache_ttl_s)
         self._rules_cache: TtlCache[str, list[Any]] = TtlCache(cache_ttl_s)
 
@@ -115,13 +121,41 @@ class HostResolver:
             company_id, lambda: {m.staff_id: m for m in self._staff.list(company_id, active_only=False)}
         )
 
+    def _indexed(self, company_id: str, directory: dict[str, StaffMember]) -> StaffIndex:
+        """The directory indexed for matching (domain.hosts.StaffIndex), built once per directory."""
+        built = self._indexes.get(company_id)
+        if built is None or built[0] is not directory:
+            built = (directory, StaffIndex(list(directory.values())))
+            self._indexes[company_id] = built
+        return built[1]
+
     def mapping(self, company_id: str, host_id: int) -> HostMapping | None:
         return self._mapping_cache.get((company_id, host_id), lambda: self._mappings.get(company_id, host_id))
+
+    def prime(
+        self,
+        company: Company,
+        staff: Iterable[StaffMember],
+        mappings: Iterable[HostMapping],
+        host_ids: Iterable[int],
+    ) -> None:
+        """Drop what this container cached about the company and seed the caches with what the
+        caller has just read: the company, its whole staff and every mapping (`host_ids` without a
+        listed mapping have none). Resolving many hosts in a row (the team sync) then reads nothing
+        one by one while the cache lives."""
+        company_id = company.company_id
+        self.forget(company_id)
+        self._company_cache.put(company_id, company)
+        self._directory_cache.put(company_id, {member.staff_id: member for member in staff})
+        listed = {mapping.host_id: mapping for mapping in mappings}
+        for host_id in {*listed, *host_ids}:
+            self._mapping_cache.put((company_id, host_id), listed.get(host_id))
 
     def forget(self, company_id: str) -> None:
         """Drop this container's cached view of a company (after an admin change here)."""
         self._company_cache.invalidate(company_id)
         self._directory_cache.invalidate(company_id)
+        self._indexes.pop(company_id, None)
         self._rules_cache.invalidate(company_id)
         self._mapping_cache.clear()
 
@@ -129,29 +163,73 @@ class HostResolver:
         """Drop everything this container cached (tests reseeding the local stack use it)."""
         for cache in (self._company_cache, self._directory_cache, self._mapping_cache, self._rules_cache):
             cache.clear()
+        self._indexes.clear()
 
     # ------------------------------------------------------------------ resolution
 
     def resolve(self, company_id: str, host: HostRef) -> Resolution:
+        return self._resolve(company_id, host, actor=SYSTEM_ACTOR, assigning=True)
+
+    def link_member(
+        self, company_id: str, host: HostRef, *, actor: str, open_review: HostReview | None = None
+    ) -> Resolution:
+        """The team sync's resolution of a Cal.com team member: `resolve`'s order and strategies,
+        with three differences so that a sync that finds nothing new writes nothing:
+
+        - an existing valid mapping whose Cal.com name, e-mail or username changed is refreshed
+          (an `updated` audit, by `actor`);
+        - `open_review` is the host's open review, None when it has none (the sync reads them all
+          at once): an unresolved member whose review says the same is not recorded again, and a
+          link closes a review only when there is one;
+        - no StaffAssigned / StaffUnassigned metrics: no appointment is being assigned.
+        """
+        return self._resolve(
+            company_id,
+            host,
+            actor=actor,
+            assigning=False,
+            refresh=True,
+            open_review=open_review,
+            close_review=open_review is not None,
+        )
+
+    def _resolve(
+        self,
+        company_id: str,
+        host: HostRef,
+        *,
+        actor: str,
+        assigning: bool,
+        refresh: bool = False,
+        open_review: HostReview | None = None,
+        close_review: bool = True,
+    ) -> Resolution:
         company = self.company(company_id)
         directory = self.directory(company_id)
         current = self.mapping(company_id, host.id) if host.id is not None else None
         if current is not None and current.is_active:
             problem = self._invalid_because(current, directory)
             if problem is None:
-                return self._existing(current, "the host's active mapping")
-            current = self._deactivate(current, SYSTEM_ACTOR, f"mapping no longer valid: {problem}")
+                refreshed = self._refresh(current, host, actor) if refresh else current
+                found = self._existing(refreshed, "the host's active mapping", assigning=assigning)
+                return found.model_copy(update={"mapping_refreshed": refreshed is not current})
+            current = self._deactivate(current, actor, f"mapping no longer valid: {problem}")
 
         rules = self._rules_cache.get(company_id, lambda: self._mappings.rules(company_id))
-        decision = decide(
-            host,
-            list(directory.values()),
-            [ManualRule(match_on=r.match_on, value=r.value, staff_id=r.staff_id) for r in rules],
-            threshold=company.host_match_threshold,
-        )
+        manual = [ManualRule(match_on=r.match_on, value=r.value, staff_id=r.staff_id) for r in rules]
+        candidates = self._indexed(company_id, directory).candidates(host, manual)
+        decision = decide(host, candidates, manual, threshold=company.host_match_threshold)
         if decision.outcome is Outcome.LINK and decision.best is not None:
-            return self._link(company_id, host, decision.best, replaces=current)
-        return self._unresolved(company_id, host, decision)
+            return self._link(
+                company_id,
+                host,
+                decision.best,
+                replaces=current,
+                actor=actor,
+                assigning=assigning,
+                close_review=close_review,
+            )
+        return self._unresolved(company_id, host, decision, assigning=assigning, open_review=open_review)
 
     def resolve_booking(self, company_id: str, booking: Mapping[str, Any]) -> BookingResolution:
         """Resolve every host of a Cal.com booking; no hosts is a warning, never an error."""
@@ -276,8 +354,9 @@ class HostResolver:
             return f"staff member {mapping.staff_id} is inactive"
         return None
 
-    def _existing(self, mapping: HostMapping, why: str) -> Resolution:
-        self._count("StaffAssigned")
+    def _existing(self, mapping: HostMapping, why: str, *, assigning: bool = True) -> Resolution:
+        if assigning:
+            self._count("StaffAssigned")
         return Resolution(
             company_id=mapping.company_id,
             calcom_host_id=mapping.host_id,
@@ -311,10 +390,51 @@ class HostResolver:
         self._mapping_cache.put((mapping.company_id, mapping.host_id), inactive)
         return inactive
 
-    def _link(self, company_id: str, host: HostRef, best: Match, replaces: HostMapping | None) -> Resolution:
+    def _refresh(self, mapping: HostMapping, host: HostRef, actor: str) -> HostMapping:
+        """The mapping with Cal.com's current name, e-mail and username (audited), or as it was
+        when nothing changed (a missing value never erases a known one)."""
+        fields = {"calcom_name": host.name, "calcom_email": host.email, "calcom_username": host.username}
+        changes = {k: v for k, v in fields.items() if v is not None and v != getattr(mapping, k)}
+        if not changes:
+            return mapping
+        now = self._clock()
+        refreshed = mapping.model_copy(
+            update={**changes, "version": mapping.version + 1, "updated_at": now, "last_synced_at": now}
+        )
+        what = ", ".join(k.removeprefix("calcom_").replace("email", "e-mail") for k in changes)
+        audit = self._audit(
+            mapping.key,
+            mapping.company_id,
+            AuditAction.UPDATED,
+            mapping,
+            refreshed,
+            actor,
+            f"Cal.com changed the host's {what}",
+        )
+        try:
+            self._mappings.write(refreshed, audit, replaces=mapping)
+        except MappingConflict:
+            stored = self._mappings.get(mapping.company_id, mapping.host_id)
+            self._mapping_cache.put((mapping.company_id, mapping.host_id), stored)
+            return stored if stored is not None and stored.is_active else mapping
+        self._mapping_cache.put((mapping.company_id, mapping.host_id), refreshed)
+        return refreshed
+
+    def _link(
+        self,
+        company_id: str,
+        host: HostRef,
+        best: Match,
+        replaces: HostMapping | None,
+        *,
+        actor: str = SYSTEM_ACTOR,
+        assigning: bool = True,
+        close_review: bool = True,
+    ) -> Resolution:
         if host.id is None:
             # No id to key a mapping on: answer for this booking, remember nothing.
-            self._count("StaffAssigned")
+            if assigning:
+                self._count("StaffAssigned")
             self._confidence(best)
             return Resolution(
                 company_id=company_id,
@@ -344,7 +464,7 @@ class HostResolver:
             updated_at=now,
         )
         audit = self._audit(
-            mapping.key, company_id, AuditAction.AUTO_MATCHED, replaces, mapping, SYSTEM_ACTOR, best.reason
+            mapping.key, company_id, AuditAction.AUTO_MATCHED, replaces, mapping, actor, best.reason
         )
         try:
             self._mappings.write(mapping, audit, replaces=replaces)
@@ -353,11 +473,13 @@ class HostResolver:
             self._mapping_cache.put((company_id, host.id), winner)
             if winner is None or not winner.is_active:
                 raise
-            return self._existing(winner, "linked concurrently by another request")
+            return self._existing(winner, "linked concurrently by another request", assigning=assigning)
         self._mapping_cache.put((company_id, host.id), mapping)
-        self._reviews.resolve(company_id, host_key(host.id))
+        if close_review:
+            self._reviews.resolve(company_id, host_key(host.id))
         self._count("MappingCreated")
-        self._count("StaffAssigned")
+        if assigning:
+            self._count("StaffAssigned")
         self._confidence(best)
         logger.info(
             "host linked",
@@ -378,24 +500,36 @@ class HostResolver:
             mapping_created=True,
         )
 
-    def _unresolved(self, company_id: str, host: HostRef, decision: MatchDecision) -> Resolution:
+    def _unresolved(
+        self,
+        company_id: str,
+        host: HostRef,
+        decision: MatchDecision,
+        *,
+        assigning: bool = True,
+        open_review: HostReview | None = None,
+    ) -> Resolution:
         now = self._clock()
         kind: Literal["review", "unmapped"] = "review" if decision.candidates else "unmapped"
-        self._reviews.record(
-            HostReview(
-                company_id=company_id,
-                host_key=review_key(host),
-                host=host,
-                kind=kind,
-                candidates=decision.candidates,
-                reason=decision.reason,
-                first_seen=now,
-                last_seen=now,
-            )
+        review = HostReview(
+            company_id=company_id,
+            host_key=review_key(host),
+            host=host,
+            kind=kind,
+            candidates=decision.candidates,
+            reason=decision.reason,
+            first_seen=now,
+            last_seen=now,
         )
-        self._count("StaffUnassigned")
-        if kind == "review":
-            self._count("ReviewCandidate")
+        unchanged = ("host_key", "host", "kind", "status", "candidates", "reason")
+        if open_review is None or open_review.model_dump(include=set(unchanged)) != review.model_dump(
+            include=set(unchanged)
+        ):
+            self._reviews.record(review)
+            if kind == "review":
+                self._count("ReviewCandidate")
+        if assigning:
+            self._count("StaffUnassigned")
         top = decision.candidates[0] if decision.candidates else None
         return Resolution(
             company_id=company_id,

@@ -1,4 +1,9 @@
-"""Retell tool calls: the tenant comes from the signed call metadata, never from LLM-filled args."""
+"""Retell tool calls: the tenant comes from the signed call metadata, never from LLM-filled args.
+
+Tools: get_service_info, list_staff, check_availability (read-only, answered fresh every time) and
+book_appointment, cancel_appointment, reschedule_appointment (they change appointments, so each
+runs once per call, tool and normalised arguments: a repeat gets the first answer; docs/adr/0008).
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,31 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from calbridge.adapters.idempotency import OnceOnly, StillRunning
 from calbridge.adapters.retell.payloads import Call, ToolCallRequest, parse_model
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.domain import phrasing
-from calbridge.domain.booking import Customer
-from calbridge.domain.models import Company, Service
-from calbridge.domain.text import lookup
-from calbridge.errors import InvalidRequest
+from calbridge.domain.booking import Customer, CustomerAppointment, normalize_code
+from calbridge.domain.models import Company, Service, StaffMember, normalize_phone, phone_in_country
+from calbridge.domain.name_matching import find_person
+from calbridge.domain.text import fold, lookup
+from calbridge.domain.when import Unclear, resolve_when
+from calbridge.errors import InvalidRequest, NotFound, StoreUnavailable
 from calbridge.observability import logger
 
 if TYPE_CHECKING:
+    from calbridge.adapters.store.bookings import BookingRecordRepository
     from calbridge.services.availability import AvailabilityAnswer, AvailabilityService, StartOption
+    from calbridge.services.call_records import CallRecords
+
+#: Tools that change appointments: run once per (call, tool, normalised args).
+CHANGING_TOOLS = frozenset({"book_appointment", "cancel_appointment", "reschedule_appointment"})
+#: What a successful changing tool did to its appointment, as the call record lists it.
+_CALL_ACTIONS = {
+    "book_appointment": "booked",
+    "cancel_appointment": "cancelled",
+    "reschedule_appointment": "rescheduled",
+}
 
 
 class ToolResult(BaseModel):
@@ -29,11 +48,14 @@ class ToolResult(BaseModel):
     success: bool
     message: str
     data: dict[str, Any] = Field(default_factory=dict)
+    # False: a transient failure (calendar unreachable, workflow failed) that a repeat of the same
+    # call may change, so it is never replayed to one. Not part of the answer.
+    final: bool = Field(default=True, exclude=True)
 
 
-def refusal(message: str, error: str, **data: Any) -> ToolResult:
+def refusal(message: str, error: str, *, final: bool = True, **data: Any) -> ToolResult:
     """A business "no" the agent says out loud (HTTP 200, success false)."""
-    return ToolResult(success=False, message=message, data={"error": error, **data})
+    return ToolResult(success=False, message=message, data={"error": error, **data}, final=final)
 
 
 class _Args(BaseModel):
@@ -47,16 +69,61 @@ class ServiceInfoArgs(_Args):
 
 class AvailabilityArgs(_Args):
     service: str = Field(min_length=1, validation_alias=AliasChoices("service", "service_name"))
-    date: str = Field(min_length=1, description="YYYY-MM-DD in the company's time zone")
-    time: str | None = Field(default=None, description="HH:MM, 24 h")
+    date: str = Field(min_length=1, description="the day as said ('morgen') or YYYY-MM-DD, company-local")
+    time: str | None = Field(default=None, description="the time as said ('halb drei') or HH:MM, 24 h")
     mitarbeiter: str | None = Field(default=None, validation_alias=AliasChoices("mitarbeiter", "staff"))
 
 
 class BookingArgs(AvailabilityArgs):
-    time: str = Field(min_length=1, description="HH:MM, 24 h")
+    time: str = Field(min_length=1, description="the time as said or HH:MM, 24 h")
     customer_name: str = Field(min_length=1, max_length=200)
     customer_phone: str | None = None
     customer_email: str | None = None
+
+
+class StaffArgs(_Args):
+    service: str | None = Field(default=None, validation_alias=AliasChoices("service", "service_name"))
+
+
+class FindAppointmentArgs(_Args):
+    """Which appointment: by confirmation code, else the caller's phone narrowed by day/time/service."""
+
+    confirmation_code: str | None = Field(
+        default=None, max_length=40, validation_alias=AliasChoices("confirmation_code", "code")
+    )
+    date: str | None = Field(default=None, description="the appointment's day")
+    time: str | None = Field(default=None, description="the appointment's time")
+    service: str | None = Field(default=None, validation_alias=AliasChoices("service", "service_name"))
+    customer_phone: str | None = Field(default=None, max_length=40, description="else call.from_number")
+
+
+class RescheduleArgs(FindAppointmentArgs):
+    new_date: str = Field(min_length=1)
+    new_time: str = Field(min_length=1)
+    mitarbeiter: str | None = Field(default=None, validation_alias=AliasChoices("mitarbeiter", "staff"))
+
+
+def tool_call_key(company_id: str, request: ToolCallRequest) -> dict[str, Any]:
+    """What makes two tool calls the same: company, call, tool and the arguments normalised
+    (keys sorted by the hash, strings trimmed, inner whitespace collapsed and case-folded, empty
+    values dropped), since Retell sends no tool-call id (reference/retell.md §2.2)."""
+    return {
+        "company_id": company_id,
+        "call_id": request.call.call_id,
+        "tool": request.name,
+        "args": _normalised(request.args),
+    }
+
+
+def _normalised(value: Any) -> Any:
+    if isinstance(value, str):
+        return " ".join(value.split()).casefold()
+    if isinstance(value, dict):
+        pairs = ((str(k).strip(), _normalised(v)) for k, v in value.items())
+        return {k: v for k, v in pairs if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [_normalised(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -103,16 +170,30 @@ class ToolCalls:
         services: ServiceRepository,
         availability: Callable[[], AvailabilityService] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        appointments: BookingRecordRepository | None = None,
+        once: OnceOnly | None = None,
+        call_records: CallRecords | None = None,
     ) -> None:
         self._companies = companies
         self._staff = staff
         self._services = services
         self._availability = availability  # built on first use: Cal.com stays out of other tools
         self._clock = clock
-        self._tools: dict[str, ToolHandler] = {"get_service_info": self.get_service_info}
+        self._appointments = appointments
+        self._once = once  # None: changing tools run every time (tests of the tools alone)
+        self._call_records = call_records
+        self._tools: dict[str, ToolHandler] = {
+            "get_service_info": self.get_service_info,
+            "list_staff": self.list_staff,
+        }
         if availability is not None:
             self._tools["check_availability"] = self.check_availability
             self._tools["book_appointment"] = self.book_appointment
+        if appointments is not None:
+            self._tools["cancel_appointment"] = self.cancel_appointment
+            if availability is not None:
+                self._tools["reschedule_appointment"] = self.reschedule_appointment
 
     @property
     def names(self) -> list[str]:
@@ -132,7 +213,46 @@ class ToolCalls:
             )
         company = self._companies.get(company_id)
         logger.info("tool call", tool=request.name, company_id=company_id, call_id=request.call.call_id)
-        return tool(company, request.args, request.call)
+        if request.name in CHANGING_TOOLS and self._once is not None:
+            result = self._run_once(self._once, company, request, tool)
+        else:
+            result = tool(company, request.args, request.call)
+        if request.name in CHANGING_TOOLS and result.success:
+            self._note_on_call(company, request, result)
+        return result
+
+    def _note_on_call(self, company: Company, request: ToolCallRequest, result: ToolResult) -> None:
+        """List the appointment on the call's record. The appointment is made already, so a store
+        failure here is logged, not turned into a failed answer (noting again is harmless)."""
+        appointment_id = result.data.get("appointment_id")
+        if self._call_records is None or not appointment_id:
+            return
+        try:
+            self._call_records.note_appointment(
+                company.company_id, request.call.call_id, appointment_id, _CALL_ACTIONS[request.name]
+            )
+        except StoreUnavailable:
+            logger.warning("could not note the appointment on the call record", call_id=request.call.call_id)
+
+    @staticmethod
+    def _run_once(
+        once: OnceOnly, company: Company, request: ToolCallRequest, tool: ToolHandler
+    ) -> ToolResult:
+        """The first answer of this call, tool and arguments; protocol errors (raised) and
+        transient failures (not final) are not kept, so a repeat of those runs again."""
+
+        def action() -> tuple[dict[str, Any], bool]:
+            result = tool(company, request.args, request.call)
+            return result.model_dump(mode="json"), result.final
+
+        try:
+            answer = once.run(tool_call_key(company.company_id, request), action)
+        except StillRunning:
+            logger.info("duplicate tool call still running", tool=request.name, call_id=request.call.call_id)
+            return refusal(
+                phrasing.still_working(company.language), "in_progress", final=False, retry_after_s=2
+            )
+        return ToolResult.model_validate(answer)
 
     def get_service_info(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
         args = parse_model(ServiceInfoArgs, raw_args, at="args")
@@ -163,6 +283,34 @@ class ToolCalls:
             success=False,
             message=phrasing.unknown_service(args.service, services, lang),
             data={"error": "unknown_service", "services": [s.name for s in services]},
+        )
+
+    def list_staff(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
+        """The active team, or those who perform a service."""
+        args = parse_model(StaffArgs, raw_args, at="args")
+        staff = self._staff.list(company.company_id)
+        services = self._services.list(company.company_id)
+        service = None
+        if args.service:
+            found = self._find_service(company, args.service, services)
+            if isinstance(found, ToolResult):
+                return found
+            service = found
+            staff = [m for m in staff if m.staff_id in service.staff_ids]
+        return ToolResult(
+            success=True,
+            message=phrasing.staff_list([m.name for m in staff], service, company.language),
+            data={
+                **({"service_id": service.service_id} if service else {}),
+                "staff": [
+                    {
+                        "staff_id": m.staff_id,
+                        "name": m.name,
+                        "services": [s.name for s in services if m.staff_id in s.staff_ids],
+                    }
+                    for m in staff
+                ],
+            },
         )
 
     def check_availability(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
@@ -242,39 +390,270 @@ class ToolCalls:
             return self._taken(asked, self._check(asked), success=False)  # someone was faster
         logger.warning("booking failed", error=outcome.error, call_id=call.call_id)
         return refusal(
-            phrasing.calendar_unavailable(company.language), "booking_failed", reason=outcome.error
+            phrasing.calendar_unavailable(company.language),
+            "booking_failed",
+            final=False,
+            reason=outcome.error,
         )
+
+    def cancel_appointment(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
+        from calbridge.services.appointment_changes import run_cancel  # Step Functions: on first use
+
+        args = parse_model(FindAppointmentArgs, raw_args, at="args")
+        found = self._find_appointment(company, args, call)
+        if isinstance(found, ToolResult):
+            return found
+        appointment, phrase, names = found
+        outcome = run_cancel(
+            {
+                "company_id": company.company_id,
+                "appointment_id": appointment.appointment_id,
+                "reason": f"cancelled by the caller (Retell call {call.call_id})"[:500],
+            }
+        )
+        lang = company.language
+        if outcome.status == "cancelled":
+            return ToolResult(
+                success=True,
+                message=phrasing.cancelled(phrase, lang),
+                data={"cancelled": True, **self._appointment_data(company, appointment, names)},
+            )
+        if outcome.error in ("NotFound", "AppointmentNotActive"):  # changed since we found it
+            return refusal(phrasing.appointment_not_active(phrase, lang), "appointment_not_active")
+        logger.warning("cancel failed", error=outcome.error, call_id=call.call_id)
+        if outcome.error == "CancellationFailed":  # running the cancel again finishes it (ADR 0007)
+            return refusal(phrasing.cancel_incomplete(lang), "cancel_incomplete", final=False)
+        return refusal(
+            phrasing.calendar_unavailable(lang), "cancel_failed", final=False, reason=outcome.error
+        )
+
+    def reschedule_appointment(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
+        from calbridge.services.appointment_changes import run_reschedule  # Step Functions: on first use
+
+        args = parse_model(RescheduleArgs, raw_args, at="args")
+        found = self._find_appointment(company, args, call)
+        if isinstance(found, ToolResult):
+            return found
+        appointment, phrase, _ = found
+        lang = company.language
+        try:
+            service = self._services.get(company.company_id, appointment.service_id or "")
+        except NotFound:
+            service = None
+        if service is None or not service.active:
+            return refusal(
+                phrasing.service_not_offered(appointment.service_name or "", lang), "unknown_service"
+            )
+        # Without a wish the appointment stays with its staff member.
+        asked = self._ask_for(
+            company, service, args.new_date, args.new_time, args.mitarbeiter, keep=appointment.staff_id
+        )
+        if isinstance(asked, ToolResult):
+            return asked
+        answer = self._check(asked)
+        if answer.match is None:
+            return self._taken(asked, answer, success=False)
+        outcome = run_reschedule(
+            {
+                "company_id": company.company_id,
+                "appointment_id": appointment.appointment_id,
+                "start": answer.match.start.isoformat(),
+                "staff_id": answer.match.staff_id,
+                "call_id": call.call_id,
+                "gap_stretch": list(answer.match.plan.gap_stretch),
+            }
+        )
+        if outcome.status == "rescheduled" and outcome.appointment is not None:
+            moved = outcome.appointment
+            return ToolResult(
+                success=True,
+                message=phrasing.rescheduled(
+                    service,
+                    asked.spoken(answer.match),
+                    asked.name_of(answer.match),
+                    moved.confirmation_code,
+                    lang,
+                ),
+                data={
+                    "rescheduled": True,
+                    "appointment_id": moved.appointment_id,
+                    "confirmation_code": moved.confirmation_code,
+                    "previous_start": appointment.start.astimezone(company.zone).isoformat(),
+                    **asked.data(answer.match),
+                },
+            )
+        if outcome.error in ("SlotUnavailable", "LeaseBusy"):
+            return self._taken(asked, self._check(asked), success=False)  # someone was faster
+        if outcome.error in ("NotFound", "AppointmentNotActive"):
+            return refusal(phrasing.appointment_not_active(phrase, lang), "appointment_not_active")
+        logger.warning("reschedule failed", error=outcome.error, call_id=call.call_id)
+        return refusal(
+            phrasing.calendar_unavailable(lang), "reschedule_failed", final=False, reason=outcome.error
+        )
+
+    # ------------------------------------------------------------------ finding what the caller means
+
+    def _find_service(
+        self, company: Company, query: str, services: list[Service] | None = None
+    ) -> Service | ToolResult:
+        lang = company.language
+        services = self._services.list(company.company_id) if services is None else services
+        found = lookup(services, query, lambda s: s.name)
+        if found.match is not None:
+            return found.match
+        message = (
+            phrasing.which_service(found.candidates, lang)
+            if found.ambiguous
+            else phrasing.unknown_service(query, services, lang)
+        )
+        return refusal(message, "unknown_service")
+
+    def _find_staff(
+        self, company: Company, staff: list[StaffMember], service: Service, query: str
+    ) -> StaffMember | ToolResult:
+        """The staff member a caller names (typos, umlauts, first or last name alone); two who fit
+        equally well are asked about, unless only one of them performs the service."""
+        lang = company.language
+        found = find_person(staff, query, lambda m: m.name)
+        person = found.match
+        if person is None and found.ambiguous:
+            performing = [m for m in found.candidates if m.staff_id in service.staff_ids]
+            if len(performing) != 1:
+                names = [m.name for m in found.candidates]
+                return refusal(phrasing.which_staff(names, lang), "ambiguous_staff", candidates=names)
+            person = performing[0]
+        if person is None:
+            return refusal(phrasing.unknown_staff(query, [m.name for m in staff], lang), "unknown_staff")
+        if person.staff_id not in service.staff_ids:
+            return refusal(
+                phrasing.staff_not_for_service(person.name, service, lang), "staff_not_for_service"
+            )
+        return person
+
+    def _find_appointment(
+        self, company: Company, args: FindAppointmentArgs, call: Call
+    ) -> tuple[CustomerAppointment, str, dict[str, str]] | ToolResult:
+        """The one upcoming booked appointment the caller means, with its spoken phrase and the
+        staff names; else a speakable no, or a question listing the candidates."""
+        assert self._appointments is not None
+        lang = company.language
+        now = self._clock()
+        names = {m.staff_id: m.name for m in self._staff.list(company.company_id, active_only=False)}
+        if args.confirmation_code:
+            code = normalize_code(args.confirmation_code)
+            found = self._appointments.by_confirmation_code(company.company_id, code) if code else None
+            if found is None:
+                return refusal(phrasing.appointment_not_found(True, lang), "appointment_not_found")
+            if not found.changeable(now):
+                return refusal(
+                    phrasing.appointment_not_active(None, lang), "appointment_not_active", status=found.status
+                )
+            return found, self._phrase(company, found, names), names
+        phone = self._caller_phone(company, args.customer_phone, call)
+        if phone is None:
+            return refusal(phrasing.need_identification(lang), "need_identification")
+        candidates = self._appointments.for_customer_phone(company.company_id, phone, after=now)
+        if args.date:
+            when = self._interpret_when(company, args.date, args.time)
+            if isinstance(when, ToolResult):
+                return when
+            day, at = when
+            candidates = [
+                a
+                for a in candidates
+                if a.start.astimezone(company.zone).date() == day
+                and (at is None or a.start.astimezone(company.zone).time().replace(tzinfo=None) == at)
+            ]
+        if args.service:
+            candidates = self._of_service(company, candidates, args.service)
+        if not candidates:
+            return refusal(phrasing.appointment_not_found(False, lang), "appointment_not_found")
+        if len(candidates) > 1:
+            phrases = [self._phrase(company, a, names) for a in candidates]
+            return refusal(
+                phrasing.which_appointment(phrases, lang),
+                "ambiguous_appointment",
+                appointments=[self._appointment_data(company, a, names, with_code=False) for a in candidates],
+            )
+        return candidates[0], self._phrase(company, candidates[0], names), names
+
+    def _of_service(
+        self, company: Company, appointments: list[CustomerAppointment], query: str
+    ) -> list[CustomerAppointment]:
+        """The appointments of the service the caller names (one service, or all it could mean)."""
+        found = lookup(self._services.list(company.company_id), query, lambda s: s.name)
+        ids = {s.service_id for s in ([found.match] if found.match else found.candidates)}
+        if ids:
+            return [a for a in appointments if a.service_id in ids]
+        wanted = fold(query)  # a service no longer offered: its stored name
+        return [a for a in appointments if wanted and wanted in fold(a.service_name or "")]
+
+    @staticmethod
+    def _caller_phone(company: Company, spoken: str | None, call: Call) -> str | None:
+        """The number the caller booked with: the one they name, else the one they call from
+        (a national number is read in the salon's country)."""
+        home = call.to_number or next((n for b in company.branches for n in b.phone_numbers), None)
+        for value in (spoken, call.from_number):
+            if not value:
+                continue
+            try:
+                return phone_in_country(value, home) if home else normalize_phone(value)
+            except ValueError:
+                continue
+        return None
+
+    def _phrase(self, company: Company, appointment: CustomerAppointment, names: dict[str, str]) -> str:
+        today = self._clock().astimezone(company.zone).date()
+        when = phrasing.spoken_when(appointment.start.astimezone(company.zone), today, company.language)
+        staff = names.get(appointment.staff_id or "")
+        return phrasing.appointment_phrase(appointment.service_name or "", when, staff, company.language)
+
+    @staticmethod
+    def _appointment_data(
+        company: Company, appointment: CustomerAppointment, names: dict[str, str], *, with_code: bool = True
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "appointment_id": appointment.appointment_id,
+            "service": appointment.service_name,
+            "start": appointment.start.astimezone(company.zone).isoformat(),
+            "staff_name": names.get(appointment.staff_id or ""),
+        }
+        if with_code:
+            data["confirmation_code"] = appointment.confirmation_code
+        return data
+
+    # ------------------------------------------------------------------ the asked service, time and staff
 
     def _ask(self, company: Company, args: AvailabilityArgs) -> _Ask | ToolResult:
         """Service, day, time and preferred staff member, or a speakable refusal."""
-        lang = company.language
-        services = self._services.list(company.company_id)
-        found = lookup(services, args.service, lambda s: s.name)
-        if found.match is None:
-            message = (
-                phrasing.which_service(found.candidates, lang)
-                if found.ambiguous
-                else phrasing.unknown_service(args.service, services, lang)
-            )
-            return refusal(message, "unknown_service")
-        service = found.match
-        when = self._parse_when(company, args)
+        service = self._find_service(company, args.service)
+        if isinstance(service, ToolResult):
+            return service
+        return self._ask_for(company, service, args.date, args.time, args.mitarbeiter)
+
+    def _ask_for(
+        self,
+        company: Company,
+        service: Service,
+        date_text: str,
+        time_text: str | None,
+        mitarbeiter: str | None,
+        *,
+        keep: str | None = None,
+    ) -> _Ask | ToolResult:
+        """When and with whom for `service`; `keep`: the staff member when none is named (if they
+        still perform it)."""
+        when = self._parse_when(company, date_text, time_text)
         if isinstance(when, ToolResult):
             return when
         staff = self._staff.list(company.company_id)
         names = {m.staff_id: m.name for m in staff}
-        staff_id = None
-        if args.mitarbeiter:
-            person = lookup(staff, args.mitarbeiter, lambda m: m.name)
-            if person.match is None:
-                return refusal(
-                    phrasing.unknown_staff(args.mitarbeiter, list(names.values()), lang), "unknown_staff"
-                )
-            if person.match.staff_id not in service.staff_ids:
-                return refusal(
-                    phrasing.staff_not_for_service(person.match.name, service, lang), "staff_not_for_service"
-                )
-            staff_id = person.match.staff_id
+        staff_id = keep if keep in names and keep in service.staff_ids else None
+        if mitarbeiter:
+            person = self._find_staff(company, staff, service, mitarbeiter)
+            if isinstance(person, ToolResult):
+                return person
+            staff_id = person.staff_id
         today = self._clock().astimezone(company.zone).date()
         return _Ask(company, service, when[0], when[1], staff_id, names, today)
 
@@ -309,19 +688,15 @@ class ToolCalls:
             data=data,
         )
 
-    def _parse_when(self, company: Company, args: AvailabilityArgs) -> tuple[date, time | None] | ToolResult:
-        """ISO date and time in the company's zone, or a speakable refusal (bad, past, too far)."""
+    def _parse_when(
+        self, company: Company, date_text: str, time_text: str | None
+    ) -> tuple[date, time | None] | ToolResult:
+        """A day and time to book in the company's zone, or a speakable refusal (unclear, past, too far)."""
         lang = company.language
-        try:
-            day = date.fromisoformat(args.date)
-        except ValueError:
-            return refusal(phrasing.invalid_date(args.date, lang), "invalid_date")
-        at = None
-        if args.time:
-            try:
-                at = time.fromisoformat(args.time)
-            except ValueError:
-                return refusal(phrasing.invalid_time(args.time, lang), "invalid_time")
+        when = self._interpret_when(company, date_text, time_text)
+        if isinstance(when, ToolResult):
+            return when
+        day, at = when
         now = self._clock().astimezone(company.zone)
         moment = datetime.combine(day, at or time(23, 59), tzinfo=company.zone)
         if moment <= now:
@@ -329,6 +704,19 @@ class ToolCalls:
         if day > now.date() + timedelta(days=company.booking_window_days):
             return refusal(phrasing.beyond_window(company.booking_window_days, lang), "beyond_booking_window")
         return day, at
+
+    def _interpret_when(
+        self, company: Company, date_text: str, time_text: str | None
+    ) -> tuple[date, time | None] | ToolResult:
+        """What the caller's day and time mean (company local; ISO or as said: "morgen um halb
+        drei"), or the question domain/when.py asks back (unclear, ambiguous)."""
+        now = self._clock().astimezone(company.zone)
+        when = resolve_when(
+            date_text, time_text, now=now, language=company.language, opening_hours=company.opening_hours
+        )
+        if isinstance(when, Unclear):
+            return refusal(when.message, when.reason, options=when.options)
+        return when.day, when.at
 
     @staticmethod
     def _service_data(service: Service, staff_names: list[str] | None = None) -> dict[str, Any]:

@@ -16,10 +16,15 @@ from calbridge.services.host_resolution import HostResolver
 
 if TYPE_CHECKING:
     from calbridge.adapters.calcom import CalcomClient
+    from calbridge.adapters.idempotency import OnceOnly
+    from calbridge.adapters.queue import JobQueue
     from calbridge.services.appointment_changes import AppointmentChanges
     from calbridge.services.availability import AvailabilityService
     from calbridge.services.booking import BookingSaga
+    from calbridge.services.call_records import CallRecords
     from calbridge.services.event_types import EventTypeProvisioner
+    from calbridge.services.team_sync import TeamSync
+    from calbridge.services.team_sync_jobs import TeamSyncFanOut, TeamSyncRunner, TeamSyncWorker
 
 
 @cache
@@ -108,3 +113,90 @@ def appointment_changes() -> AppointmentChanges:
     from calbridge.services.appointment_changes import AppointmentChanges
 
     return AppointmentChanges(calcom=calcom_client, records=BookingRecordRepository())
+
+
+@cache
+def call_records() -> CallRecords:
+    """Call records: the lifecycle webhooks write them, the tools note appointments on them."""
+    from calbridge.adapters.store.calls import CallRepository
+    from calbridge.services.call_records import CallRecords
+
+    return CallRecords(CompanyRepository(), CallRepository())
+
+
+# The nightly team sync's fan-out (services/team_sync_jobs.py): the scheduler, the admin API and
+# the worker share one queue client; the per-company sync is `team_sync()`, built on first use.
+
+
+@cache
+def team_sync() -> TeamSync:
+    """The per-company team sync (services/team_sync.py); its Cal.com pacing is per container."""
+    from calbridge.adapters.calcom.pacing import Pacer
+    from calbridge.adapters.store.event_map import EventMapRepository
+    from calbridge.adapters.store.repositories import ServiceRepository
+    from calbridge.adapters.store.team import TeamRepository
+    from calbridge.services.team_sync import TeamSync
+
+    return TeamSync(
+        calcom_client(),
+        host_resolver(),
+        companies=CompanyRepository(),
+        staff=StaffRepository(),
+        services=ServiceRepository(),
+        mappings=HostMappingRepository(),
+        reviews=HostReviewRepository(),
+        team=TeamRepository(),
+        event_map=EventMapRepository(),
+        pacer=Pacer(limit=get_settings().calcom_sync_requests_per_minute),
+    )
+
+
+@cache
+def team_sync_queue() -> JobQueue:
+    from calbridge.adapters.queue import JobQueue
+
+    return JobQueue(get_settings().team_sync_queue_url)
+
+
+@cache
+def team_sync_fan_out() -> TeamSyncFanOut:
+    from calbridge.services.team_sync_jobs import TeamSyncFanOut
+
+    return TeamSyncFanOut(CompanyRepository(), team_sync_queue())
+
+
+@cache
+def team_sync_runner() -> TeamSyncRunner:
+    from calbridge.adapters.store.leases import LeaseRepository
+    from calbridge.adapters.store.sync_runs import SyncRunRepository
+    from calbridge.services.team_sync_jobs import TeamSyncRunner
+
+    settings = get_settings()
+    return TeamSyncRunner(
+        team_sync,
+        CompanyRepository(),
+        LeaseRepository(),
+        SyncRunRepository(settings.sync_run_retention_days),
+        max_deadline_s=settings.team_sync_deadline_s,
+    )
+
+
+@cache
+def team_sync_worker() -> TeamSyncWorker:
+    from calbridge.services.team_sync_jobs import TeamSyncWorker
+
+    return TeamSyncWorker(team_sync_runner(), team_sync_queue(), get_settings().team_sync_retry_backoff_s)
+
+
+@cache
+def tool_call_once() -> OnceOnly:
+    """Idempotency of the tools that change appointments (docs/adr/0008-tool-calls.md); the
+    handler registers each invocation's context on its config."""
+    from calbridge.adapters.idempotency import OnceOnly
+
+    settings = get_settings()
+    return OnceOnly(
+        settings.idempotency_table,
+        expires_after_s=settings.tool_idempotency_s,
+        wait_s=settings.tool_in_progress_wait_s,
+    )

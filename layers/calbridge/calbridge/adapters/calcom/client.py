@@ -19,6 +19,7 @@ Design choices, all from reference/calcom.md:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from types import TracebackType
@@ -53,6 +54,9 @@ MAX_PAGES = 500
 
 SortOrder = Literal["asc", "desc"]
 _HasMore = Callable[[dict[str, Any], int, int, int], bool]
+Exchange = Callable[[], dict[str, Any]]
+RequestGuard = Callable[[str, Exchange], dict[str, Any]]
+"""Wraps every exchange of a `guarded` client: gets the HTTP method and the exchange to run."""
 
 
 class CalcomClient:
@@ -75,6 +79,7 @@ class CalcomClient:
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": "calbridge"},
         )
+        self._guard: RequestGuard | None = None
 
     @classmethod
     def from_settings(
@@ -93,6 +98,15 @@ class CalcomClient:
             timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect),
             transport=transport,
         )
+
+    def guarded(self, guard: RequestGuard) -> Self:
+        """A view of this client whose every HTTP exchange (each page of a listing too) runs
+        through `guard(method, exchange)`: pacing, retrying a throttled call, a deadline, counting
+        (adapters/calcom/pacing.py). It shares this client's connection pool: close only the original.
+        """
+        view = copy.copy(self)
+        view._guard = guard
+        return view
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -281,6 +295,22 @@ class CalcomClient:
         books_slot: bool = False,
     ) -> dict[str, Any]:
         """One exchange. Returns the JSON envelope ({} for an empty body) or raises a CalcomError."""
+
+        def exchange() -> dict[str, Any]:
+            return self._exchange(method, path, version, params=params, body=body, books_slot=books_slot)
+
+        return exchange() if self._guard is None else self._guard(method, exchange)
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        version: str,
+        *,
+        params: dict[str, Any] | None,
+        body: dict[str, Any] | None,
+        books_slot: bool,
+    ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._api_key()}", "cal-api-version": version}
         query = {key: value for key, value in (params or {}).items() if value is not None}
         try:

@@ -7,28 +7,35 @@ Items, all keyed (company_id, appointment_id):
 - `code#<confirmation code>`: the code's claim (kind "confirmation_code"), so codes are unique per
   company and an appointment can be found by the code a caller reads out.
 
-A booked appointment is written in ONE TransactWrite with its segments, its code and the release
-of the slot lease. Every item is conditioned on its absence; a retried write finds its own
-appointment and answers with it (idempotent). A failed attempt overwrites the appointment item
-with status failed and removes whatever a half-known earlier write might have left.
+An appointment item with a customer phone also carries `customer_key` ("<company_id>#<E.164>"),
+the hash key of the `by_customer_phone` index (range: `starts_at`): the cancel and reschedule tools
+find a caller's upcoming appointments with one query.
+
+A booked appointment is written in ONE TransactWrite with its segments, its code, the release
+of the slot lease and the deletion of the slot-cache entries its holds made stale
+(adapters/store/slot_cache.py; their keys are kept on the appointment item, so a cancel or a
+reschedule drops them again in its own transaction). Every item is conditioned on its absence;
+a retried write finds its own appointment and answers with it (idempotent). A failed attempt
+overwrites the appointment item with status failed and removes whatever a half-known earlier
+write might have left.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from calbridge.adapters.store.leases import LeaseRepository
-from calbridge.adapters.store.models import AppointmentRecord
+from calbridge.adapters.store.models import AppointmentRecord, SlotCacheRecord, transaction_connection
 from calbridge.domain.booking import (
     AppointmentSummary,
     Customer,
+    CustomerAppointment,
     SegmentSummary,
     StaffAssignment,
     new_confirmation_code,
@@ -64,6 +71,11 @@ def code_item_id(code: str) -> str:
     return f"code#{code}"
 
 
+def customer_phone_key(company_id: str, phone: str) -> str:
+    """The by_customer_phone index's key: company first, so a lookup never leaves the company."""
+    return f"{company_id}#{phone}"
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -80,8 +92,10 @@ class BookingRecordRepository:
         customer: Customer,
         assignments: Mapping[str, StaffAssignment],
         lease: LeaseRef | None,
+        stale_slots: Sequence[str] = (),
     ) -> AppointmentSummary:
-        """Write the appointment, its segments and its code, and release the lease: one transaction.
+        """Write the appointment, its segments and its code, release the lease and drop the
+        slot-cache entries `stale_slots` (kept on the appointment): one transaction.
 
         Returns the summary as stored: with this call's confirmation code, or, when the appointment
         was written before (a retried step), with the stored one. Another attempt's appointment
@@ -90,9 +104,10 @@ class BookingRecordRepository:
         """
         for _ in range(CODE_ATTEMPTS):
             stored = summary.model_copy(update={"confirmation_code": new_confirmation_code()})
-            ops = self._booked_ops(stored, customer, assignments)
+            ops = self._booked_ops(stored, customer, assignments, stale_slots)
             if lease is not None:
                 ops.append(("lease", "delete", _release(lease)))
+            ops += _drop_slots(stale_slots)
             try:
                 self._transact(ops)
                 return stored
@@ -127,7 +142,11 @@ class BookingRecordRepository:
         )
 
     def _booked_ops(
-        self, summary: AppointmentSummary, customer: Customer, assignments: Mapping[str, StaffAssignment]
+        self,
+        summary: AppointmentSummary,
+        customer: Customer,
+        assignments: Mapping[str, StaffAssignment],
+        stale_slots: Sequence[str],
     ) -> list[_Op]:
         now = self._clock()
         first = summary.segments[0]
@@ -155,7 +174,9 @@ class BookingRecordRepository:
             customer_name=customer.name,
             customer_email=customer.email,
             customer_phone=customer.phone,
+            customer_key=customer_phone_key(summary.company_id, customer.phone) if customer.phone else None,
             call_id=summary.call_id,
+            slot_cache_keys=sorted(stale_slots) or None,
             created_at=now,
             updated_at=now,
         )
@@ -187,9 +208,11 @@ class BookingRecordRepository:
         cause: str,
         details: Mapping[str, Any],
         segment_keys: list[str],
+        stale_slots: Sequence[str] = (),
     ) -> None:
-        """Record a failed attempt (status failed, error name and message) and remove what a
-        booked write of the same attempt may have left (its segments and code): one transaction."""
+        """Record a failed attempt (status failed, error name and message), remove what a booked
+        write of the same attempt may have left (its segments and code) and drop the slot-cache
+        entries `stale_slots` (Cal.com may have refused a slot the cache offered): one transaction."""
         now = self._clock()
         existing = self.get(company_id, booking_id)
         record = AppointmentRecord(
@@ -210,6 +233,7 @@ class BookingRecordRepository:
         code = (existing or {}).get("confirmation_code")
         if code:
             ops.append(("code", "delete", _delete(AppointmentRecord(company_id, code_item_id(code)))))
+        ops += _drop_slots(stale_slots)
         try:
             self._transact(ops)
         except _ConditionsFailed as failed:  # no item here has a condition
@@ -240,7 +264,8 @@ class BookingRecordRepository:
     def save_cancelled(
         self, company_id: str, appointment_id: str, *, reason: str, failed_uids: list[str]
     ) -> AppointmentRecord:
-        """Mark the appointment and its segments cancelled (reason, time): one transaction.
+        """Mark the appointment and its segments cancelled (reason, time) and drop the slot-cache
+        entries its holds fell in: one transaction.
 
         With `failed_uids` (Cal.com bookings that could not be cancelled) the appointment becomes
         `cancel_failed` naming them, and only the segments whose booking was cancelled are marked.
@@ -269,6 +294,7 @@ class BookingRecordRepository:
             segment.cancelled_at = now
             segment.updated_at = now
             ops.append(("segment", "put", _save(segment, None)))
+        ops += _drop_slots(head.slot_cache_keys or ())
         try:
             self._transact(ops)
         except _ConditionsFailed as lost:
@@ -287,8 +313,10 @@ class BookingRecordRepository:
         *,
         old_uids: Mapping[str, str],
         lease: LeaseRef | None,
+        stale_slots: Sequence[str] = (),
     ) -> AppointmentSummary:
-        """Swap a rescheduled appointment to its new bookings: one transaction.
+        """Swap a rescheduled appointment to its new bookings: one transaction, which also drops
+        the slot-cache entries of the old holds and the new ones (`stale_slots`, kept from now on).
 
         The appointment keeps its id, confirmation code and group uid, and gets the new times,
         staff and Cal.com uids (the old ones kept as `replaced_calcom_booking_uids`); every
@@ -320,6 +348,8 @@ class BookingRecordRepository:
         head.replaced_calcom_booking_uids = dict(old_uids)
         head.rescheduled_at = now
         head.reschedule_count = int(head.reschedule_count or 0) + 1
+        old_slots = head.slot_cache_keys or []
+        head.slot_cache_keys = sorted(stale_slots) or None
         head.updated_at = now
         ops: list[_Op] = [("appointment", "put", _save(head, condition))]
         keys = {segment.key for segment in summary.segments}
@@ -331,11 +361,14 @@ class BookingRecordRepository:
                 ops.append(("segment", "delete", _delete(old)))
         if lease is not None:
             ops.append(("lease", "delete", _release(lease)))
+        ops += _drop_slots({*old_slots, *stale_slots})
         try:
             self._transact(ops)
         except _ConditionsFailed as lost:
             if lost.labels == {"lease"}:  # taken over by another booking: theirs stays
-                return self.save_rescheduled(summary, assignments, old_uids=old_uids, lease=None)
+                return self.save_rescheduled(
+                    summary, assignments, old_uids=old_uids, lease=None, stale_slots=stale_slots
+                )
             raise AppointmentConflict(
                 f"appointment {summary.appointment_id} changed during the reschedule"
             ) from lost
@@ -363,6 +396,37 @@ class BookingRecordRepository:
         head = self.get(company_id, booking_id)
         return ([head] if head else []) + found
 
+    def for_customer_phone(
+        self, company_id: str, phone: str, *, after: datetime
+    ) -> list[CustomerAppointment]:
+        """The booked appointments of a caller (E.164 phone) starting after `after`, earliest first:
+        one query of the by_customer_phone index, scoped to the company by its key."""
+        try:
+            records = AppointmentRecord.by_customer_phone.query(
+                customer_phone_key(company_id, phone),
+                AppointmentRecord.starts_at > after,
+                filter_condition=(AppointmentRecord.kind == "appointment")
+                & (AppointmentRecord.status == "booked"),
+            )
+            return [_customer_appointment(r) for r in records if r.company_id == company_id]
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+
+    def by_confirmation_code(self, company_id: str, code: str) -> CustomerAppointment | None:
+        """The appointment a confirmation code belongs to (any status), or None."""
+        try:
+            claim = AppointmentRecord.get(company_id, code_item_id(code))
+            if claim.kind != "confirmation_code" or not claim.parent_id:
+                return None
+            head = AppointmentRecord.get(company_id, claim.parent_id)
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+        if head.kind != "appointment" or head.starts_at is None:
+            return None
+        return _customer_appointment(head)
+
     # ------------------------------------------------------------------ plumbing
 
     @staticmethod
@@ -372,7 +436,7 @@ class BookingRecordRepository:
         # reasons come back in that order, so label them in that order.
         sent = [op for op in ops if op[1] == "delete"] + [op for op in ops if op[1] == "put"]
         try:
-            with TransactWrite(connection=Connection()) as tx:
+            with TransactWrite(connection=transaction_connection()) as tx:
                 for _, _, add in sent:
                     add(tx)
         except TransactWriteError as exc:
@@ -395,6 +459,15 @@ def _save(record: AppointmentRecord, condition: Any) -> Callable[[TransactWrite]
 
 def _delete(record: AppointmentRecord) -> Callable[[TransactWrite], None]:
     return lambda tx: tx.delete(record)
+
+
+def _drop_slots(keys: Iterable[str]) -> list[_Op]:
+    """Deletes of slot-cache entries (unconditional: an entry that expired already is no error)."""
+    return [("slot", "delete", _delete_slot(key)) for key in sorted(set(keys))]
+
+
+def _delete_slot(key: str) -> Callable[[TransactWrite], None]:
+    return lambda tx: tx.delete(SlotCacheRecord(key))
 
 
 def _release(lease: LeaseRef) -> Callable[[TransactWrite], None]:
@@ -425,6 +498,20 @@ def _segment_record(
         composite_group_uid=summary.composite_group_uid,
         created_at=now,
         updated_at=now,
+    )
+
+
+def _customer_appointment(record: AppointmentRecord) -> CustomerAppointment:
+    return CustomerAppointment(
+        appointment_id=record.appointment_id,
+        company_id=record.company_id,
+        status=record.status or "",
+        service_id=record.service_id,
+        service_name=record.service_name,
+        staff_id=record.staff_id,
+        start=record.starts_at,
+        end=record.ends_at,
+        confirmation_code=record.confirmation_code,
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
@@ -19,6 +18,7 @@ from calbridge.adapters.store.models import (
     HostMappingRecord,
     HostReviewRecord,
     MappingAuditRecord,
+    transaction_connection,
 )
 from calbridge.domain.mappings import (
     HostMapping,
@@ -157,7 +157,7 @@ class HostMappingRepository:
     @staticmethod
     def _transact(record: HostMappingRecord, condition: Any, audit: MappingAudit) -> None:
         try:
-            with TransactWrite(connection=Connection()) as tx:
+            with TransactWrite(connection=transaction_connection()) as tx:
                 tx.save(record, condition=condition)
                 audit_record = _audit_record(audit)
                 tx.save(audit_record, condition=MappingAuditRecord.audit_key.does_not_exist())

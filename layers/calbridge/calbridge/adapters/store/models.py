@@ -6,14 +6,19 @@ environment is configured (every handler, the local stack, the tests' conftest).
 
 from __future__ import annotations
 
+from functools import cache
+
 from pynamodb.attributes import (
     BooleanAttribute,
+    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -27,6 +32,18 @@ class _Meta:
     max_retry_attempts = 2
     connect_timeout_seconds = 2
     read_timeout_seconds = 5
+
+
+@cache
+def transaction_connection() -> Connection:
+    """The connection every TransactWrite uses, one per container like the models' own. A new
+    `Connection()` per transaction builds a new botocore session and client, which loads
+    botocore's endpoint and service model files again: tens of milliseconds per transaction."""
+    return Connection(
+        max_retry_attempts=_Meta.max_retry_attempts,
+        connect_timeout_seconds=_Meta.connect_timeout_seconds,
+        read_timeout_seconds=_Meta.read_timeout_seconds,
+    )
 
 
 class BranchAttribute(MapAttribute):
@@ -47,6 +64,8 @@ class CompanyRecord(Model):
     branches = ListAttribute(of=BranchAttribute, default=list)
     host_match_threshold = NumberAttribute(default=75)
     booking_window_days = NumberAttribute(default=60)
+    opening_hours = MapAttribute(null=True)  # OpeningHours as JSON: {"weekly": {"0": [["09:00:00", …]]}}
+    sync_repair_drift = BooleanAttribute(default=False)
     updated_at = UTCDateTimeAttribute()
 
 
@@ -172,6 +191,18 @@ class HostReviewRecord(Model):
     last_seen = UTCDateTimeAttribute()
 
 
+class AppointmentsByCustomerPhoneIndex(GlobalSecondaryIndex):
+    """A caller's appointments by start: `customer_key` is "<company_id>#<E.164 phone>", so one
+    company's customers are never found by another. Sparse: only appointment items carry it."""
+
+    class Meta:
+        index_name = "by_customer_phone"
+        projection = AllProjection()
+
+    customer_key = UnicodeAttribute(hash_key=True)
+    starts_at = UTCDateTimeAttribute(range_key=True)
+
+
 class AppointmentRecord(Model):
     class Meta(_Meta):
         table_name = _settings.appointments_table
@@ -219,6 +250,11 @@ class AppointmentRecord(Model):
     rescheduled_at = UTCDateTimeAttribute(null=True)
     reschedule_count = NumberAttribute(null=True)
     replaced_calcom_booking_uids = MapAttribute(null=True)  # the last reschedule's old uids
+    # The slot-cache entries the appointment's holds fall in: a cancel or reschedule drops them.
+    slot_cache_keys = ListAttribute(of=UnicodeAttribute, null=True)
+    # The cancel and reschedule tools find a caller's appointments by phone (docs/adr/0008-tool-calls.md).
+    customer_key = UnicodeAttribute(null=True)  # appointment items with a phone: <company_id>#<E.164>
+    by_customer_phone = AppointmentsByCustomerPhoneIndex()
 
 
 class LeaseRecord(Model):
@@ -267,3 +303,116 @@ class SlotCacheRecord(Model):
     cache_key = UnicodeAttribute(hash_key=True)  # <company>#<event type>#<user>#<day>
     starts = ListAttribute(of=UnicodeAttribute, default=list)  # UTC ISO instants
     expires_at = NumberAttribute()  # epoch seconds: DynamoDB's TTL attribute, and checked on read
+
+
+class CallAppointmentAttribute(MapAttribute):
+    appointment_id = UnicodeAttribute()
+    action = UnicodeAttribute()  # booked | cancelled | rescheduled
+    at = UTCDateTimeAttribute()
+
+
+class CallRecord(Model):
+    """One Retell call of a company, from its lifecycle webhooks and the tools (adapters/store/calls.py).
+
+    Every write is one conditional UpdateItem: `events` holds the lifecycle events applied so far
+    (a redelivered one fails the condition), and the status is derived from it when read.
+    """
+
+    class Meta(_Meta):
+        table_name = _settings.calls_table
+
+    company_id = UnicodeAttribute(hash_key=True)
+    call_id = UnicodeAttribute(range_key=True)
+    events = UnicodeSetAttribute(null=True)  # call_started | call_ended | call_analyzed
+    branch_id = UnicodeAttribute(null=True)
+    agent_id = UnicodeAttribute(null=True)
+    direction = UnicodeAttribute(null=True)
+    from_number = UnicodeAttribute(null=True)  # E.164
+    to_number = UnicodeAttribute(null=True)  # E.164
+    started_at = UTCDateTimeAttribute(null=True)
+    ended_at = UTCDateTimeAttribute(null=True)
+    duration_ms = NumberAttribute(null=True)
+    disconnection_reason = UnicodeAttribute(null=True)
+    summary = UnicodeAttribute(null=True)
+    user_sentiment = UnicodeAttribute(null=True)
+    call_successful = BooleanAttribute(null=True)
+    in_voicemail = BooleanAttribute(null=True)
+    appointments = ListAttribute(of=CallAppointmentAttribute, null=True)
+    appointment_keys = UnicodeSetAttribute(null=True)  # <appointment_id>#<action> noted so far
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class SyncRunRecord(Model):
+    """One team sync run of a company (run_key <started_at>#<run_id>): its report, kept until TTL.
+
+    The report (domain/sync.py SyncReport, lists capped: adapters/store/sync_runs.py) is stored as
+    JSON as the sync produced it; status, trigger and times are top-level attributes to read at a
+    glance.
+    """
+
+    class Meta(_Meta):
+        table_name = _settings.sync_runs_table
+
+    company_id = UnicodeAttribute(hash_key=True)
+    run_key = UnicodeAttribute(range_key=True)
+    run_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    trigger = UnicodeAttribute()
+    job_id = UnicodeAttribute(null=True)  # the SQS message id, when the run came from the queue
+    started_at = UTCDateTimeAttribute()
+    finished_at = UTCDateTimeAttribute(null=True)
+    report = JSONAttribute()
+    expires_at = NumberAttribute()  # epoch seconds: DynamoDB's TTL attribute
+
+
+class TeamMemberRecord(Model):
+    """A Cal.com team member as the team sync last saw it (item_key member#<user id>).
+
+    Shares TeamMembersTable with `TeamEventTypeRecord` (item_key event_type#<id>); each kind is
+    read with one query on its key prefix (adapters/store/team.py).
+    """
+
+    class Meta(_Meta):
+        table_name = _settings.team_members_table
+
+    company_id = UnicodeAttribute(hash_key=True)
+    item_key = UnicodeAttribute(range_key=True)
+    user_id = NumberAttribute()
+    membership_id = NumberAttribute(null=True)
+    email = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)
+    username = UnicodeAttribute(null=True)
+    role = UnicodeAttribute(null=True)
+    accepted = BooleanAttribute(default=False)
+    is_active = BooleanAttribute(default=True)
+    first_seen_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    deactivated_at = UTCDateTimeAttribute(null=True)
+
+
+class EventTypeHostAttribute(MapAttribute):
+    user_id = NumberAttribute()
+    name = UnicodeAttribute(null=True)
+    username = UnicodeAttribute(null=True)
+    email = UnicodeAttribute(null=True)
+
+
+class TeamEventTypeRecord(Model):
+    """A team event type with its hosts and the service it became (item_key event_type#<id>)."""
+
+    class Meta(_Meta):
+        table_name = _settings.team_members_table
+
+    company_id = UnicodeAttribute(hash_key=True)
+    item_key = UnicodeAttribute(range_key=True)
+    event_type_id = NumberAttribute()
+    title = UnicodeAttribute()
+    slug = UnicodeAttribute()
+    length = NumberAttribute(null=True)
+    hidden = BooleanAttribute(default=False)
+    scheduling_type = UnicodeAttribute(null=True)
+    hosts = ListAttribute(of=EventTypeHostAttribute, default=list)
+    service_id = UnicodeAttribute(null=True)
+    is_active = BooleanAttribute(default=True)
+    updated_at = UTCDateTimeAttribute()

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -21,6 +20,7 @@ from calbridge.adapters.store.models import (
     PhoneRouteRecord,
     ServiceRecord,
     StaffRecord,
+    transaction_connection,
 )
 from calbridge.domain.models import Company, PhoneRoute, Service, StaffMember, normalize_phone
 from calbridge.errors import NotFound, PhoneNumberTaken, StoreUnavailable, UnknownCompany
@@ -51,6 +51,20 @@ class CompanyRepository:
         except PynamoDBException as exc:
             raise StoreUnavailable("the company store is unavailable") from exc
 
+    def calcom_team_ids(self) -> dict[str, int | None]:
+        """Every company's Cal.com team id (None when unset), for the nightly team sync's fan-out.
+
+        The one read across tenants: a Scan that returns only these two attributes (the table
+        holds one small item per company).
+        """
+        try:
+            return {
+                r.company_id: None if r.calcom_team_id is None else int(r.calcom_team_id)
+                for r in CompanyRecord.scan(attributes_to_get=["company_id", "calcom_team_id"])
+            }
+        except PynamoDBException as exc:
+            raise StoreUnavailable("the company store is unavailable") from exc
+
     def route_for(self, dialled_number: str) -> PhoneRoute | None:
         """The company/branch a dialled number answers for, or None if nobody claims it."""
         try:
@@ -73,7 +87,7 @@ class CompanyRepository:
         wanted = {number: branch.branch_id for branch in company.branches for number in branch.phone_numbers}
         try:
             existing = {r.phone_number for r in PhoneRouteRecord.by_company.query(company.company_id)}
-            with TransactWrite(connection=Connection(), client_request_token=None) as tx:
+            with TransactWrite(connection=transaction_connection(), client_request_token=None) as tx:
                 tx.save(_to_record(CompanyRecord, company))
                 for number, branch_id in wanted.items():
                     route = PhoneRouteRecord(number, company_id=company.company_id, branch_id=branch_id)

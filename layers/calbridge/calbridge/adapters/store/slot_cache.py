@@ -1,8 +1,11 @@
 """Cal.com slots cached in DynamoDB for a minute, shared by every container.
 
 Keyed per (company, event type, staff member's Cal.com user, local day). Entries expire by
-DynamoDB TTL and are also checked on read (TTL deletion is lazy); our own bookings delete the
-entries they touch so the next check sees Cal.com again.
+DynamoDB TTL and are also checked on read (TTL deletion is lazy). The booking, cancel and
+reschedule sagas delete the entries their appointments touch, inside their own transactions
+(adapters/store/bookings.py), so the next check sees Cal.com again. Writing an entry is best
+effort: it fails when such a transaction holds the item at that moment (DynamoDB's
+TransactionConflict), and a missing entry only means the next check asks Cal.com.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pynamodb.exceptions import DoesNotExist, PynamoDBException
 
 from calbridge.adapters.store.models import SlotCacheRecord
 from calbridge.errors import StoreUnavailable
+from calbridge.observability import logger
 
 _UNAVAILABLE = "the slot cache is unavailable"
 
@@ -50,7 +54,7 @@ class SlotCache:
         try:
             record.save()
         except PynamoDBException as exc:
-            raise StoreUnavailable(_UNAVAILABLE) from exc
+            logger.warning("slot cache entry not written", error=type(exc).__name__)
 
     def invalidate(self, keys: Iterable[str]) -> None:
         """Forget entries our own booking made stale (one BatchWriteItem per 25 keys)."""

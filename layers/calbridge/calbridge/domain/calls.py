@@ -1,0 +1,116 @@
+"""Call records: what Retell's lifecycle webhooks and our tools tell about one call (pure models).
+
+Retell redelivers webhooks and does not keep their order (reference/retell.md §1), so a record is
+built from whichever events arrived, in any order: its status is the furthest event seen, never
+the last one received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+
+
+class CallEvent(StrEnum):
+    """The lifecycle events calbridge records, in the order a call goes through them."""
+
+    STARTED = "call_started"
+    ENDED = "call_ended"
+    ANALYZED = "call_analyzed"
+
+
+class CallStatus(StrEnum):
+    STARTED = "started"
+    ENDED = "ended"
+    ANALYZED = "analyzed"
+
+
+_STATUS_OF = {
+    CallEvent.STARTED: CallStatus.STARTED,
+    CallEvent.ENDED: CallStatus.ENDED,
+    CallEvent.ANALYZED: CallStatus.ANALYZED,
+}
+_ORDER = list(CallEvent)
+
+# `call_analyzed` carries Retell's full, final call object: its values replace what earlier events
+# stored. The other events only fill what is still missing, so a late `call_started` never
+# overwrites the end of a call.
+FINAL_EVENT = CallEvent.ANALYZED
+
+
+def furthest_status(events: Iterable[CallEvent]) -> CallStatus | None:
+    """analyzed > ended > started, whatever order the events arrived in; None before any event."""
+    seen = set(events)
+    for event in reversed(_ORDER):
+        if event in seen:
+            return _STATUS_OF[event]
+    return None
+
+
+class AppointmentAction(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    RESCHEDULED = "rescheduled"
+
+
+# Booking or cancelling an appointment happens once; a retried tool call must not note it twice.
+# Rescheduling the same appointment twice in one call is real, so every reschedule is noted.
+ONCE_PER_APPOINTMENT = frozenset({AppointmentAction.BOOKED, AppointmentAction.CANCELLED})
+
+
+class CallAppointment(BaseModel):
+    """An appointment booked, cancelled or rescheduled during the call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    appointment_id: str = Field(min_length=1)
+    action: AppointmentAction
+    at: datetime
+
+
+class CallFacts(BaseModel):
+    """What one lifecycle event says about the call; None where the event says nothing.
+
+    Phone numbers are E.164 (they find a caller's appointments); times are UTC.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    branch_id: str | None = None
+    agent_id: str | None = None
+    direction: str | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_ms: int | None = None
+    disconnection_reason: str | None = None
+    summary: str | None = None
+    user_sentiment: str | None = None
+    call_successful: bool | None = None
+    in_voicemail: bool | None = None
+
+
+class RecordedCall(CallFacts):
+    """One call of a company, as stored: the facts, the events seen, the appointments it touched."""
+
+    company_id: str
+    call_id: str
+    events: tuple[CallEvent, ...] = ()  # in lifecycle order, whatever order they arrived in
+    appointments: list[CallAppointment] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _lifecycle_order(cls, events: Iterable[str]) -> tuple[CallEvent, ...]:
+        seen = {CallEvent(e) for e in events}
+        return tuple(e for e in _ORDER if e in seen)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> CallStatus | None:
+        return furthest_status(self.events)

@@ -1,0 +1,138 @@
+"""Call records from Retell's lifecycle webhooks (`POST /retell/events`) and from the tools.
+
+The tenant comes from signed call data only: `call.metadata.company_id` (our inbound answer put it
+there), else the dialled number of an inbound call through the phone-number routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from calbridge.adapters.retell.payloads import (
+    CALL_LIFECYCLE_EVENTS,
+    LifecycleCall,
+    parse_call_event,
+    webhook_event_name,
+)
+from calbridge.adapters.store.calls import CallRepository
+from calbridge.adapters.store.repositories import CompanyRepository
+from calbridge.domain.calls import AppointmentAction, CallAppointment, CallEvent, CallFacts
+from calbridge.domain.models import normalize_phone
+from calbridge.errors import UnknownCompany
+from calbridge.observability import logger, metrics
+
+
+def _utc(timestamp_ms: int | None) -> datetime | None:
+    if timestamp_ms is None:
+        return None
+    # Integer arithmetic: a float division would turn .538 s into .537999.
+    seconds, millis = divmod(timestamp_ms, 1000)
+    return datetime.fromtimestamp(seconds, UTC) + timedelta(milliseconds=millis)
+
+
+def _e164(value: str | None, field: str) -> str | None:
+    """The number in E.164, or None for what is not a phone number (withheld caller ID, SIP URIs)."""
+    if not value:
+        return None
+    try:
+        return normalize_phone(value)
+    except ValueError:
+        logger.info("call number is not E.164; not stored", field=field)
+        return None
+
+
+class CallRecords:
+    def __init__(
+        self,
+        companies: CompanyRepository,
+        calls: CallRepository,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._companies = companies
+        self._calls = calls
+        self._clock = clock
+
+    def receive(self, body: Any) -> bool:
+        """Record a lifecycle webhook; True if it changed the record.
+
+        Other Retell events are acknowledged and ignored; a redelivered event changes nothing.
+        Raises InvalidRequest (bad payload) or UnknownCompany (no tenant) before anything is written.
+        """
+        name = webhook_event_name(body)
+        if name not in CALL_LIFECYCLE_EVENTS:
+            logger.debug("call webhook not recorded", event=name)
+            return False
+        request = parse_call_event(body)
+        call = request.call
+        company_id, branch_id = self._tenant(call)
+        event = CallEvent(request.event)
+        recorded = self._calls.record_event(
+            company_id, call.call_id, event, self._facts(call, branch_id), now=self._clock()
+        )
+        if recorded:
+            with single_metric(
+                name="CallEventRecorded", unit=MetricUnit.Count, value=1, namespace=metrics.namespace
+            ) as metric:
+                metric.add_dimension(name="event", value=event.value)
+            logger.info(
+                "call event recorded", call_event=event.value, company_id=company_id, call_id=call.call_id
+            )
+        else:
+            metrics.add_metric(name="CallEventDuplicate", unit=MetricUnit.Count, value=1)
+            logger.info("call event redelivered; unchanged", call_event=event.value, call_id=call.call_id)
+        return recorded
+
+    def note_appointment(
+        self, company_id: str, call_id: str, appointment_id: str, action: AppointmentAction | str
+    ) -> bool:
+        """Record that the call booked, cancelled or rescheduled an appointment.
+
+        Works before, between or after the lifecycle events; False when a booking or cancellation
+        of this appointment was noted already (a retried tool call).
+        """
+        appointment = CallAppointment(
+            appointment_id=appointment_id, action=AppointmentAction(action), at=self._clock()
+        )
+        noted = self._calls.note_appointment(company_id, call_id, appointment)
+        if noted:
+            metrics.add_metric(name="CallAppointmentNoted", unit=MetricUnit.Count, value=1)
+        return noted
+
+    def _tenant(self, call: LifecycleCall) -> tuple[str, str | None]:
+        """(company_id, branch_id) from the signed call data; UnknownCompany if it names none."""
+        company_id = call.metadata.company_id
+        if company_id:
+            self._companies.get(company_id)  # UnknownCompany for an id no company has
+            return company_id, call.metadata.branch_id
+        if call.direction != "outbound" and call.to_number:
+            route = self._companies.route_for(call.to_number)
+            if route is not None:
+                return route.company_id, route.branch_id
+        metrics.add_metric(name="CallEventUnknownCompany", unit=MetricUnit.Count, value=1)
+        raise UnknownCompany(
+            "no company for this call: call.metadata.company_id is missing and the dialled number "
+            "routes to no company"
+        )
+
+    @staticmethod
+    def _facts(call: LifecycleCall, branch_id: str | None) -> CallFacts:
+        analysis = call.call_analysis
+        return CallFacts(
+            branch_id=branch_id,
+            agent_id=call.agent_id,
+            direction=call.direction,
+            from_number=_e164(call.from_number, "from_number"),
+            to_number=_e164(call.to_number, "to_number"),
+            started_at=_utc(call.start_timestamp),
+            ended_at=_utc(call.end_timestamp),
+            duration_ms=call.duration_ms,
+            disconnection_reason=call.disconnection_reason,
+            summary=analysis.call_summary if analysis else None,
+            user_sentiment=analysis.user_sentiment if analysis else None,
+            call_successful=analysis.call_successful if analysis else None,
+            in_voicemail=analysis.in_voicemail if analysis else None,
+        )
