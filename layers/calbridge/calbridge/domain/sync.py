@@ -44,10 +44,10 @@ class SyncReport(BaseModel):
     mappings_created: int = 0  # hosts linked to staff (each with an auto_matched audit)
     mappings_updated: int = 0  # a linked member's Cal.com name, e-mail or username changed (audited)
     mappings_deactivated: int = 0  # of members gone from the team (audited)
-    review_candidates: int = 0  # members waiting for an admin (newly recorded or changed reviews)
+    review_candidates: int = 0  # accepted members no staff member could be linked to (admin review)
     staff_unlinked: int = 0  # staff whose Cal.com user left the team or is linked elsewhere
     event_types_removed: int = 0  # imported team event types gone from Cal.com
     services_deactivated: int = 0  # services whose event type is gone
     throttled: int = 0  # Cal.com 429 answers waited out
-    drift: list[str] = Field(default_factory=list)  # "177#A: length 45 -> 30", one per segment
+    drift: list[str] = Field(default_factory=list)  # "177#A: drifted length 45 -> 30", one per segment
     not_done: list[str] = Field(default_factory=list)  # what a partial run left for the next one

@@ -189,7 +189,7 @@ class TeamSync:
                 self._run(run)
         except DeadlineExceeded as exc:
             report.status = "partial"
-            report.errors.append(f"stopped after {deadline_s:g} s: {exc.message}")
+            report.errors.append(f"stopped by the {deadline_s:g} s deadline: {exc.message}")
             report.not_done = list(run.left) if run else list(STEPS)
         finally:
             report.calcom_calls = guard.calls

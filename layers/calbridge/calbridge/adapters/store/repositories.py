@@ -3,6 +3,11 @@
 Every method takes the company id; nothing here can read another tenant's items. DynamoDB
 failures surface as PynamoDB exceptions only at the edge of this module: callers see domain
 errors (UnknownCompany, NotFound) or a StoreUnavailable.
+
+Built with `cache_ttl_s` (wiring.config_reads: the Retell webhook's inbound and tool path), a
+repository keeps what it read of a company (the company; all its staff or services) for that
+many seconds in this container (adapters/cache.py), like host resolution does: a change made
+elsewhere shows within the TTL, one saved through the same repository at once.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteEr
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from calbridge.adapters.cache import TtlCache
 from calbridge.adapters.store.models import (
     CompanyRecord,
     PhoneRouteRecord,
@@ -43,13 +49,23 @@ def _to_record[R: Model](record_type: type[R], entity: BaseModel) -> R:
 
 
 class CompanyRepository:
+    def __init__(self, cache_ttl_s: float = 0) -> None:
+        self._cache: TtlCache[str, Company] = TtlCache(cache_ttl_s)  # 0: every read reads
+
     def get(self, company_id: str) -> Company:
+        return self._cache.get(company_id, lambda: self._read(company_id))
+
+    @staticmethod
+    def _read(company_id: str) -> Company:
         try:
             return _to_domain(CompanyRecord.get(company_id), Company)
         except DoesNotExist as exc:
             raise UnknownCompany(f"unknown company {company_id!r}") from exc
         except PynamoDBException as exc:
             raise StoreUnavailable("the company store is unavailable") from exc
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
 
     def calcom_team_ids(self) -> dict[str, int | None]:
         """Every company's Cal.com team id (None when unset), for the nightly team sync's fan-out.
@@ -111,6 +127,8 @@ class CompanyRepository:
             raise StoreUnavailable("the company store is unavailable") from exc
         except PynamoDBException as exc:
             raise StoreUnavailable("the company store is unavailable") from exc
+        finally:
+            self._cache.invalidate(company.company_id)
 
 
 class _CompanyScoped[E: BaseModel]:
@@ -119,15 +137,30 @@ class _CompanyScoped[E: BaseModel]:
     record_type: type[Model]
     entity_type: type[E]
     noun: str  # for messages: "staff member", "service"
+    id_field: str  # the entity's id: "staff_id", "service_id"
+
+    def __init__(self, cache_ttl_s: float = 0) -> None:
+        # company -> every entity, active or not (0: every read reads)
+        self._cache: TtlCache[str, dict[str, E]] = TtlCache(cache_ttl_s)
+        self._cached = cache_ttl_s > 0
 
     def list(self, company_id: str, *, active_only: bool = True) -> list[E]:
+        entities = self._cache.get(company_id, lambda: self._read_all(company_id)).values()
+        return [e for e in entities if e.active or not active_only]  # type: ignore[attr-defined]
+
+    def _read_all(self, company_id: str) -> dict[str, E]:
         try:
             entities = [_to_domain(r, self.entity_type) for r in self.record_type.query(company_id)]
         except PynamoDBException as exc:
             raise StoreUnavailable(f"the {self.noun} store is unavailable") from exc
-        return [e for e in entities if e.active or not active_only]  # type: ignore[attr-defined]
+        return {getattr(e, self.id_field): e for e in entities}
 
     def get(self, company_id: str, entity_id: str) -> E:
+        if self._cached:  # from the company's cached entities
+            found = self._cache.get(company_id, lambda: self._read_all(company_id)).get(entity_id)
+            if found is None:
+                raise NotFound(f"unknown {self.noun} {entity_id!r}")
+            return found
         try:
             return _to_domain(self.record_type.get(company_id, entity_id), self.entity_type)
         except DoesNotExist as exc:
@@ -140,6 +173,8 @@ class _CompanyScoped[E: BaseModel]:
             _to_record(self.record_type, entity).save()
         except PynamoDBException as exc:
             raise StoreUnavailable(f"the {self.noun} store is unavailable") from exc
+        finally:
+            self._cache.invalidate(entity.company_id)  # type: ignore[attr-defined]
 
     def save_many(self, entities: list[E]) -> None:
         """Upsert in BatchWriteItem calls of 25 (PynamoDB retries unprocessed items)."""
@@ -149,15 +184,23 @@ class _CompanyScoped[E: BaseModel]:
                     batch.save(_to_record(self.record_type, entity))
         except PynamoDBException as exc:
             raise StoreUnavailable(f"the {self.noun} store is unavailable") from exc
+        finally:
+            for company_id in {e.company_id for e in entities}:  # type: ignore[attr-defined]
+                self._cache.invalidate(company_id)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
 
 
 class StaffRepository(_CompanyScoped[StaffMember]):
     record_type = StaffRecord
     entity_type = StaffMember
     noun = "staff member"
+    id_field = "staff_id"
 
 
 class ServiceRepository(_CompanyScoped[Service]):
     record_type = ServiceRecord
     entity_type = Service
     noun = "service"
+    id_field = "service_id"
