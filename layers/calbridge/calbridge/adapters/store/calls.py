@@ -16,7 +16,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
 
-from calbridge.adapters.store.models import CallAppointmentAttribute, CallRecord
+from calbridge.adapters.store.models import CallAppointmentAttribute, CallRecord, condition_failed
 from calbridge.domain.calls import (
     FINAL_EVENT,
     ONCE_PER_APPOINTMENT,
@@ -28,10 +28,6 @@ from calbridge.domain.calls import (
 from calbridge.errors import StoreUnavailable
 
 _UNAVAILABLE = "the call store is unavailable"
-
-
-def _condition_failed(exc: PynamoDBException) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 def _recorded(record: CallRecord) -> RecordedCall:
@@ -106,7 +102,7 @@ class CallRepository:
         try:
             CallRecord(company_id, call_id).update(actions=actions, condition=condition)
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise StoreUnavailable(_UNAVAILABLE) from exc
         except PynamoDBException as exc:

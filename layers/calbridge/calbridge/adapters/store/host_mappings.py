@@ -18,6 +18,7 @@ from calbridge.adapters.store.models import (
     HostMappingRecord,
     HostReviewRecord,
     MappingAuditRecord,
+    condition_failed,
     transaction_connection,
 )
 from calbridge.domain.mappings import (
@@ -36,10 +37,6 @@ _UNAVAILABLE = "the host mapping store is unavailable"
 
 def _set_or_remove(attribute: Any, value: Any) -> Any:
     return attribute.remove() if value is None else attribute.set(value)
-
-
-def _condition_failed(exc: PynamoDBException) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 def _lost_condition(exc: TransactWriteError) -> bool:
@@ -215,7 +212,7 @@ class HostReviewRepository:
                 condition=HostReviewRecord.host_key.exists(),
             )
         except PynamoDBException as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise StoreUnavailable(_UNAVAILABLE) from exc
 
 
@@ -279,6 +276,6 @@ class AppointmentRepository:
                 condition=AppointmentRecord.appointment_id.exists(),
             )
         except PynamoDBException as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 raise NotFound(f"unknown appointment {appointment_id!r}") from exc
             raise StoreUnavailable("the appointment store is unavailable") from exc

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, PynamoDBException
 from pynamodb.transactions import TransactWrite
 
-from calbridge.adapters.store.models import LeaseRecord
+from calbridge.adapters.store.models import LeaseRecord, condition_failed
 from calbridge.errors import LeaseBusy, StoreUnavailable
 
 _UNAVAILABLE = "the lease store is unavailable"
@@ -29,10 +29,6 @@ class Lease(BaseModel):
     lease_key: str
     owner: str
     expires_at: int  # epoch seconds
-
-
-def _condition_failed(exc: PynamoDBException) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 def _mine_or_gone(owner: str) -> Any:
@@ -49,7 +45,7 @@ class LeaseRepository:
         try:
             record.save(condition=condition)
         except PutError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 raise LeaseBusy(f"lease {lease_key} is held by another booking") from exc
             raise StoreUnavailable(_UNAVAILABLE) from exc
         except PynamoDBException as exc:
@@ -61,7 +57,7 @@ class LeaseRepository:
         try:
             LeaseRecord(company_id, lease_key).delete(condition=_mine_or_gone(owner))
         except DeleteError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise StoreUnavailable(_UNAVAILABLE) from exc
         except PynamoDBException as exc:

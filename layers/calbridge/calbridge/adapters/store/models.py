@@ -24,6 +24,12 @@ from pynamodb.models import Model
 
 from calbridge.config import get_settings
 
+
+def condition_failed(exc: Exception) -> bool:
+    """True when DynamoDB refused a conditional write: the expected "somebody else was first"."""
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
 _settings = get_settings()
 
 
