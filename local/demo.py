@@ -1,8 +1,11 @@
 """`make demo`: a scripted phone call against the local stack, printed readably.
 
-Starts the whole stack (moto, our handlers, the Cal.com stand-in, the HTTP front), then plays
-Retell's part of a call to Salon Demo: the inbound webhook routes the call, and the agent asks
-for service information. Every request is signed and goes over HTTP like Retell's.
+Starts the whole stack (moto, our handlers, the Cal.com stand-in, the HTTP front), runs the
+nightly team sync, then plays Retell's part of a call to Salon Demo: the inbound webhook routes
+the call, call_started is recorded, the agent asks for service information, checks and books a
+composite appointment (the booking saga), moves it to the next day (the reschedule saga), and the
+call ends with call_ended / call_analyzed (out of order, redelivered). Every request is signed
+and goes over HTTP like Retell's.
 """
 
 from __future__ import annotations
@@ -90,11 +93,13 @@ def run_call(stack: LocalStack) -> None:
         "call_type": "phone_call",
         "direction": "inbound",
         "call_status": "ongoing",
+        "start_timestamp": int(time.time() * 1000),
         "from_number": CALLER,
         "to_number": SALON,
         "metadata": metadata,
         "retell_llm_dynamic_variables": variables,
     }
+    lifecycle(retell, "call_started", call)
     say("Agent", f"{variables['company_name']}, guten Tag! Wie kann ich helfen?")
 
     step("2. Caller asks what the salon offers: get_service_info {}")
@@ -115,7 +120,9 @@ def run_call(stack: LocalStack) -> None:
     )
     say("Agent", result["message"])
 
-    book_composite(stack, retell, call)
+    booked = book_composite(stack, retell, call)
+    reschedule(stack, retell, call, booked)
+    end_call(retell, call)
 
     step("7. A call to a number no salon claims: Retell keeps the number's default agent")
     show(f"  HTTP 200: {check(retell.inbound(CALLER, '+4940999999'), 200)}")
@@ -150,7 +157,7 @@ def run_call(stack: LocalStack) -> None:
     show(f"\nDemo call finished: routed, answered and verified through the HTTP front. Logs: {LOG_FILE}")
 
 
-def book_composite(stack: LocalStack, retell: RetellSimulator, call: dict[str, Any]) -> None:
+def book_composite(stack: LocalStack, retell: RetellSimulator, call: dict[str, Any]) -> dict[str, Any]:
     tomorrow = (datetime.now(BERLIN) + timedelta(days=1)).date().isoformat()
     ask = {"service": "Ansatzfärbung", "date": tomorrow, "time": "14:00", "mitarbeiter": "Fabian"}
     step(f"5. check_availability {ask}")
@@ -202,6 +209,89 @@ def book_composite(stack: LocalStack, retell: RetellSimulator, call: dict[str, A
     show(f"  Cal.com holds {len(ours)} bookings for it, one per segment event type:")
     for booking in sorted(ours, key=lambda b: b["start"]):
         show(f"    {booking['start'][11:16]}Z  {booking['title']}")
+    return data
+
+
+def active_calcom_uids(stack: LocalStack, appointment_id: str) -> set[str]:
+    bookings = httpx.get(f"{stack.calcom_url}/_standin/bookings").json()
+    bookings = bookings.get("data", bookings) if isinstance(bookings, dict) else bookings
+    return {
+        b["uid"]
+        for b in bookings
+        if (b.get("metadata") or {}).get("calbridge_booking_id") == appointment_id
+        and b["status"] == "accepted"
+    }
+
+
+def reschedule(
+    stack: LocalStack, retell: RetellSimulator, call: dict[str, Any], booked: dict[str, Any]
+) -> None:
+    """The caller moves the appointment a day later, as they say it; the reschedule saga books the
+    new segments before it cancels the old ones."""
+    start = datetime.fromisoformat(booked["start"])
+    before = active_calcom_uids(stack, booked["appointment_id"])
+    new_day = start.date() + timedelta(days=1)
+    ask = {"date": start.date().isoformat(), "new_date": f"am {new_day:%d.%m.}", "new_time": "halb elf"}
+    step(f"6b. reschedule_appointment {ask}: found by the caller's number, moved by a saga")
+    say("Caller", f"Ach, können wir das auf den {new_day:%d.%m.} um halb elf verschieben?")
+    result = check(retell.tool("reschedule_appointment", ask, call), 200)
+    say("Agent", result["message"])
+    if not result["success"] and result["data"].get("alternatives"):  # e.g. closed that day
+        first = datetime.fromisoformat(result["data"]["alternatives"][0]["start"])
+        ask = {**ask, "new_date": first.date().isoformat(), "new_time": first.strftime("%H:%M")}
+        say("Caller", "Dann den ersten, den Sie haben.")
+        result = check(retell.tool("reschedule_appointment", ask, call), 200)
+        say("Agent", result["message"])
+    if not result["success"]:
+        raise SystemExit("the demo reschedule failed")
+    after = active_calcom_uids(stack, booked["appointment_id"])
+    transitions = [
+        event["stateEnteredEventDetails"]["name"]
+        for event in stack.last_express_history("RescheduleStateMachine")
+        if "stateEnteredEventDetails" in event
+    ]
+    show(f"  same appointment {result['data']['appointment_id']}, code {result['data']['confirmation_code']}")
+    replaced = "yes" if not before & after else "NO"
+    show(f"  Cal.com: {len(after)} new bookings active; the {len(before)} old ones cancelled: {replaced}")
+    show(f"  state transitions: {' → '.join(transitions)}")
+
+
+def lifecycle(retell: RetellSimulator, event: str, call: dict[str, Any], **facts: Any) -> int:
+    """One of Retell's call lifecycle webhooks for the demo call (POST /retell/events)."""
+    return retell.post("/retell/events", {"event": event, "call": {**call, **facts}}).status_code
+
+
+def end_call(retell: RetellSimulator, call: dict[str, Any]) -> None:
+    step("6c. The caller hangs up: call_ended and call_analyzed reach POST /retell/events")
+    say("Agent", "Vielen Dank für Ihren Anruf, bis bald!")
+    ended = {
+        "call_status": "ended",
+        "end_timestamp": int(time.time() * 1000),
+        "disconnection_reason": "user_hangup",
+    }
+    analysis = {
+        "call_summary": "Die Anruferin hat eine Ansatzfärbung gebucht und auf den Folgetag verschoben.",
+        "user_sentiment": "Positive",
+        "call_successful": True,
+        "in_voicemail": False,
+    }
+    # call_analyzed first and call_ended twice: Retell's order and redeliveries do not matter.
+    statuses = [
+        lifecycle(retell, "call_analyzed", call, **ended, call_analysis=analysis),
+        lifecycle(retell, "call_ended", call, **ended),
+        lifecycle(retell, "call_ended", call, **ended),
+    ]
+    show(f"  call_analyzed, call_ended, call_ended again → HTTP {', '.join(map(str, statuses))}")
+    from calbridge.adapters.store.calls import CallRepository
+
+    record = CallRepository().get(call["metadata"]["company_id"], call["call_id"])
+    if record is None:
+        raise SystemExit("the call was not recorded")
+    show(f"  call record {record.call_id}: {record.status}, {record.disconnection_reason}")
+    show(f"    sentiment {record.user_sentiment}, successful {record.call_successful}: {record.summary}")
+    show(f"    events seen: {', '.join(e.value for e in record.events)}")
+    for noted in record.appointments:
+        show(f"    {noted.action.value:<11} {noted.appointment_id}")
 
 
 def book_with(calcom: Any, member: Any, event_type_id: int) -> Any:

@@ -23,14 +23,15 @@ def stack() -> Iterator[object]:
 
 def reseed(stack) -> None:
     """Back to the seeded demo salon: empty tables, seed again, and drop the handlers' caches
-    (the stack's functions share one host resolver per process, as a warm container would)."""
+    (the stack's functions share one host resolver and one set of cached company reads per
+    process, as a warm container would)."""
     import importlib
 
     from local.seed import seed_demo
 
     stack.reset()
     seed_demo()
-    importlib.import_module("calbridge.services.wiring").host_resolver().clear()
+    importlib.import_module("calbridge.services.wiring").clear_caches()
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from calbridge.adapters.retell import signature
 from calbridge.adapters.retell.payloads import InboundRequest, ToolCallRequest, parse_json, parse_model
 from calbridge.adapters.secrets import get_secret
 from calbridge.adapters.store.bookings import BookingRecordRepository
-from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.config import get_settings
 from calbridge.domain.phrasing import calendar_unavailable
 from calbridge.errors import (
@@ -41,7 +40,7 @@ EVENTS_PATH = "/retell/events"
 MAX_EVENT_BODY_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous request
 
 settings = get_settings()
-_companies, _staff, _services = CompanyRepository(), StaffRepository(), ServiceRepository()
+_companies, _staff, _services = wiring.config_reads()  # cached per container for a few seconds
 inbound_routing = InboundRouting(_companies, _staff, _services)
 call_records = wiring.call_records()
 tool_calls = ToolCalls(

@@ -47,12 +47,20 @@ def add_staff(name: str, staff_id: str, *, services: tuple[str, ...] = ()) -> No
         service = repositories.ServiceRepository().get("salon-demo", service_id)
         staff_ids = [*service.staff_ids, staff_id]
         repositories.ServiceRepository().save(service.model_copy(update={"staff_ids": staff_ids}))
+    forget_cached_reads()
 
 
 def give_calcom_user(staff_id: str, user_id: int) -> None:
     staff = importlib.import_module("calbridge.adapters.store.repositories").StaffRepository()
     member = staff.get("salon-demo", staff_id)
     staff.save(member.model_copy(update={"calcom_user_id": user_id}))
+    forget_cached_reads()
+
+
+def forget_cached_reads() -> None:
+    """Written behind the webhook's back: its container would see the change only after its
+    cache TTL (wiring.config_reads), so drop the caches, as a fresh container would start."""
+    importlib.import_module("calbridge.services.wiring").clear_caches()
 
 
 # ------------------------------------------------------------------ list_staff

@@ -51,5 +51,9 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 logger = Logger(logger_formatter=RedactingFormatter())
-tracer = Tracer()
+# Only the libraries we call out through: botocore (every AWS call, PynamoDB's included) and
+# httpx (Cal.com). Patching everything (the default) also patches PynamoDB's and http.client's
+# sends, tracing each DynamoDB request two or three times over, and imports libraries we never
+# use (sqlite3) into every cold start.
+tracer = Tracer(patch_modules=("botocore", "httpx"))
 metrics = Metrics()

@@ -113,10 +113,7 @@ class AvailabilityService:
         found: dict[datetime, StartOption] = {}
         for day in days:
             for member, user_id in candidates:
-                slots = {
-                    event_type: set(self._slots(company, event_type, user_id, day))
-                    for event_type in set(event_types.values())
-                }
+                slots = self._slots(company, set(event_types.values()), user_id, day)
 
                 def free(hold: Hold, slots: dict[int, set[datetime]] = slots) -> bool:
                     return hold.start in slots[event_types[hold.key]]
@@ -132,15 +129,6 @@ class AvailabilityService:
                             start=start, staff_id=member, calcom_user_id=user_id, plan=fitting
                         )
         return [found[s] for s in sorted(found)]
-
-    def forget(self, company: Company, service: Service, option: StartOption) -> None:
-        """Drop the cached slots a booking at `option` (made, or refused by Cal.com) made stale."""
-        day = option.start.astimezone(company.zone).date()
-        event_types = set(self._event_types(company.company_id, service).values())
-        self._slot_cache.invalidate(
-            cache_key(company.company_id, event_type, option.calcom_user_id, day)
-            for event_type in event_types
-        )
 
     # ------------------------------------------------------------------ internals
 
@@ -175,15 +163,28 @@ class AvailabilityService:
             mapping[key] = entry.event_type_id
         return mapping
 
-    def _slots(self, company: Company, event_type_id: int, user_id: int, day: date) -> list[datetime]:
-        key = cache_key(company.company_id, event_type_id, user_id, day)
-        cached = self._slot_cache.get(key)
-        if cached is not None:
-            return cached
-        slots = self._calcom.get_slots(event_type_id, day, day, company.timezone, host_user_ids=[user_id])
-        starts = [slot.start.astimezone(UTC) for slot in slots.slots]
-        self._slot_cache.put(key, starts)
-        return starts
+    def _slots(
+        self, company: Company, event_type_ids: set[int], user_id: int, day: date
+    ) -> dict[int, set[datetime]]:
+        """Per event type, the staff member's Cal.com slot starts on `day`: from the slot cache
+        (one read for them all), the missing ones from Cal.com (then cached, in one write)."""
+        keys = {
+            event_type: cache_key(company.company_id, event_type, user_id, day)
+            for event_type in event_type_ids
+        }
+        cached = self._slot_cache.get_many(keys.values())
+        fetched: dict[str, list[datetime]] = {}
+        for event_type, key in keys.items():
+            if key not in cached:
+                slots = self._calcom.get_slots(
+                    event_type, day, day, company.timezone, host_user_ids=[user_id]
+                )
+                fetched[key] = [slot.start.astimezone(UTC) for slot in slots.slots]
+        self._slot_cache.put_many(fetched)
+        return {
+            event_type: set(cached[key] if key in cached else fetched[key])
+            for event_type, key in keys.items()
+        }
 
 
 def _first_hold_key(service: Service) -> str:

@@ -366,8 +366,6 @@ class ToolCalls:
                 "gap_stretch": list(answer.match.plan.gap_stretch),
             }
         )
-        availability = self._availability_service()
-        availability.forget(company, asked.service, answer.match)  # our booking changed the slots
         if outcome.booked and outcome.appointment is not None:
             appointment = outcome.appointment
             return ToolResult(

@@ -10,7 +10,7 @@ from calbridge.adapters.store.host_mappings import (
     HostMappingRepository,
     HostReviewRepository,
 )
-from calbridge.adapters.store.repositories import CompanyRepository, StaffRepository
+from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.config import get_settings
 from calbridge.services.host_resolution import HostResolver
 
@@ -39,6 +39,22 @@ def host_resolver() -> HostResolver:
     )
 
 
+@cache
+def config_reads() -> tuple[CompanyRepository, StaffRepository, ServiceRepository]:
+    """The company, staff and service repositories of the hot read path (the Retell webhook's
+    inbound routing and tool calls, availability): what they read of a company is kept in this
+    container for settings.directory_cache_s, as host resolution keeps its view of it."""
+    ttl = get_settings().directory_cache_s
+    return CompanyRepository(ttl), StaffRepository(ttl), ServiceRepository(ttl)
+
+
+def clear_caches() -> None:
+    """Forget everything this container cached about companies (tests reseeding the stack)."""
+    host_resolver().clear()
+    for repository in config_reads():
+        repository.clear_cache()
+
+
 # The Cal.com pieces are imported on first use: handlers that never call Cal.com (host
 # resolution) keep httpx out of their cold start.
 
@@ -58,7 +74,6 @@ def calcom_client() -> CalcomClient:
 @cache
 def event_type_provisioner() -> EventTypeProvisioner:
     from calbridge.adapters.store.event_map import EventMapRepository
-    from calbridge.adapters.store.repositories import ServiceRepository
     from calbridge.services.event_types import EventTypeProvisioner
 
     return EventTypeProvisioner(
@@ -79,7 +94,7 @@ def availability() -> AvailabilityService:
 
     return AvailabilityService(
         calcom_client(),
-        StaffRepository(),
+        config_reads()[1],
         HostMappingRepository(),
         EventMapRepository(),
         SlotCache(get_settings().slot_cache_s),
@@ -92,7 +107,6 @@ def booking_saga() -> BookingSaga:
     from calbridge.adapters.store.bookings import BookingRecordRepository
     from calbridge.adapters.store.event_map import EventMapRepository
     from calbridge.adapters.store.leases import LeaseRepository
-    from calbridge.adapters.store.repositories import ServiceRepository
     from calbridge.services.booking import BookingSaga
 
     return BookingSaga(
@@ -133,7 +147,6 @@ def team_sync() -> TeamSync:
     """The per-company team sync (services/team_sync.py); its Cal.com pacing is per container."""
     from calbridge.adapters.calcom.pacing import Pacer
     from calbridge.adapters.store.event_map import EventMapRepository
-    from calbridge.adapters.store.repositories import ServiceRepository
     from calbridge.adapters.store.team import TeamRepository
     from calbridge.services.team_sync import TeamSync
 

@@ -11,10 +11,10 @@ TransactionConflict), and a missing entry only means the next check asks Cal.com
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 
-from pynamodb.exceptions import DoesNotExist, PynamoDBException
+from pynamodb.exceptions import PynamoDBException
 
 from calbridge.adapters.store.models import SlotCacheRecord
 from calbridge.errors import StoreUnavailable
@@ -32,35 +32,33 @@ class SlotCache:
         self._ttl_s = ttl_s
         self._clock = clock
 
-    def get(self, key: str) -> list[datetime] | None:
-        if self._ttl_s <= 0:
-            return None
+    def get_many(self, keys: Iterable[str]) -> dict[str, list[datetime]]:
+        """The live entries among `keys` (one BatchGetItem per 100 keys); missing or expired
+        ones are left out."""
+        wanted = list(dict.fromkeys(keys))
+        if self._ttl_s <= 0 or not wanted:
+            return {}
+        now = self._clock()
         try:
-            record = SlotCacheRecord.get(key)
-        except DoesNotExist:
-            return None
+            records = list(SlotCacheRecord.batch_get(wanted))
         except PynamoDBException as exc:
             raise StoreUnavailable(_UNAVAILABLE) from exc
-        if record.expires_at <= self._clock():
-            return None
-        return [datetime.fromisoformat(start) for start in record.starts]
+        return {
+            record.cache_key: [datetime.fromisoformat(start) for start in record.starts]
+            for record in records
+            if record.expires_at > now
+        }
 
-    def put(self, key: str, starts: Iterable[datetime]) -> None:
-        if self._ttl_s <= 0:
+    def put_many(self, entries: Mapping[str, Iterable[datetime]]) -> None:
+        """Write entries for the TTL (one BatchWriteItem per 25); best effort, see above."""
+        if self._ttl_s <= 0 or not entries:
             return
-        record = SlotCacheRecord(
-            key, starts=[s.isoformat() for s in starts], expires_at=int(self._clock()) + self._ttl_s
-        )
-        try:
-            record.save()
-        except PynamoDBException as exc:
-            logger.warning("slot cache entry not written", error=type(exc).__name__)
-
-    def invalidate(self, keys: Iterable[str]) -> None:
-        """Forget entries our own booking made stale (one BatchWriteItem per 25 keys)."""
+        expires_at = int(self._clock()) + self._ttl_s
         try:
             with SlotCacheRecord.batch_write() as batch:
-                for key in keys:
-                    batch.delete(SlotCacheRecord(key))
+                for key, starts in entries.items():
+                    batch.save(
+                        SlotCacheRecord(key, starts=[s.isoformat() for s in starts], expires_at=expires_at)
+                    )
         except PynamoDBException as exc:
-            raise StoreUnavailable(_UNAVAILABLE) from exc
+            logger.warning("slot cache entries not written", error=type(exc).__name__, count=len(entries))
