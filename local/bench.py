@@ -19,6 +19,7 @@ import contextlib
 import importlib
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -123,6 +124,22 @@ def runtime_python() -> Path:
 
 
 IMPORT_REPEATS = 9
+BENCH_LAYER = REPO / ".aws-sam" / "bench-layer"
+
+
+def deployed_layer(python: Path) -> Path:
+    """The calbridge package as `sam build` ships it (layers/calbridge/Makefile): with bytecode
+    compiled ahead, because Lambda's read-only /opt would make every cold start compile it."""
+    shutil.rmtree(BENCH_LAYER, ignore_errors=True)
+    shutil.copytree(
+        REPO / "layers/calbridge/calbridge",
+        BENCH_LAYER / "calbridge",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", BENCH_LAYER], check=True
+    )
+    return BENCH_LAYER
 
 
 def import_times_ms(python: Path, code_uris: list[str], repeats: int = IMPORT_REPEATS) -> dict[str, float]:
@@ -132,6 +149,7 @@ def import_times_ms(python: Path, code_uris: list[str], repeats: int = IMPORT_RE
     the stack's as Lambda would have it: LAMBDA_TASK_ROOT set and tracing on (the local stack
     turns tracing off, and outside Lambda Powertools' Tracer would neither patch nor trace)."""
     script = "import time; t=time.process_time(); import app; print((time.process_time()-t)*1000)"
+    layer = deployed_layer(python)
     base = {k: v for k, v in os.environ.items() if k != "POWERTOOLS_TRACE_DISABLED"}
     samples: dict[str, list[float]] = {code_uri: [] for code_uri in code_uris}
     for _ in range(repeats):
@@ -140,7 +158,7 @@ def import_times_ms(python: Path, code_uris: list[str], repeats: int = IMPORT_RE
                 **base,
                 "LAMBDA_TASK_ROOT": str(REPO / code_uri),
                 "AWS_LAMBDA_FUNCTION_NAME": "calbridge-bench",
-                "PYTHONPATH": f"{REPO / 'layers/calbridge'}:{REPO / code_uri}",
+                "PYTHONPATH": f"{layer}:{REPO / code_uri}",
             }
             run = subprocess.run([python, "-c", script], env=env, capture_output=True, text=True, check=True)
             samples[code_uri].append(float(run.stdout))
@@ -642,7 +660,8 @@ def import_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
     by_code = import_times_ms(runtime_python(), sorted(set(stack.code_uris.values())))
     return [
         f"| function (CodeUri) | cold import of the handler module, CPU ms (median of {IMPORT_REPEATS}, "
-        f"Lambda's packages only, tracing on as in Lambda) | goal ≤ {GOAL_IMPORT_MS:.0f} ms |",
+        f"Lambda's packages only, the layer precompiled as sam build ships it, tracing on as in Lambda) "
+        f"| goal ≤ {GOAL_IMPORT_MS:.0f} ms |",
         "|---|---|---|",
         *(
             f"| {name} ({code_uri.rstrip('/')}) | {by_code[code_uri]:.0f} "

@@ -5,7 +5,7 @@ fixture template (tests/fixtures/sfn), so every check is exercised even while th
 has no state machine yet.
 
 * `sam validate --lint` and `cfn-lint` pass; `sam build` passes (slow) and the arm64 layer holds
-  calbridge and pydantic_core's aarch64 extension;
+  calbridge with its bytecode and pydantic_core's aarch64 extension;
 * every `${...}` of a definition has a DefinitionSubstitution and every substitution is used;
   every ASL file is wired to a state machine; the substituted definition parses as ASL;
 * every Task state (also inside Map and Parallel) has Retry and Catch;
@@ -108,6 +108,12 @@ def test_sam_build(tmp_path: Path) -> None:
         extensions = list(content.glob("pydantic_core/_pydantic_core*.so"))
         assert extensions, f"{layer}: pydantic_core has no compiled extension"
         assert all("aarch64" in so.name for so in extensions), [so.name for so in extensions]
+        # Bytecode shipped with the sources (layers/calbridge/Makefile): /opt is read-only in Lambda.
+        sources = {p.stem for p in (content / "calbridge" / "services").glob("*.py")}
+        compiled = {
+            p.name.split(".")[0] for p in (content / "calbridge" / "services" / "__pycache__").glob("*.pyc")
+        }
+        assert sources and sources <= compiled, sorted(sources - compiled)
 
 
 # --------------------------------------------------------------------- state machines
