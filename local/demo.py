@@ -212,15 +212,20 @@ def book_composite(stack: LocalStack, retell: RetellSimulator, call: dict[str, A
     return data
 
 
-def active_calcom_uids(stack: LocalStack, appointment_id: str) -> set[str]:
+def calcom_uids(stack: LocalStack, appointment_id: str) -> set[str]:
+    """The Cal.com bookings (one per segment) the appointment holds now."""
+    item = stack.boto3_client("dynamodb").get_item(
+        TableName=stack.resources["AppointmentsTable"],
+        Key={"company_id": {"S": "salon-demo"}, "appointment_id": {"S": appointment_id}},
+        ConsistentRead=True,
+    )["Item"]
+    return {uid["S"] for uid in item["calcom_booking_uids"]["M"].values()}
+
+
+def accepted_calcom_uids(stack: LocalStack) -> set[str]:
     bookings = httpx.get(f"{stack.calcom_url}/_standin/bookings").json()
     bookings = bookings.get("data", bookings) if isinstance(bookings, dict) else bookings
-    return {
-        b["uid"]
-        for b in bookings
-        if (b.get("metadata") or {}).get("calbridge_booking_id") == appointment_id
-        and b["status"] == "accepted"
-    }
+    return {b["uid"] for b in bookings if b["status"] == "accepted"}
 
 
 def reschedule(
@@ -229,7 +234,7 @@ def reschedule(
     """The caller moves the appointment a day later, as they say it; the reschedule saga books the
     new segments before it cancels the old ones."""
     start = datetime.fromisoformat(booked["start"])
-    before = active_calcom_uids(stack, booked["appointment_id"])
+    before = calcom_uids(stack, booked["appointment_id"])
     new_day = start.date() + timedelta(days=1)
     ask = {"date": start.date().isoformat(), "new_date": f"am {new_day:%d.%m.}", "new_time": "halb elf"}
     step(f"6b. reschedule_appointment {ask}: found by the caller's number, moved by a saga")
@@ -244,15 +249,17 @@ def reschedule(
         say("Agent", result["message"])
     if not result["success"]:
         raise SystemExit("the demo reschedule failed")
-    after = active_calcom_uids(stack, booked["appointment_id"])
+    after, accepted = calcom_uids(stack, booked["appointment_id"]), accepted_calcom_uids(stack)
     transitions = [
         event["stateEnteredEventDetails"]["name"]
         for event in stack.last_express_history("RescheduleStateMachine")
         if "stateEnteredEventDetails" in event
     ]
     show(f"  same appointment {result['data']['appointment_id']}, code {result['data']['confirmation_code']}")
-    replaced = "yes" if not before & after else "NO"
-    show(f"  Cal.com: {len(after)} new bookings active; the {len(before)} old ones cancelled: {replaced}")
+    show(
+        f"  Cal.com: {len(after & accepted)} new bookings active, "
+        f"{len(before - accepted)} of the {len(before)} old ones cancelled"
+    )
     show(f"  state transitions: {' → '.join(transitions)}")
 
 
