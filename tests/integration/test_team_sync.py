@@ -544,3 +544,27 @@ def test_a_team_cal_com_refuses_fails_the_run_without_writing(cb, calcom):
     assert "4242" in report.errors[0]
     assert report.not_done == ["members", "staff links", "team event types", "segment drift check"]
     assert report.calcom_calls == 1 and counts(cb) == before
+
+
+def test_staff_links_keep_an_admins_edit_made_during_the_sync(cb):
+    """The sync writes only the Cal.com fields: what an admin changed meanwhile stays, and a staff
+    member deleted meanwhile is not brought back."""
+    repo = cb.store.StaffRepository()
+    read_by_sync = staff(cb)["emma-williams"]
+    repo.save(read_by_sync.model_copy(update={"name": "Emma Williams-Klein", "email": "emma@salon.example"}))
+    gone = read_by_sync.model_copy(update={"staff_id": "deleted-meanwhile"})
+
+    skipped = repo.set_calcom_links(
+        [read_by_sync.model_copy(update={"calcom_user_id": 1420210, "calcom_username": "emmaw"}), gone]
+    )
+
+    assert skipped == ["deleted-meanwhile"]
+    emma = staff(cb)["emma-williams"]
+    assert (emma.name, emma.email) == ("Emma Williams-Klein", "emma@salon.example")
+    assert (emma.calcom_user_id, emma.calcom_username) == (1420210, "emmaw")
+    assert "deleted-meanwhile" not in staff(cb)
+
+    repo.set_calcom_links([emma.model_copy(update={"calcom_user_id": None, "calcom_username": None})])
+    emma = staff(cb)["emma-williams"]
+    assert (emma.calcom_user_id, emma.calcom_username) == (None, None)
+    assert emma.name == "Emma Williams-Klein"

@@ -306,7 +306,12 @@ class TeamSync:
         usernames = {member.user_id: member.username for member in plan.members}
         staff_plan = plan_staff_links(stored.staff, links, usernames, plan.departed_user_ids)
         if staff_plan.updates:
-            self._staff.save_many(list(staff_plan.updates))
+            for staff_id in self._staff.set_calcom_links(list(staff_plan.updates)):
+                run.report.skipped.append(
+                    SkippedItem(
+                        kind="staff_link", ref=staff_id, reason="staff member deleted during the sync"
+                    )
+                )
             self._resolver.forget(run.company_id)  # its cached directory predates these links
         run.report.staff_linked = len(staff_plan.linked)
         run.report.staff_unlinked = len(staff_plan.unlinked)

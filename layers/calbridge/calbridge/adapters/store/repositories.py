@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -26,6 +26,7 @@ from calbridge.adapters.store.models import (
     PhoneRouteRecord,
     ServiceRecord,
     StaffRecord,
+    condition_failed,
     transaction_connection,
 )
 from calbridge.domain.models import Company, PhoneRoute, Service, StaffMember, normalize_phone
@@ -197,6 +198,36 @@ class StaffRepository(_CompanyScoped[StaffMember]):
     entity_type = StaffMember
     noun = "staff member"
     id_field = "staff_id"
+
+    def set_calcom_links(self, members: list[StaffMember]) -> list[str]:
+        """Write only the members' Cal.com user id and username, each to a staff member that still
+        exists: an admin's edit of the same member meanwhile (name, e-mail, active) is kept, and a
+        member deleted meanwhile is not brought back. Returns the staff ids that were gone."""
+        gone: list[str] = []
+        try:
+            for member in members:
+                record = StaffRecord(member.company_id, member.staff_id)
+                calcom_fields = [
+                    StaffRecord.calcom_user_id.remove()
+                    if member.calcom_user_id is None
+                    else StaffRecord.calcom_user_id.set(member.calcom_user_id),
+                    StaffRecord.calcom_username.remove()
+                    if member.calcom_username is None
+                    else StaffRecord.calcom_username.set(member.calcom_username),
+                    StaffRecord.updated_at.set(datetime.now(UTC)),
+                ]
+                try:
+                    record.update(actions=calcom_fields, condition=StaffRecord.staff_id.exists())
+                except UpdateError as exc:
+                    if not condition_failed(exc):
+                        raise
+                    gone.append(member.staff_id)
+        except PynamoDBException as exc:
+            raise StoreUnavailable(f"the {self.noun} store is unavailable") from exc
+        finally:
+            for company_id in {m.company_id for m in members}:
+                self._cache.invalidate(company_id)
+        return gone
 
 
 class ServiceRepository(_CompanyScoped[Service]):
