@@ -59,7 +59,6 @@ from calbridge.errors import (
     MappingConflict,
     UnknownCompany,
 )
-from calbridge.observability import logger
 from calbridge.services.event_types import EventTypeProvisioner, ProvisionReport
 from calbridge.services.host_resolution import HostResolver
 
@@ -195,8 +194,7 @@ class TeamSync:
             report.calcom_calls = guard.calls
             report.throttled = guard.throttled
             report.finished_at = self._clock()
-        self._log(report)
-        return report
+        return report  # logged, stored and counted by its runner (services/team_sync_jobs.py)
 
     # ------------------------------------------------------------------ the steps
 
@@ -387,14 +385,3 @@ class TeamSync:
             for r in provisioned.failed
         )
         report.errors.extend(provisioned.errors)
-
-    @staticmethod
-    def _log(report: SyncReport) -> None:
-        counts = report.model_dump(exclude={"skipped", "errors", "drift", "not_done", "started_at"})
-        logger.info(
-            "team sync finished",
-            **counts,
-            skipped_items=len(report.skipped),
-            errors=report.errors,
-            not_done=report.not_done,
-        )
