@@ -1,5 +1,6 @@
 """The admin API: staff import, manual host mappings and rules, the review queue, the audit trail,
-services (saving one provisions its segment event types in Cal.com), and queueing a team sync.
+services (saving one provisions its segment event types in Cal.com), the company's settings, and
+queueing a team sync.
 
 Every route is IAM-authorized in API Gateway (`Auth: {Authorizer: AWS_IAM}`); the caller's
 principal from `requestContext.authorizer.iam` is who every audit record names. Thin by design:
@@ -180,6 +181,18 @@ def list_services(company_id: str) -> dict[str, Any]:
 def save_service(company_id: str, service_id: str) -> tuple[dict[str, Any], int]:
     answer, created = admin.save_service(company_id, service_id, raw_body(), actor())
     return answer, 201 if created else 200
+
+
+@app.get(f"{COMPANY}/settings")
+@tracer.capture_method
+def company_settings(company_id: str) -> dict[str, Any]:
+    return admin.company_settings(company_id)
+
+
+@app.patch(f"{COMPANY}/settings")
+@tracer.capture_method
+def change_settings(company_id: str) -> dict[str, Any]:
+    return admin.change_settings(company_id, raw_body(), actor())
 
 
 @app.post(f"{COMPANY}/sync")

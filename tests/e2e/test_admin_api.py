@@ -84,6 +84,8 @@ ROUTES = [
     ("GET", "/host-mappings/1420209/audit"),
     ("GET", "/review-candidates"),
     ("GET", "/unmapped-hosts"),
+    ("GET", "/settings"),
+    ("PATCH", "/settings"),
 ]
 
 
@@ -114,6 +116,8 @@ def test_the_handler_refuses_an_event_without_iam_identity(stack, unchanged_tabl
         ("GET", "/host-mappings/1420209/audit", None),
         ("GET", "/review-candidates", None),
         ("GET", "/unmapped-hosts", None),
+        ("GET", "/settings", None),
+        ("PATCH", "/settings", {"sync_repair_drift": True}),
     ],
 )
 def test_unknown_company_is_404(admin, unchanged_tables, method, path, body):
@@ -590,7 +594,7 @@ ADMIN_EVENTS = sorted(EVENTS.glob("admin_*.json"))
 
 def test_there_is_a_sample_event_for_every_admin_route(stack):
     admin_routes = {r.route_key for r in stack.routes if r.function == "AdminApiFunction"}
-    assert len(admin_routes) == 12
+    assert len(admin_routes) == 14
     assert {json.loads(p.read_text(encoding="utf-8"))["routeKey"] for p in ADMIN_EVENTS} == admin_routes
 
 
@@ -615,3 +619,12 @@ def test_sample_events_answer_on_the_stack(stack, fresh):
     assert status == 200 and [a["action"] for a in trail["audit"]] == ["created", "deleted"]
     assert invoke("review_candidates") == (200, {"review_candidates": []})
     assert invoke("unmapped_hosts") == (200, {"unmapped_hosts": []})
+    status, read = invoke("get_settings")
+    assert status == 200 and read["settings"]["sync_repair_drift"] is False
+    status, patched = invoke("patch_settings")
+    assert status == 200 and patched["changed"] == [
+        "booking_window_days",
+        "opening_hours",
+        "sync_repair_drift",
+    ]
+    assert invoke("get_settings") == (200, {"settings": patched["settings"]})

@@ -1,5 +1,6 @@
 """Admin use cases: staff import, manual host mappings and rules, the review queue, the audit trail,
-and the service catalog (saving a service provisions its segment event types).
+the service catalog (saving a service provisions its segment event types) and the company's
+settings.
 
 Everything is scoped to a company that must exist (UnknownCompany otherwise). Writes go through
 the host resolver (mappings, rules, deactivations: each with its audit record in one transaction)
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,11 +27,16 @@ from pydantic_core import PydanticCustomError
 from calbridge.adapters.retell.payloads import parse_json
 from calbridge.adapters.store.event_map import EventMapRepository
 from calbridge.adapters.store.host_mappings import HostMappingRepository, HostReviewRepository
-from calbridge.adapters.store.repositories import ServiceRepository, StaffRepository
+from calbridge.adapters.store.repositories import (
+    COMPANY_SETTINGS,
+    CompanyRepository,
+    ServiceRepository,
+    StaffRepository,
+)
 from calbridge.domain.event_types import EventMapEntry
 from calbridge.domain.hosts import HostRef
 from calbridge.domain.mappings import HostMapping, HostReview, ManualRuleRecord, MappingAudit
-from calbridge.domain.models import EntityId, Service, StaffMember
+from calbridge.domain.models import Company, EntityId, Service, StaffMember
 from calbridge.errors import CalbridgeError, InvalidConfiguration, InvalidRequest, NotFound
 from calbridge.observability import logger
 from calbridge.services.event_types import EventTypeProvisioner
@@ -375,6 +382,46 @@ def parse_service(company_id: str, service_id: str, data: Any) -> Service:
         ) from exc
 
 
+# ------------------------------------------------------------------ company settings
+
+# Shown with the settings, but written only with the whole company (CompanyRepository.save, as the
+# seed does), never by PATCH: they come with the branches and the Cal.com team.
+READ_ONLY_SETTINGS = ("name", "timezone", "calcom_team_id")
+
+
+def apply_settings(company: Company, data: Any) -> tuple[Company, list[str]]:
+    """The body of PATCH .../settings applied to the company, and the settings it changes.
+
+    Only COMPANY_SETTINGS may be given. The result is validated as a whole Company, so every rule
+    of the model holds (ranges, languages, opening hours that close after they open), and with
+    JSON's strict types: `true`, not "yes" or 1; 50, not "50" or 50.0. Nothing is written here.
+    """
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body is a JSON object of settings", field="body")
+    if not data:
+        raise InvalidRequest(
+            f"no setting given; the settings are {', '.join(COMPANY_SETTINGS)}", field="body"
+        )
+    for name in data:
+        if name not in COMPANY_SETTINGS:
+            why = "read-only" if name in Company.model_fields else "unknown setting"
+            raise InvalidRequest(f"{name}: {why}; the settings are {', '.join(COMPANY_SETTINGS)}", field=name)
+    merged = {**company.model_dump(mode="json"), **data}
+    try:
+        updated = Company.model_validate_json(json.dumps(merged), strict=True)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        path = ".".join(str(part) for part in first["loc"])
+        more = len(errors) - 1
+        raise InvalidRequest(
+            f"{path}: {_pydantic_message(first)}"
+            + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""),
+            field=str(first["loc"][0]) if first["loc"] else "body",
+        ) from exc
+    return updated, [name for name in COMPANY_SETTINGS if getattr(updated, name) != getattr(company, name)]
+
+
 # ------------------------------------------------------------------ views
 
 
@@ -386,6 +433,10 @@ def _service_view(service: Service, entries: list[EventMapEntry]) -> dict[str, A
     view = service.model_dump(mode="json", exclude={"company_id"})
     view["event_types"] = [e.model_dump(mode="json", exclude={"company_id", "service_id"}) for e in entries]
     return view
+
+
+def _settings_view(company: Company) -> dict[str, Any]:
+    return company.model_dump(mode="json", include={*READ_ONLY_SETTINGS, *COMPANY_SETTINGS})
 
 
 def _audit_view(audit: MappingAudit) -> dict[str, Any]:
@@ -409,12 +460,14 @@ class AdminService:
         services: ServiceRepository | None = None,
         event_map: EventMapRepository | None = None,
         provisioner: EventTypeProvisioner | None = None,
+        companies: CompanyRepository | None = None,
     ) -> None:
         self._resolver = resolver
         self._staff = staff
         self._mappings = mappings
         self._reviews = reviews
         self._services = services or ServiceRepository()
+        self._companies = companies or CompanyRepository()
         self._event_map = event_map or EventMapRepository()
         self._provisioner = provisioner
 
@@ -456,6 +509,35 @@ class AdminService:
             **{f"staff_{key}": value for key, value in result.items()},  # "created" is a LogRecord field
         )
         return result
+
+    # -------------------------------------------------------------- company settings
+
+    def company_settings(self, company_id: str) -> dict[str, Any]:
+        return {"settings": _settings_view(self._companies.get(company_id))}
+
+    def change_settings(self, company_id: str, raw: bytes, actor: str) -> dict[str, Any]:
+        """Validate the changed settings against the whole company, then write only those.
+
+        Read fresh (not this container's cached view) so the check runs on what is stored. An
+        invalid change writes nothing; an unchanged value is not rewritten.
+        """
+        company = self._companies.get(company_id)
+        updated, changed = apply_settings(company, parse_json(raw))
+        before, after = _settings_view(company), _settings_view(updated)
+        if changed:
+            try:
+                self._companies.save_settings(updated, changed)
+            finally:
+                self._resolver.forget(company_id)
+            # No audit table holds company changes (MappingAuditsTable is per host mapping): the
+            # log is the record of who changed what.
+            logger.info(
+                "company settings changed by an admin",
+                company_id=company_id,
+                actor=actor,
+                changes={name: {"old": before[name], "new": after[name]} for name in changed},
+            )
+        return {"settings": after, "changed": changed}
 
     # -------------------------------------------------------------- services
 

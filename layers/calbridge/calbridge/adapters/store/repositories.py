@@ -12,6 +12,7 @@ elsewhere shows within the TTL, one saved through the same repository at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -34,6 +35,16 @@ from calbridge.errors import NotFound, PhoneNumberTaken, StoreUnavailable, Unkno
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R", bound=Model)
+
+# The company attributes an admin may change on their own (PATCH .../settings): each is one
+# attribute of CompanyRecord, none touches the branches or the phone routes.
+COMPANY_SETTINGS = (
+    "language",
+    "host_match_threshold",
+    "booking_window_days",
+    "opening_hours",
+    "sync_repair_drift",
+)
 
 
 def _to_domain[M: BaseModel](record: Any, model: type[M]) -> M:
@@ -125,6 +136,35 @@ class CompanyRepository:
                 raise PhoneNumberTaken(
                     f"a phone number of company {company.company_id!r} routes to another company"
                 ) from exc
+            raise StoreUnavailable("the company store is unavailable") from exc
+        except PynamoDBException as exc:
+            raise StoreUnavailable("the company store is unavailable") from exc
+        finally:
+            self._cache.invalidate(company.company_id)
+
+    def save_settings(self, company: Company, fields: Iterable[str]) -> None:
+        """Write only the named settings of the company (COMPANY_SETTINGS), to a company that
+        still exists: its name, branches and phone routes are neither read nor rewritten, and a
+        company deleted meanwhile is not brought back (UnknownCompany)."""
+        names = sorted(set(fields))
+        unknown = set(names) - set(COMPANY_SETTINGS)
+        if unknown:
+            raise ValueError(f"not company settings: {sorted(unknown)}")
+        data = company.model_dump(mode="json", include=set(names))
+        actions: list[Any] = [
+            getattr(CompanyRecord, name).remove()
+            if data[name] is None
+            else getattr(CompanyRecord, name).set(data[name])
+            for name in names
+        ]
+        actions.append(CompanyRecord.updated_at.set(datetime.now(UTC)))
+        try:
+            CompanyRecord(company.company_id).update(
+                actions=actions, condition=CompanyRecord.company_id.exists()
+            )
+        except UpdateError as exc:
+            if condition_failed(exc):
+                raise UnknownCompany(f"unknown company {company.company_id!r}") from exc
             raise StoreUnavailable("the company store is unavailable") from exc
         except PynamoDBException as exc:
             raise StoreUnavailable("the company store is unavailable") from exc
