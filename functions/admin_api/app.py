@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from calbridge.adapters.http import error_response, json_app, map_common_errors
 from calbridge.adapters.http import raw_body as raw_body_of
-from calbridge.adapters.retell.payloads import parse_json, parse_model
+from calbridge.adapters.parsing import parse_json, parse_model
 from calbridge.adapters.store.host_mappings import HostMappingRepository, HostReviewRepository
 from calbridge.adapters.store.repositories import StaffRepository
 from calbridge.config import get_settings

@@ -36,7 +36,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from calbridge.adapters.retell.payloads import parse_model
+from calbridge.adapters.parsing import parse_model
 from calbridge.config import get_settings
 from calbridge.domain.booking import BookingPlan, BookingRequest
 from calbridge.observability import logger, metrics, tracer

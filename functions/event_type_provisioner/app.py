@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from calbridge.adapters.retell.payloads import parse_model
+from calbridge.adapters.parsing import parse_model
 from calbridge.config import get_settings
 from calbridge.observability import logger, metrics, tracer
 from calbridge.services.wiring import event_type_provisioner

@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from calbridge.adapters.retell.payloads import parse_model
+from calbridge.adapters.parsing import parse_model
 from calbridge.config import get_settings
 from calbridge.domain.hosts import HostRef, InvalidHost
 from calbridge.observability import logger, metrics, tracer

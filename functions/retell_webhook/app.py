@@ -16,8 +16,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from calbridge.adapters.http import error_response, json_app, map_common_errors
 from calbridge.adapters.http import raw_body as raw_body_of
+from calbridge.adapters.parsing import parse_json, parse_model
 from calbridge.adapters.retell import signature
-from calbridge.adapters.retell.payloads import InboundRequest, ToolCallRequest, parse_json, parse_model
+from calbridge.adapters.retell.payloads import InboundRequest, ToolCallRequest
 from calbridge.adapters.secrets import get_secret
 from calbridge.adapters.store.bookings import BookingRecordRepository
 from calbridge.config import get_settings

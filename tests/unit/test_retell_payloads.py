@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from calbridge.adapters.retell.payloads import InboundRequest, ToolCallRequest, parse_json, parse_model
+from calbridge.adapters.parsing import parse_json, parse_model
+from calbridge.adapters.retell.payloads import InboundRequest, ToolCallRequest
 from calbridge.errors import InvalidRequest
 
 FIXTURES = Path(__file__).parents[1] / "fixtures/retell"

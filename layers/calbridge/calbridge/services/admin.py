@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-from calbridge.adapters.retell.payloads import parse_json
+from calbridge.adapters.parsing import parse_json
 from calbridge.adapters.store.event_map import EventMapRepository
 from calbridge.adapters.store.host_mappings import HostMappingRepository, HostReviewRepository
 from calbridge.adapters.store.repositories import (

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from calbridge.adapters.retell.payloads import parse_model
+from calbridge.adapters.parsing import parse_model
 from calbridge.adapters.store.bookings import BookingRecordRepository, LeaseRef, stored_uids
 from calbridge.config import get_settings
 from calbridge.domain.booking import (

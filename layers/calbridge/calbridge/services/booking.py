@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from calbridge.adapters.retell.payloads import parse_model
+from calbridge.adapters.parsing import parse_model
 from calbridge.adapters.store.bookings import BookingRecordRepository, LeaseRef
 from calbridge.adapters.store.event_map import EventMapRepository
 from calbridge.adapters.store.leases import Lease, LeaseRepository

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from calbridge.adapters.idempotency import OnceOnly, StillRunning
-from calbridge.adapters.retell.payloads import Call, ToolCallRequest, parse_model
+from calbridge.adapters.parsing import parse_model
+from calbridge.adapters.retell.payloads import Call, ToolCallRequest
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.domain import phrasing
 from calbridge.domain.booking import Customer, CustomerAppointment, normalize_code

@@ -7,13 +7,12 @@ a failure names the field so the HTTP answer can say what is wrong.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from calbridge.adapters.parsing import parse_model
 from calbridge.errors import InvalidRequest
-
-T = TypeVar("T", bound=BaseModel)
 
 
 class _Lenient(BaseModel):
@@ -119,26 +118,3 @@ def parse_call_event(data: dict[str, Any]) -> CallEventRequest:
     call = data.get("call", data.get("data"))
     envelope = {"event": webhook_event_name(data)} | ({} if call is None else {"call": call})
     return parse_model(CallEventRequest, envelope)
-
-
-def parse_json(raw_body: bytes) -> Any:
-    if not raw_body.strip():
-        raise InvalidRequest("the request body is empty", field="body")
-    try:
-        return json.loads(raw_body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}", field="body") from exc
-
-
-def parse_model[T: BaseModel](model: type[T], data: Any, *, at: str = "") -> T:
-    """Validate `data` as `model`; the first problem becomes an InvalidRequest naming its field.
-
-    `at` prefixes the field path when `data` sits inside the body (e.g. "args").
-    """
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join([at, *(str(part) for part in first["loc"])] if at else map(str, first["loc"]))
-        field = field or at or "body"
-        raise InvalidRequest(f"{field}: {first['msg']}", field=field) from exc
