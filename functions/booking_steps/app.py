@@ -60,26 +60,26 @@ saga = booking_saga()
 changes = appointment_changes()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_model(BookingRequest, event)
     return saga.plan(request).model_dump(mode="json")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def acquire_lock(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return saga.acquire_lock(parse_model(BookingPlan, event)).model_dump(mode="json")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def reserve_hold(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return saga.reserve_hold(parse_model(ReserveHoldInput, event)).model_dump(mode="json")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def assign_staff(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = parse_model(AssignStaffInput, event)
@@ -87,7 +87,7 @@ def assign_staff(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
     return {"assignments": [a.model_dump(mode="json") for a in assignments]}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def finalize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def finalize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return summary.model_dump(mode="json")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def compensate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -111,19 +111,19 @@ def compensate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 # ------------------------------------------------------------------ cancel and reschedule
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def load_for_cancel(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return changes.load_for_cancel(parse_model(CancelRequest, event)).model_dump(mode="json")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def cancel_hold(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return changes.cancel_hold(parse_model(CancelHoldInput, event)).model_dump(mode="json")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def mark_cancelled(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -132,13 +132,13 @@ def mark_cancelled(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return result.model_dump(mode="json")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def load_for_reschedule(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return changes.load_for_reschedule(parse_model(RescheduleRequest, event)).model_dump(mode="json")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def swap_appointment(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

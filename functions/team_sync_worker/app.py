@@ -116,7 +116,7 @@ def _on_demand(event: Any, context: LambdaContext) -> dict[str, Any]:
     return _answer(run)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
