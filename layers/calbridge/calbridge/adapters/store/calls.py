@@ -14,9 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
 
-from calbridge.adapters.store.models import CallAppointmentAttribute, CallRecord, condition_failed
+from calbridge.adapters.store.models import CallAppointmentAttribute, CallRecord, conditional_write
 from calbridge.domain.calls import (
     FINAL_EVENT,
     ONCE_PER_APPOINTMENT,
@@ -99,12 +99,7 @@ class CallRepository:
 
     @staticmethod
     def _update(company_id: str, call_id: str, actions: list[Any], condition: Any) -> bool:
-        try:
-            CallRecord(company_id, call_id).update(actions=actions, condition=condition)
-        except UpdateError as exc:
-            if condition_failed(exc):
-                return False
-            raise StoreUnavailable(_UNAVAILABLE) from exc
-        except PynamoDBException as exc:
-            raise StoreUnavailable(_UNAVAILABLE) from exc
-        return True
+        record = CallRecord(company_id, call_id)
+        return conditional_write(
+            lambda: record.update(actions=actions, condition=condition), unavailable=_UNAVAILABLE
+        )

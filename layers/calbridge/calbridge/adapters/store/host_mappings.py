@@ -18,7 +18,7 @@ from calbridge.adapters.store.models import (
     HostMappingRecord,
     HostReviewRecord,
     MappingAuditRecord,
-    condition_failed,
+    conditional_write,
     transaction_connection,
 )
 from calbridge.domain.mappings import (
@@ -206,14 +206,14 @@ class HostReviewRepository:
 
     def resolve(self, company_id: str, key: str) -> None:
         """Close an open review once the host is linked (no-op if there is none)."""
-        try:
-            HostReviewRecord(company_id, key).update(
+        record = HostReviewRecord(company_id, key)
+        conditional_write(
+            lambda: record.update(
                 actions=[HostReviewRecord.status.set(ReviewStatus.RESOLVED.value)],
                 condition=HostReviewRecord.host_key.exists(),
-            )
-        except PynamoDBException as exc:
-            if not condition_failed(exc):
-                raise StoreUnavailable(_UNAVAILABLE) from exc
+            ),
+            unavailable=_UNAVAILABLE,
+        )
 
 
 class AppointmentRepository:
@@ -263,19 +263,17 @@ class AppointmentRepository:
         reason: str,
     ) -> None:
         """Record who serves the appointment; the appointment must exist (never creates half a record)."""
-        try:
-            AppointmentRecord(company_id, appointment_id).update(
-                actions=[
-                    _set_or_remove(AppointmentRecord.staff_id, staff_id),
-                    _set_or_remove(AppointmentRecord.calcom_host_id, calcom_host_id),
-                    _set_or_remove(AppointmentRecord.staff_source, source),
-                    _set_or_remove(AppointmentRecord.staff_confidence, confidence),
-                    AppointmentRecord.staff_reason.set(reason),
-                    AppointmentRecord.updated_at.set(datetime.now(UTC)),
-                ],
-                condition=AppointmentRecord.appointment_id.exists(),
-            )
-        except PynamoDBException as exc:
-            if condition_failed(exc):
-                raise NotFound(f"unknown appointment {appointment_id!r}") from exc
-            raise StoreUnavailable("the appointment store is unavailable") from exc
+        record = AppointmentRecord(company_id, appointment_id)
+        actions = [
+            _set_or_remove(AppointmentRecord.staff_id, staff_id),
+            _set_or_remove(AppointmentRecord.calcom_host_id, calcom_host_id),
+            _set_or_remove(AppointmentRecord.staff_source, source),
+            _set_or_remove(AppointmentRecord.staff_confidence, confidence),
+            AppointmentRecord.staff_reason.set(reason),
+            AppointmentRecord.updated_at.set(datetime.now(UTC)),
+        ]
+        if not conditional_write(
+            lambda: record.update(actions=actions, condition=AppointmentRecord.appointment_id.exists()),
+            unavailable="the appointment store is unavailable",
+        ):
+            raise NotFound(f"unknown appointment {appointment_id!r}")

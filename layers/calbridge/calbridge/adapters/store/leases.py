@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, PynamoDBException
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
 from pynamodb.transactions import TransactWrite
 
-from calbridge.adapters.store.models import LeaseRecord, condition_failed
+from calbridge.adapters.store.models import LeaseRecord, conditional_write
 from calbridge.errors import LeaseBusy, StoreUnavailable
 
 _UNAVAILABLE = "the lease store is unavailable"
@@ -42,27 +42,16 @@ class LeaseRepository:
         lease = Lease(company_id=company_id, lease_key=lease_key, owner=owner, expires_at=now_s + ttl_s)
         record = LeaseRecord(company_id, lease_key, owner=owner, expires_at=lease.expires_at, acquired_at=now)
         condition = _mine_or_gone(owner) | (LeaseRecord.expires_at < now_s)
-        try:
-            record.save(condition=condition)
-        except PutError as exc:
-            if condition_failed(exc):
-                raise LeaseBusy(f"lease {lease_key} is held by another booking") from exc
-            raise StoreUnavailable(_UNAVAILABLE) from exc
-        except PynamoDBException as exc:
-            raise StoreUnavailable(_UNAVAILABLE) from exc
+        if not conditional_write(lambda: record.save(condition=condition), unavailable=_UNAVAILABLE):
+            raise LeaseBusy(f"lease {lease_key} is held by another booking")
         return lease
 
     def release(self, company_id: str, lease_key: str, owner: str) -> bool:
         """Give the lease back if it is ours. False when another owner holds it now (theirs stays)."""
-        try:
-            LeaseRecord(company_id, lease_key).delete(condition=_mine_or_gone(owner))
-        except DeleteError as exc:
-            if condition_failed(exc):
-                return False
-            raise StoreUnavailable(_UNAVAILABLE) from exc
-        except PynamoDBException as exc:
-            raise StoreUnavailable(_UNAVAILABLE) from exc
-        return True
+        record = LeaseRecord(company_id, lease_key)
+        return conditional_write(
+            lambda: record.delete(condition=_mine_or_gone(owner)), unavailable=_UNAVAILABLE
+        )
 
     def get(self, company_id: str, lease_key: str) -> Lease | None:
         try:

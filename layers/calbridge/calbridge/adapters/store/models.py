@@ -6,6 +6,7 @@ environment is configured (every handler, the local stack, the tests' conftest).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 from pynamodb.attributes import (
@@ -19,15 +20,29 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from calbridge.config import get_settings
+from calbridge.errors import StoreUnavailable
 
 
 def condition_failed(exc: Exception) -> bool:
     """True when DynamoDB refused a conditional write: the expected "somebody else was first"."""
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def conditional_write(write: Callable[[], object], *, unavailable: str) -> bool:
+    """Run one conditional write: True when it was written, False when DynamoDB refused its
+    condition; any other failure is StoreUnavailable(`unavailable`)."""
+    try:
+        write()
+    except PynamoDBException as exc:
+        if condition_failed(exc):
+            return False
+        raise StoreUnavailable(unavailable) from exc
+    return True
 
 
 _settings = get_settings()

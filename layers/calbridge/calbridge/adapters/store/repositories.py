@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -27,7 +28,7 @@ from calbridge.adapters.store.models import (
     PhoneRouteRecord,
     ServiceRecord,
     StaffRecord,
-    condition_failed,
+    conditional_write,
     transaction_connection,
 )
 from calbridge.domain.models import Company, PhoneRoute, Service, StaffMember, normalize_phone
@@ -158,18 +159,16 @@ class CompanyRepository:
             for name in names
         ]
         actions.append(CompanyRecord.updated_at.set(datetime.now(UTC)))
+        record = CompanyRecord(company.company_id)
         try:
-            CompanyRecord(company.company_id).update(
-                actions=actions, condition=CompanyRecord.company_id.exists()
+            written = conditional_write(
+                lambda: record.update(actions=actions, condition=CompanyRecord.company_id.exists()),
+                unavailable="the company store is unavailable",
             )
-        except UpdateError as exc:
-            if condition_failed(exc):
-                raise UnknownCompany(f"unknown company {company.company_id!r}") from exc
-            raise StoreUnavailable("the company store is unavailable") from exc
-        except PynamoDBException as exc:
-            raise StoreUnavailable("the company store is unavailable") from exc
         finally:
             self._cache.invalidate(company.company_id)
+        if not written:
+            raise UnknownCompany(f"unknown company {company.company_id!r}")
 
 
 class _CompanyScoped[E: BaseModel]:
@@ -256,14 +255,11 @@ class StaffRepository(_CompanyScoped[StaffMember]):
                     else StaffRecord.calcom_username.set(member.calcom_username),
                     StaffRecord.updated_at.set(datetime.now(UTC)),
                 ]
-                try:
-                    record.update(actions=calcom_fields, condition=StaffRecord.staff_id.exists())
-                except UpdateError as exc:
-                    if not condition_failed(exc):
-                        raise
+                update = partial(
+                    record.update, actions=calcom_fields, condition=StaffRecord.staff_id.exists()
+                )
+                if not conditional_write(update, unavailable=f"the {self.noun} store is unavailable"):
                     gone.append(member.staff_id)
-        except PynamoDBException as exc:
-            raise StoreUnavailable(f"the {self.noun} store is unavailable") from exc
         finally:
             for company_id in {m.company_id for m in members}:
                 self._cache.invalidate(company_id)
