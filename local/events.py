@@ -8,6 +8,7 @@ after 5 minutes, so `sam local invoke -e` needs a fresh one; `make invoke` re-si
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from pathlib import Path
@@ -57,6 +58,20 @@ CALL_LIFECYCLE_BODIES: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+
+def call_webhook(event: str, call_id: str, **call: Any) -> dict[str, Any]:
+    """The demo call's `event` lifecycle webhook for `call_id`; keywords replace call fields
+    (None drops one)."""
+    body = copy.deepcopy(CALL_LIFECYCLE_BODIES[event])
+    body["call"]["call_id"] = call_id
+    for key, value in call.items():
+        if value is None:
+            body["call"].pop(key, None)
+        else:
+            body["call"][key] = value
+    return body
+
 
 RETELL_BODIES: dict[str, tuple[str, dict[str, Any]]] = {
     **{f"retell_event_{name}.json": ("/retell/events", body) for name, body in CALL_LIFECYCLE_BODIES.items()},

@@ -6,7 +6,6 @@ noted by the tools, bad signatures and payloads, and the tenant (metadata, diall
 
 from __future__ import annotations
 
-import copy
 import importlib
 import itertools
 import threading
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from calbridge.adapters.retell.signature import sign
-from local.events import CALL_LIFECYCLE_BODIES
+from local.events import call_webhook
 from local.retell_sim import compact
 
 COMPANY = "salon-demo"
@@ -44,15 +43,7 @@ def nothing_written(calls):
 
 
 def webhook(event: str, call_id: str = "call_e2e_events", **call: Any) -> dict[str, Any]:
-    """The demo call's `event` webhook; keywords replace call fields (None drops one)."""
-    body = copy.deepcopy(CALL_LIFECYCLE_BODIES[event])
-    body["call"]["call_id"] = call_id
-    for key, value in call.items():
-        if value is None:
-            body["call"].pop(key, None)
-        else:
-            body["call"][key] = value
-    return body
+    return call_webhook(event, call_id, **call)
 
 
 def send(retell, body: Any) -> Any:

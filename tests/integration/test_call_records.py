@@ -6,7 +6,6 @@ by the tools before or after the lifecycle events, the tenant from metadata or t
 
 from __future__ import annotations
 
-import copy
 import importlib
 import itertools
 import threading
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from local.events import CALL_LIFECYCLE_BODIES
+from local.events import call_webhook
 
 COMPANY = "salon-demo"
 SALON = "+4930123456789"
@@ -42,15 +41,7 @@ def cb(fresh):
 
 
 def webhook(event: str, call_id: str = "call_it_0001", **call: Any) -> dict[str, Any]:
-    """The demo call's `event` webhook for `call_id`; keywords replace call fields (None drops one)."""
-    body = copy.deepcopy(CALL_LIFECYCLE_BODIES[event])
-    body["call"]["call_id"] = call_id
-    for key, value in call.items():
-        if value is None:
-            body["call"].pop(key, None)
-        else:
-            body["call"][key] = value
-    return body
+    return call_webhook(event, call_id, **call)
 
 
 def stored(cb, call_id: str, company_id: str = COMPANY) -> dict[str, Any]:
