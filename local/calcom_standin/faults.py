@@ -9,8 +9,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-FAULT_KINDS = ("5xx", "429", "timeout", "latency")
+FAULT_KINDS = ("5xx", "4xx", "429", "timeout", "latency")
 FIVE_XX = (500, 502, 503, 504)
+FOUR_XX = (400, 403, 404, 409, 422)
 
 
 @dataclass
@@ -39,6 +40,8 @@ class FaultRule:
     times: int | None = None
     phase: str = "before"
     body: str = "envelope"
+    message: str | None = None  # 4xx: Cal.com's error.message to answer with
+    code: str | None = None  # 4xx: error.code (default: the Nest exception of the status)
     seen: int = 0
     fired: int = 0
 
@@ -86,6 +89,12 @@ def parse_rule(raw: object, rule_id: int) -> FaultRule:
         status = int(status or 500)
         if status not in FIVE_XX:
             raise ValueError(f"status of a 5xx fault must be one of {FIVE_XX}")
+    elif fault == "4xx":
+        status = int(status or 400)
+        if status not in FOUR_XX:
+            raise ValueError(f"status of a 4xx fault must be one of {FOUR_XX}")
+        if not raw.get("message"):
+            raise ValueError("a 4xx fault needs the message Cal.com answers with")
     elif fault == "429":
         status = 429
     elif fault == "timeout":
@@ -117,6 +126,8 @@ def parse_rule(raw: object, rule_id: int) -> FaultRule:
         times=int(times) if times is not None else None,
         phase=phase,
         body=body,
+        message=str(raw["message"]) if raw.get("message") is not None else None,
+        code=str(raw["code"]) if raw.get("code") is not None else None,
     )
 
 
@@ -160,18 +171,30 @@ class FaultInjector:
 
 
 class RateLimiter:
-    """Fixed window per key (the API key, else the client address), like @nestjs/throttler:
-    ``limit`` requests per ``window_s``; Reset = seconds until the window ends."""
+    """Cal.com's CustomThrottlerGuard (apps/api/v2/src/lib/throttler/throttler-guard.ts): ``limit``
+    requests per ``window_s`` per key (the API key, else the client address); the request over the
+    limit blocks the key for ``block_s`` (RATE_LIMIT_DEFAULT_BLOCK_DURATION_MS, 60 s), during which
+    every request is refused with Remaining 0 and Reset = the seconds left of the block. After the
+    block a new window starts."""
 
-    def __init__(self, enabled: bool = True, limit: int = 120, window_s: float = 60.0) -> None:
+    def __init__(
+        self, enabled: bool = True, limit: int = 120, window_s: float = 60.0, block_s: float = 60.0
+    ) -> None:
         self._lock = threading.Lock()
         self.enabled = enabled
         self.limit = limit
         self.window_s = window_s
+        self.block_s = block_s
         self._windows: dict[str, tuple[float, int]] = {}
+        self._blocked: dict[str, float] = {}  # key -> monotonic time the block ends
 
     def configure(
-        self, *, enabled: bool | None = None, limit: int | None = None, window_s: float | None = None
+        self,
+        *,
+        enabled: bool | None = None,
+        limit: int | None = None,
+        window_s: float | None = None,
+        block_s: float | None = None,
     ) -> None:
         with self._lock:
             if enabled is not None:
@@ -184,42 +207,65 @@ class RateLimiter:
                 if window_s <= 0:
                     raise ValueError("window_s must be positive")
                 self.window_s = window_s
+            if block_s is not None:
+                if block_s < 0:
+                    raise ValueError("block_s must be >= 0")
+                self.block_s = block_s
             self._windows.clear()
+            self._blocked.clear()
 
     def reset(self) -> None:
         with self._lock:
             self._windows.clear()
+            self._blocked.clear()
 
-    def _headers(self, start: float, count: int, now: float) -> dict[str, str]:
-        reset = max(0, math.ceil(start + self.window_s - now)) if count else math.ceil(self.window_s)
+    def _headers(self, remaining: int, reset_s: float) -> dict[str, str]:
         return {
             "X-RateLimit-Limit-Default": str(self.limit),
-            "X-RateLimit-Remaining-Default": str(max(0, self.limit - count)),
-            "X-RateLimit-Reset-Default": str(reset),
+            "X-RateLimit-Remaining-Default": str(max(0, remaining)),
+            "X-RateLimit-Reset-Default": str(max(0, math.ceil(reset_s))),
         }
+
+    def _window(self, key: str, now: float) -> tuple[float, int]:
+        start, count = self._windows.get(key, (now, 0))
+        if now - start >= self.window_s:
+            start, count = now, 0
+        return start, count
 
     def hit(self, key: str) -> tuple[bool, dict[str, str]]:
         """Count one request; (allowed, headers). When disabled, requests are counted but never refused."""
         now = time.monotonic()
         with self._lock:
-            start, count = self._windows.get(key, (now, 0))
-            if now - start >= self.window_s:
-                start, count = now, 0
+            block_end = self._blocked.get(key)
+            if block_end is not None:
+                if now < block_end and self.enabled:
+                    return False, self._headers(0, block_end - now)
+                del self._blocked[key]
+                self._windows.pop(key, None)
+            start, count = self._window(key, now)
             count += 1
             self._windows[key] = (start, count)
-            allowed = not self.enabled or count <= self.limit
-            return allowed, self._headers(start, count, now)
+            if self.enabled and count > self.limit:
+                self._blocked[key] = now + self.block_s
+                return False, self._headers(0, self.block_s)
+            return True, self._headers(self.limit - count, start + self.window_s - now)
 
     def peek(self, key: str) -> dict[str, str]:
         now = time.monotonic()
         with self._lock:
-            start, count = self._windows.get(key, (now, 0))
-            if now - start >= self.window_s:
-                start, count = now, 0
-            return self._headers(start, count, now)
+            block_end = self._blocked.get(key)
+            if block_end is not None and now < block_end and self.enabled:
+                return self._headers(0, block_end - now)
+            start, count = self._window(key, now)
+            return self._headers(self.limit - count, start + self.window_s - now if count else self.window_s)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"enabled": self.enabled, "limit": self.limit, "window_s": self.window_s}
+        return {
+            "enabled": self.enabled,
+            "limit": self.limit,
+            "window_s": self.window_s,
+            "block_s": self.block_s,
+        }
 
 
 class RequestLog:

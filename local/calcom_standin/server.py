@@ -22,17 +22,16 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from local.calcom_standin import availability as av
+from local.calcom_standin.contract import TRAFFIC, Verdict, contract, field_errors, pipe_message
 from local.calcom_standin.faults import FaultInjector, FaultRule, RateLimiter, RequestLog
 from local.calcom_standin.state import (
     ApiError,
     Behaviour,
     Clock,
-    FieldError,
     Mutation,
     Store,
     constraint,
     pipe_error,
-    validation_failed,
 )
 from local.calcom_standin.webhooks import WebhookDispatcher
 
@@ -45,22 +44,14 @@ MSG_NO_AUTH = (
 MSG_INVALID_KEY = "ApiAuthStrategy - api key - Your api key is not valid"
 MSG_THROTTLED = "CustomThrottlerGuard - Too many requests. Please try again later."
 
-# cal-api-version per endpoint family (teams, memberships and team event types accept any value).
+# cal-api-version per endpoint family, from the contract (docs/reference/calcom-contract): bookings
+# `2024-08-13` exactly, slots `2024-09-04`, user event types `2024-06-14`; the teams controllers
+# (memberships, team event types) serve every known version and none (API_VERSIONS_VALUES).
 VERSION_FAMILIES = (
     ("/v2/slots", ("2024-09-04",)),
-    ("/v2/bookings", ("2024-08-13", "2026-02-25")),
+    ("/v2/bookings", ("2024-08-13",)),
     ("/v2/event-types", ("2024-06-14",)),
 )
-
-SLOTS_BASE_KEYS = frozenset(
-    {"start", "end", "timeZone", "duration", "format", "bookingUidToReschedule", "rrHostSubsetIds"}
-)
-SLOTS_MODE_KEYS = {
-    "id": frozenset({"eventTypeId"}),
-    "user": frozenset({"eventTypeSlug", "username", "organizationSlug"}),
-    "team": frozenset({"eventTypeSlug", "teamSlug", "organizationSlug"}),
-    "usernames": frozenset({"usernames", "organizationSlug"}),
-}
 
 API_RULES = [
     Rule("/v2/slots", methods=["GET"], endpoint="slots"),
@@ -116,6 +107,8 @@ CONTROL_RULES = [
     Rule("/_standin/memberships/extra", methods=["DELETE"], endpoint="memberships_extra_clear"),
     Rule("/_standin/behaviour", methods=["GET", "POST"], endpoint="behaviour"),
     Rule("/_standin/versions", methods=["GET", "POST"], endpoint="versions"),
+    Rule("/_standin/emails", methods=["GET"], endpoint="emails_get"),
+    Rule("/_standin/emails", methods=["DELETE"], endpoint="emails_clear"),
 ]
 
 
@@ -129,6 +122,16 @@ def load_fixture(fixture: dict[str, Any] | str | Path) -> dict[str, Any]:
 def _url(request: Request) -> str:
     query = request.query_string.decode("latin-1")
     return request.path + (f"?{query}" if query else "")
+
+
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+            422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
+            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}  # fmt: skip
+
+
+def _query(request: Request) -> dict[str, Any]:
+    """The query string as the contract reads it: one value a string, a repeated key a list."""
+    return {key: values[0] if len(values) == 1 else values for key, values in request.args.lists()}
 
 
 def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
@@ -190,7 +193,7 @@ class StandInApp:
         self.store.reset()
         self.faults.clear()
         enabled, limit = self._rate_defaults
-        self.rate_limiter.configure(enabled=enabled, limit=limit, window_s=60.0)
+        self.rate_limiter.configure(enabled=enabled, limit=limit, window_s=60.0, block_s=60.0)
         self.requests.clear()
         self.webhooks.clear(keep_static=True)
         self.clock.freeze(None)
@@ -204,13 +207,22 @@ class StandInApp:
     # -- /v2 ----------------------------------------------------------------------------------
 
     def _error(self, url: str, error: ApiError, headers: dict[str, str] | None = None) -> Response:
+        """Cal.com's HttpExceptionFilter (apps/api/v2/src/filters/http-exception.filter.ts):
+        ``{status, timestamp, path, error: {code, message, details}}`` with details =
+        exception.getResponse(), which Nest builds as ``{message, error, statusCode}`` for a string
+        message; or Nest's bare body where Cal.com was observed answering without the filter."""
         if error.raw:
             return _json_response(
                 error.status, {"statusCode": error.status, "message": error.message}, headers
             )
-        body: dict[str, Any] = {"code": error.code, "message": error.message}
-        if error.details is not None:
-            body["details"] = error.details
+        details = error.details
+        if details is None:
+            details = {
+                "message": error.message,
+                "error": _REASONS.get(error.status, "Error"),
+                "statusCode": error.status,
+            }
+        body: dict[str, Any] = {"code": error.code, "message": error.message, "details": details}
         payload = {"status": "error", "timestamp": av.iso_ms_z(self.clock.now()), "path": url, "error": body}
         return _json_response(error.status, payload, headers)
 
@@ -225,6 +237,8 @@ class StandInApp:
                 "X-RateLimit-Reset-Default": str(rule.reset_s),
             }
             return self._error(url, ApiError(429, MSG_THROTTLED), throttled)
+        if rule.fault == "4xx":
+            return self._error(url, ApiError(rule.status or 400, rule.message or "", code=rule.code), headers)
         status = rule.status or 500
         if rule.body == "raw":
             message = "Internal server error" if status == 500 else "Service unavailable"
@@ -289,12 +303,14 @@ class StandInApp:
                 "time": av.iso_ms_z(self.clock.now()),
                 "method": request.method,
                 "path": request.path,
-                "query": request.args.to_dict(flat=True),
+                "query": _query(request),
                 "query_string": request.query_string.decode("latin-1"),
                 "cal_api_version": version,
                 "version_ok": self._version_ok(request.path, version),
                 "body": body,
+                "user_agent": request.headers.get("User-Agent"),
                 "fault": None,
+                "contract": None,
             }
         )
         try:
@@ -305,6 +321,12 @@ class StandInApp:
             response = self._error(url, error)
         entry["status"] = response.status_code
         entry["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+        if entry["contract"] is not None and response.mimetype == "application/json":
+            answer = json.loads(response.get_data())
+            entry["response_problems"] = contract().check_response(
+                entry["contract"]["operation"], response.status_code, answer
+            )
+        TRAFFIC.record(entry)
         return response
 
     def _version_ok(self, path: str, version: str | None) -> bool | None:
@@ -365,8 +387,18 @@ class StandInApp:
         if bad_json is not None:
             return self._error(url, ApiError(400, bad_json), headers)
 
+        query = entry["query"]
+        if contract().operation(method, path) is not None:
+            call = {"method": method, "path": path, "cal_api_version": version, "query": query, "body": body}
+            verdict, seen = contract().check_request(call)
+            entry["contract"] = verdict.to_dict()
+            refusal = self._contract_refusal(verdict, call)
+            if refusal is not None:
+                return self._error(url, refusal, headers)
+            query, body = seen["query"], seen["body"]
+
         try:
-            status, payload, mutation = getattr(self, f"_v2_{endpoint}")(request, body, **args)
+            status, payload, mutation = getattr(self, f"_v2_{endpoint}")(query, body, **args)
         except ApiError as error:
             response = self._error(url, error, headers)
         else:
@@ -378,6 +410,20 @@ class StandInApp:
             return self._fault_response(fault, url, headers)
         return response
 
+    @staticmethod
+    def _contract_refusal(verdict: Verdict, call: dict[str, Any]) -> ApiError | None:
+        """The 400 Cal.com's pipes answer for what the contract's rules refuse. The header is left
+        out: Cal.com routes by it (`_version_error`), it never validates it."""
+        errors = [e for e in verdict.errors if list(e.absolute_path)[:1] != ["cal_api_version"]]
+        if not errors:
+            return None
+        verdict = Verdict(verdict.operation, errors=errors)
+        op = contract().operation(call["method"], call["path"])
+        assert op is not None
+        if op.versioned_pipe:
+            return ApiError(400, pipe_message(verdict, call))
+        return pipe_error([e.as_validation_error() for e in field_errors(verdict)])
+
     # -- /v2 handlers: (status, payload, mutation) ---------------------------------------------
 
     @staticmethod
@@ -386,90 +432,55 @@ class StandInApp:
     ) -> tuple[int, Any, Mutation | None]:
         return status, {"status": "success", "data": data}, mutation
 
-    def _v2_slots(self, request: Request, body: Any) -> tuple[int, Any, Mutation | None]:
-        params = request.args.to_dict(flat=True)
-        keys = set(params)
-        if "eventTypeId" in keys:
-            mode = "id"
-        elif {"username", "eventTypeSlug"} <= keys:
-            mode = "user"
-        elif {"teamSlug", "eventTypeSlug"} <= keys:
-            mode = "team"
-        else:
-            mode = "usernames"
-        allowed = SLOTS_BASE_KEYS | SLOTS_MODE_KEYS[mode]
-        errors = [FieldError(k, (f"property {k} should not exist",)) for k in params if k not in allowed]
-        event_type_id = None
-        if mode == "id":
-            try:
-                event_type_id = int(params["eventTypeId"])
-            except ValueError:
-                message = "eventTypeId must be a number conforming to the specified constraints"
-                errors.append(FieldError("eventTypeId", (message,)))
-        for name in ("start", "end"):
-            if av.parse_iso(params.get(name)) is None:
-                errors.append(FieldError(name, (f"{name} must be a valid ISO 8601 date string",)))
-        tz_name = params.get("timeZone")
-        if tz_name is not None and av.zone(tz_name) is None:
-            errors.append(FieldError("timeZone", ("timeZone must be a valid IANA time-zone",)))
-        duration_param = None
-        if params.get("duration") is not None:
-            try:
-                duration_param = int(params["duration"])
-            except ValueError:
-                message = "duration must be a number conforming to the specified constraints"
-                errors.append(FieldError("duration", (message,)))
-        slot_format = (params.get("format") or "time").lower()
-        if slot_format not in ("range", "time"):
-            errors.append(FieldError("format", ("slotFormat must be either 'range' or 'time'",)))
-        member_ids = None
-        if params.get("rrHostSubsetIds") is not None:
-            try:
-                member_ids = [int(p) for p in params["rrHostSubsetIds"].split(",")]
-            except ValueError:
-                message = (
-                    "each value in rrHostSubsetIds must be a number conforming to the specified constraints"
-                )
-                errors.append(FieldError("rrHostSubsetIds", (message,)))
-        if errors:
-            raise validation_failed(errors)
-
+    def _v2_slots(self, query: dict[str, Any], body: Any) -> tuple[int, Any, Mutation | None]:
+        """GET /v2/slots (2024-09-04). The contract has checked the query; the lookup variant follows
+        the keys present as in Cal.com's get-slots-input.pipe.ts (eventTypeId -> by id, username +
+        eventTypeSlug, teamSlug + eventTypeSlug, else usernames)."""
+        keys = set(query)
         store = self.store
         with store.lock:
-            if mode == "id":
-                et = store.event_types.get(event_type_id or 0)
-            elif mode == "team":
-                if params["teamSlug"] != store.team["slug"]:
-                    raise ApiError(404, f"Team with slug {params['teamSlug']} not found")
-                et = next((e for e in store.event_types.values() if e.slug == params["eventTypeSlug"]), None)
-            elif mode == "user":
-                if not any(m.username == params["username"] for m in store.members.values()):
-                    raise ApiError(404, f"User with username {params['username']} not found")
+            if "eventTypeId" in keys:
+                et = store.event_types.get(int(query["eventTypeId"]))
+            elif {"teamSlug", "eventTypeSlug"} <= keys and "username" not in keys:
+                if query["teamSlug"] != store.team["slug"]:
+                    raise ApiError(404, f"Team with slug {query['teamSlug']} not found")
+                et = next((e for e in store.event_types.values() if e.slug == query["eventTypeSlug"]), None)
+            elif "username" in keys:
+                if not any(m.username == query["username"] for m in store.members.values()):
+                    raise ApiError(404, f"User with username {query['username']} not found")
                 et = None  # members have no personal event types in the stand-in
             else:
                 et = None
             if et is None:
                 raise ApiError(404, "Event Type not found")
-            # Cal.com reads start/end as UTC; a date-only (or midnight) end means 23:59:59 that day.
-            start = av.parse_iso(params["start"])
-            end = av.parse_iso(params["end"])
-            assert start is not None and end is not None
+            # slots-input.service.ts: start and end are UTC; a date-only start is 00:00:00.000Z, a
+            # date-only end (or one at 00:00:00) is 23:59:59 that day. timeZone never moves the window.
+            start = av.parse_iso(query["start"])
+            end = av.parse_iso(query["end"])
+            if start is None or end is None:
+                raise ApiError(400, "start property is wrong,start must be a valid ISO 8601 date string ")
             if end.hour == 0 and end.minute == 0 and end.second == 0:
                 end = end.replace(hour=23, minute=59, second=59)
             duration = et.length
-            if duration_param is not None and et.length_options and duration_param in et.length_options:
-                duration = duration_param
+            if query.get("duration") is not None and et.length_options:
+                wanted = int(query["duration"])
+                duration = wanted if wanted in et.length_options else et.length
             if end < start:
                 return self._ok({})
+            subset = None
+            if query.get("rrHostSubsetIds") is not None:
+                subset = store.subset(et, [int(p) for p in query["rrHostSubsetIds"].split(",")])
             starts = store.slots(
                 et,
                 start,
                 end,
                 duration=duration,
-                member_ids=member_ids,
-                exclude_uid=params.get("bookingUidToReschedule"),
+                subset=subset,
+                exclude_uid=query.get("bookingUidToReschedule"),
             )
+        tz_name = query.get("timeZone")
         tz = ZoneInfo(tz_name) if tz_name else UTC
+        slot_format = str(query.get("format") or "time").lower()
         data: dict[str, list[dict[str, str]]] = {}
         for t in starts:
             item = {"start": av.iso_in_zone(t, tz_name)}
@@ -478,23 +489,25 @@ class StandInApp:
             data.setdefault(t.astimezone(tz).date().isoformat(), []).append(item)
         return self._ok(data)
 
-    def _v2_bookings_create(self, request: Request, body: Any) -> tuple[int, Any, Mutation | None]:
+    def _v2_bookings_create(self, query: dict[str, Any], body: Any) -> tuple[int, Any, Mutation | None]:
         mutation = self.store.create_booking(body)
         return self._ok({**mutation.booking, "isPlatformManagedUserBooking": False}, 201, mutation)
 
-    def _v2_bookings_list(self, request: Request, body: Any) -> tuple[int, Any, Mutation | None]:
-        page, pagination = self.store.list_bookings(request.args.to_dict(flat=True))
+    def _v2_bookings_list(self, query: dict[str, Any], body: Any) -> tuple[int, Any, Mutation | None]:
+        page, pagination = self.store.list_bookings(query)
         return 200, {"status": "success", "data": page, "pagination": pagination}, None
 
-    def _v2_booking_get(self, request: Request, body: Any, uid: str) -> tuple[int, Any, Mutation | None]:
+    def _v2_booking_get(self, query: dict[str, Any], body: Any, uid: str) -> tuple[int, Any, Mutation | None]:
         return self._ok(self.store.get_booking(uid))
 
-    def _v2_booking_cancel(self, request: Request, body: Any, uid: str) -> tuple[int, Any, Mutation | None]:
+    def _v2_booking_cancel(
+        self, query: dict[str, Any], body: Any, uid: str
+    ) -> tuple[int, Any, Mutation | None]:
         mutation = self.store.cancel_booking(uid, body)
         return self._ok(mutation.booking, 200, mutation)
 
     def _v2_booking_reschedule(
-        self, request: Request, body: Any, uid: str
+        self, query: dict[str, Any], body: Any, uid: str
     ) -> tuple[int, Any, Mutation | None]:
         mutation = self.store.reschedule_booking(uid, body)
         return self._ok({**mutation.booking, "isPlatformManagedUserBooking": False}, 201, mutation)
@@ -517,39 +530,25 @@ class StandInApp:
             user = self.store.api_key_user_id
             raise ApiError(403, f"RolesGuard - user with id={user} is not a member of team with id={team_id}")
 
-    def _v2_teams_list(self, request: Request, body: Any) -> tuple[int, Any, Mutation | None]:
+    def _v2_teams_list(self, query: dict[str, Any], body: Any) -> tuple[int, Any, Mutation | None]:
         return self._ok([self._team_output()])
 
-    def _v2_team_get(self, request: Request, body: Any, team_id: int) -> tuple[int, Any, Mutation | None]:
+    def _v2_team_get(
+        self, query: dict[str, Any], body: Any, team_id: int
+    ) -> tuple[int, Any, Mutation | None]:
         self._check_team(team_id)
         return self._ok(self._team_output())
 
-    def _v2_memberships(self, request: Request, body: Any, team_id: int) -> tuple[int, Any, Mutation | None]:
+    def _v2_memberships(
+        self, query: dict[str, Any], body: Any, team_id: int
+    ) -> tuple[int, Any, Mutation | None]:
         self._check_team(team_id)
-        errors: list[dict[str, Any]] = []
-        values = {}
-        for name, default, low, high in (("take", 250, 1, 250), ("skip", 0, 0, None)):
-            raw = request.args.get(name)
-            if raw is None:
-                values[name] = default
-                continue
-            try:
-                value = int(raw)
-            except ValueError:
-                errors.append(constraint(name, "isNumber", f"{name} must be a number"))
-                continue
-            if value < low:
-                errors.append(constraint(name, "min", f"{name} must not be less than {low}"))
-            elif high is not None and value > high:
-                errors.append(constraint(name, "max", f"{name} must not be greater than {high}"))
-            values[name] = value
-        if errors:
-            raise pipe_error(errors)
+        take, skip = int(query.get("take") or 250), int(query.get("skip") or 0)  # SkipTakePagination
         with self.store.lock:
-            return self._ok(self.store.membership_listing()[values["skip"] : values["skip"] + values["take"]])
+            return self._ok(self.store.membership_listing()[skip : skip + take])
 
     def _v2_membership(
-        self, request: Request, body: Any, team_id: int, membership_id: int
+        self, query: dict[str, Any], body: Any, team_id: int, membership_id: int
     ) -> tuple[int, Any, Mutation | None]:
         self._check_team(team_id)
         with self.store.lock:
@@ -559,10 +558,11 @@ class StandInApp:
         raise ApiError(404, f"Membership with id {membership_id} not found")
 
     def _v2_team_event_types(
-        self, request: Request, body: Any, team_id: int
+        self, query: dict[str, Any], body: Any, team_id: int
     ) -> tuple[int, Any, Mutation | None]:
-        slug = request.args.get("eventSlug")
-        descending = request.args.get("sortCreatedAt") == "desc"
+        self._check_team(team_id)
+        slug = query.get("eventSlug")
+        descending = query.get("sortCreatedAt") == "desc"
         with self.store.lock:
             items = [
                 et
@@ -572,14 +572,14 @@ class StandInApp:
             return self._ok([self.store.event_type_output(et) for et in items])
 
     def _v2_team_event_type(
-        self, request: Request, body: Any, team_id: int, event_type_id: int
+        self, query: dict[str, Any], body: Any, team_id: int, event_type_id: int
     ) -> tuple[int, Any, Mutation | None]:
         self._check_team(team_id)
         with self.store.lock:
             return self._ok(self.store.event_type_output(self.store.get_event_type(event_type_id, team_id)))
 
     def _v2_team_event_type_create(
-        self, request: Request, body: Any, team_id: int
+        self, query: dict[str, Any], body: Any, team_id: int
     ) -> tuple[int, Any, Mutation | None]:
         self._check_team(team_id)
         with self.store.lock:
@@ -587,7 +587,7 @@ class StandInApp:
             return self._ok(self.store.event_type_output(et), 201)
 
     def _v2_team_event_type_update(
-        self, request: Request, body: Any, team_id: int, event_type_id: int
+        self, query: dict[str, Any], body: Any, team_id: int, event_type_id: int
     ) -> tuple[int, Any, Mutation | None]:
         self._check_team(team_id)
         with self.store.lock:
@@ -595,17 +595,17 @@ class StandInApp:
             return self._ok(self.store.event_type_output(et))
 
     def _v2_team_event_type_delete(
-        self, request: Request, body: Any, team_id: int, event_type_id: int
+        self, query: dict[str, Any], body: Any, team_id: int, event_type_id: int
     ) -> tuple[int, Any, Mutation | None]:
         self._check_team(team_id)
         return self._ok(self.store.delete_event_type(team_id, event_type_id))
 
-    def _v2_event_types(self, request: Request, body: Any) -> tuple[int, Any, Mutation | None]:
+    def _v2_event_types(self, query: dict[str, Any], body: Any) -> tuple[int, Any, Mutation | None]:
         # The stand-in's members have no personal (user) event types.
         return self._ok([])
 
     def _v2_event_type(
-        self, request: Request, body: Any, event_type_id: int
+        self, query: dict[str, Any], body: Any, event_type_id: int
     ) -> tuple[int, Any, Mutation | None]:
         with self.store.lock:
             et = self.store.event_types.get(event_type_id)
@@ -690,6 +690,7 @@ class StandInApp:
                 enabled=body.get("enabled"),
                 limit=int(body["limit"]) if body.get("limit") is not None else None,
                 window_s=float(body["window_s"]) if body.get("window_s") is not None else None,
+                block_s=float(body["block_s"]) if body.get("block_s") is not None else None,
             )
         return 200, self.rate_limiter.to_dict()
 
@@ -763,6 +764,16 @@ class StandInApp:
             with self.store.lock:
                 self.store.behaviour.update(body or {})
         return 200, self.store.behaviour.to_dict()
+
+    def _ctl_emails_get(self, request: Request, body: Any) -> tuple[int, Any]:
+        uid = request.args.get("booking_uid")
+        with self.store.lock:
+            return 200, [dict(e) for e in self.store.emails if uid is None or e["booking_uid"] == uid]
+
+    def _ctl_emails_clear(self, request: Request, body: Any) -> tuple[int, Any]:
+        with self.store.lock:
+            self.store.emails.clear()
+        return 200, []
 
     def _ctl_versions(self, request: Request, body: Any) -> tuple[int, Any]:
         if request.method == "POST":

@@ -1,10 +1,7 @@
 """The Cal.com stand-in over real HTTP (httpx against a started server).
 
 One server per module; every test starts from the fixture state (``POST /_standin/reset``) with
-the clock frozen at Sunday 2026-03-01 07:00 Berlin, so nothing depends on today's date.
-Fixture team (all Europe/Berlin): Fabian Mon-Sat 09-18, Emma Tue-Sat 10-19, Lena Mon-Fri 09-17,
-Sara Mon/Wed/Fri/Sat 08-16. Event types: 3719001 Damenhaarschnitt (RR, 45 min, Fabian/Emma/Lena),
-3719002 Kinderhaarschnitt (RR, 30 min, Emma/Sara), 3719003 Föhnen (RR, 30 min, all four).
+the clock frozen (tests/integration/standin_api.py describes the team).
 """
 
 from __future__ import annotations
@@ -20,95 +17,36 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import pytest
 
 from local.calcom_standin import CalcomStandIn
-
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "local" / "fixtures" / "salon_demo.json"
-KEY = "cal_local_standin_key"
-TEAM = 39203
-FABIAN, EMMA, LENA, SARA = 1420209, 1420210, 1420211, 1420212
-DAMEN, KINDER, FOEHNEN = 3719001, 3719002, 3719003
-NOW = "2026-03-01T06:00:00Z"  # Sunday, 07:00 in Berlin
-MONDAY, TUESDAY = "2026-03-02", "2026-03-03"
-
-V_BOOKINGS = {"cal-api-version": "2024-08-13"}
-V_SLOTS = {"cal-api-version": "2024-09-04"}
-
-MSG_HOSTS_BUSY = "One of the hosts either already has booking at this time or is not available"
-MSG_PAST = "Attempting to book a meeting in the past."
-
-
-@pytest.fixture(scope="module")
-def standin() -> Any:
-    server = CalcomStandIn(FIXTURE)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def api(standin: CalcomStandIn) -> Any:
-    with httpx.Client(base_url=standin.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=5) as client:
-        client.post("/_standin/reset").raise_for_status()
-        client.post("/_standin/clock", json={"now": NOW}).raise_for_status()
-        yield client
-
-
-def get_slots(api: httpx.Client, event_type: int, start: str, end: str | None = None, **params: Any) -> dict:
-    query = {"eventTypeId": event_type, "start": start, "end": end or start, "timeZone": "Europe/Berlin"}
-    query.update(params)
-    response = api.get("/v2/slots", params=query, headers=V_SLOTS)
-    assert response.status_code == 200, response.text
-    return response.json()["data"]
-
-
-def starts(data: dict, day: str) -> list[str]:
-    return [slot["start"] for slot in data.get(day, [])]
-
-
-def book(
-    api: httpx.Client,
-    event_type: int,
-    start: str,
-    *,
-    name: str = "Anna Kunde",
-    email: str = "anna@example.com",
-    members: list[int] | None = None,
-    **extra: Any,
-) -> httpx.Response:
-    body: dict[str, Any] = {
-        "start": start,
-        "eventTypeId": event_type,
-        "attendee": {"name": name, "email": email, "timeZone": "Europe/Berlin"},
-        **extra,
-    }
-    if members is not None:
-        body["routing"] = {"teamMemberIds": members}
-    return api.post("/v2/bookings", json=body, headers=V_BOOKINGS)
-
-
-def create_event_type(api: httpx.Client, **body: Any) -> dict:
-    response = api.post(f"/v2/teams/{TEAM}/event-types", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()["data"]
-
-
-def assert_error(response: httpx.Response, status: int, code: str, message: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["status"] == "error"
-    assert set(body) == {"status", "timestamp", "path", "error"}
-    assert body["error"]["code"] == code
-    if message is not None:
-        assert body["error"]["message"] == message
-    return body
-
+from tests.integration.standin_api import (
+    DAMEN,
+    EMMA,
+    FABIAN,
+    FIXTURE,
+    FOEHNEN,
+    KEY,
+    KINDER,
+    LENA,
+    MONDAY,
+    MSG_HOSTS_BUSY,
+    MSG_PAST,
+    ROOT,
+    SARA,
+    TEAM,
+    TUESDAY,
+    V_BOOKINGS,
+    V_SLOTS,
+    assert_error,
+    book,
+    create_event_type,
+    get_slots,
+    starts,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Auth, envelopes, versions
@@ -180,12 +118,9 @@ def test_slots_come_from_working_hours_in_the_members_time_zone(api: httpx.Clien
     assert utc[MONDAY][0] == {"start": "2026-03-02T08:00:00.000Z"}  # no timeZone = UTC, format=time
 
 
-def test_no_slots_in_the_past_and_minimum_booking_notice(api: httpx.Client) -> None:
+def test_no_slots_in_the_past_nor_inside_the_minimum_booking_notice(api: httpx.Client) -> None:
     api.post("/_standin/clock", json={"now": "2026-03-02T10:00:00Z"})  # Monday 11:00 in Berlin
-    assert starts(get_slots(api, DAMEN, MONDAY, rrHostSubsetIds=FABIAN), MONDAY)[0] == (
-        "2026-03-02T11:15:00.000+01:00"
-    )
-    api.patch(f"/v2/teams/{TEAM}/event-types/{DAMEN}", json={"minimumBookingNotice": 120}).raise_for_status()
+    # Cal.com's default notice (schema.prisma: minimumBookingNotice @default(120)): nothing before 13:00.
     assert starts(get_slots(api, DAMEN, MONDAY, rrHostSubsetIds=FABIAN), MONDAY)[0] == (
         "2026-03-02T13:30:00.000+01:00"
     )
@@ -194,6 +129,12 @@ def test_no_slots_in_the_past_and_minimum_booking_notice(api: httpx.Client) -> N
     assert too_soon.json()["error"]["message"].startswith(
         'The event type can\'t be booked at the "start" time'
     )
+    api.patch(f"/v2/teams/{TEAM}/event-types/{DAMEN}", json={"minimumBookingNotice": 0}).raise_for_status()
+    assert starts(get_slots(api, DAMEN, MONDAY, rrHostSubsetIds=FABIAN), MONDAY)[0] == (
+        "2026-03-02T11:15:00.000+01:00"
+    )
+    created = create_event_type(api, title="Neu", slug="neu", lengthInMinutes=30, schedulingType="collective")
+    assert created["minimumBookingNotice"] == 120  # what the API gives an event type that does not set it
 
 
 def test_slots_exclude_existing_bookings_of_any_event_type(api: httpx.Client) -> None:
@@ -284,8 +225,15 @@ def test_create_returns_201_with_organizer_and_the_slot_disappears(api: httpx.Cl
 def test_create_rejects_like_cal_com(api: httpx.Client) -> None:
     taken = book(api, DAMEN, "2026-03-02T08:00:00Z", members=[FABIAN])
     assert taken.status_code == 201
+    # Round robin: the same attendee at the same time gets the booking they have (RegularBookingService,
+    # getValidBookingFromEventTypeForAttendee); anybody else is refused.
+    again = book(api, DAMEN, "2026-03-02T08:00:00Z", members=[FABIAN])
+    assert again.status_code == 201 and again.json()["data"]["uid"] == taken.json()["data"]["uid"]
     assert_error(
-        book(api, DAMEN, "2026-03-02T08:00:00Z", members=[FABIAN]), 400, "BadRequestException", MSG_HOSTS_BUSY
+        book(api, DAMEN, "2026-03-02T08:00:00Z", members=[FABIAN], email="bo@example.com"),
+        400,
+        "BadRequestException",
+        MSG_HOSTS_BUSY,
     )
     assert_error(book(api, DAMEN, "2026-02-27T08:00:00Z"), 400, "BadRequestException", MSG_PAST)
     for start in (
@@ -296,8 +244,11 @@ def test_create_rejects_like_cal_com(api: httpx.Client) -> None:
         rejected = book(api, DAMEN, start)
         assert_error(rejected, 400, "BadRequestException")
         assert 'can\'t be booked at the "start" time' in rejected.json()["error"]["message"]
-    for start in ("2026-03-02T09:00:00+01:00", "2026-03-02 nine", "2026-03-02"):
+    for start in ("2026-03-02 nine", "2026-13-02T08:00:00Z", "2026-02-30T08:00:00Z", "03/02/2026"):
         assert_error(book(api, DAMEN, start), 400, "BadRequestException")
+    # IsDateString takes any ISO 8601 instant: 09:00+01:00 is Fabian's taken 08:00Z.
+    offset = book(api, DAMEN, "2026-03-02T09:00:00+01:00", members=[FABIAN], email="o@example.com")
+    assert_error(offset, 400, "BadRequestException", MSG_HOSTS_BUSY)
     assert_error(
         book(api, 999, "2026-03-02T08:00:00Z"), 404, "NotFoundException", "Event type with id 999 not found."
     )
@@ -624,10 +575,17 @@ def test_rate_limit_120_per_minute_then_reset(api: httpx.Client) -> None:
     api.post("/_standin/reset")
     again = api.get(f"/v2/teams/{TEAM}")
     assert again.status_code == 200 and again.headers["X-RateLimit-Remaining-Default"] == "119"
-    api.post("/_standin/rate-limit", json={"enabled": True, "limit": 2, "window_s": 0.5})
+    # Over the limit, Cal.com blocks the key for the block duration (60 s; 1 s here), even after
+    # the window ends, and says so in Reset (throttler-guard.ts: timeToBlockExpire).
+    api.post("/_standin/rate-limit", json={"enabled": True, "limit": 2, "window_s": 0.5, "block_s": 1.2})
     assert [api.get(f"/v2/teams/{TEAM}").status_code for _ in range(3)] == [200, 200, 429]
-    time.sleep(0.55)
-    assert api.get(f"/v2/teams/{TEAM}").status_code == 200  # the window passed
+    time.sleep(0.6)
+    blocked = api.get(f"/v2/teams/{TEAM}")
+    assert blocked.status_code == 429  # the window passed, the block did not
+    assert blocked.headers["X-RateLimit-Remaining-Default"] == "0"
+    assert blocked.headers["X-RateLimit-Reset-Default"] == "1"
+    time.sleep(0.65)
+    assert api.get(f"/v2/teams/{TEAM}").status_code == 200  # the block is over: a new window
     api.post("/_standin/rate-limit", json={"enabled": False})
     assert {api.get(f"/v2/teams/{TEAM}").status_code for _ in range(5)} == {200}
 
