@@ -301,27 +301,22 @@ def end_call(retell: RetellSimulator, call: dict[str, Any]) -> None:
         show(f"    {noted.action.value:<11} {noted.appointment_id}")
 
 
-def book_with(calcom: Any, member: Any, event_type_id: int) -> Any:
-    """A booking in the stand-in served by `member`: the first slot round robin gives them."""
-    from calbridge.adapters.calcom import AttendeeInput, CreateBookingRequest, Routing
-    from calbridge.errors import SlotUnavailable
-
-    today = datetime.now(UTC).date()
-    slots = calcom.get_slots(
-        event_type_id, today + timedelta(days=1), today + timedelta(days=8), "Europe/Berlin"
+def booked_on_the_salons_page(stack: LocalStack, calcom: Any, member: Any, event_type_id: int) -> Any:
+    """A booking a customer made on the salon's own Cal.com page that round robin gave `member`:
+    put into the stand-in through its control API (a web booking, not one calbridge makes), then
+    read back through the Cal.com API as calbridge would read it."""
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(hour=10, minute=0, second=0, microsecond=0)
+    seeded = httpx.post(
+        f"{stack.calcom_url}/_standin/bookings",
+        json={
+            "start": start.isoformat(),
+            "event_type_id": event_type_id,
+            "host_user_id": member.user_id,
+            "attendee": {"name": "Anna Schmidt", "email": "anna@example.com", "timeZone": "Europe/Berlin"},
+        },
     )
-    for slot in slots.slots:
-        request = CreateBookingRequest(
-            start=slot.start,
-            event_type_id=event_type_id,
-            attendee=AttendeeInput(name="Anna Schmidt", time_zone="Europe/Berlin", email="anna@example.com"),
-            routing=Routing(team_member_ids=[member.user_id]),
-        )
-        try:
-            return calcom.create_booking(request)
-        except SlotUnavailable:
-            continue
-    raise SystemExit(f"no free slot for {member.user.name} in the next week")
+    seeded.raise_for_status()
+    return calcom.get_booking(seeded.json()["uid"])
 
 
 def meet_hosts(stack: LocalStack, calcom: Any, members: list[Any]) -> None:
@@ -331,7 +326,7 @@ def meet_hosts(stack: LocalStack, calcom: Any, members: list[Any]) -> None:
     kinder_haarschnitt, damen_haarschnitt = 3719002, 3719001
     for member in members:
         event_type = kinder_haarschnitt if member.user.name.startswith("Sara") else damen_haarschnitt
-        booking = book_with(calcom, member, event_type)
+        booking = booked_on_the_salons_page(stack, calcom, member, event_type)
         invocation = lambda_client.invoke(
             FunctionName="HostResolutionFunction",
             Payload=json.dumps(

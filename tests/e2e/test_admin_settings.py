@@ -34,6 +34,7 @@ SEEDED = {
     "language": "de",
     "host_match_threshold": 75,
     "booking_window_days": 60,
+    "minimum_notice_minutes": 120,
     "opening_hours": SEEDED_HOURS,
     "sync_repair_drift": False,
 }
@@ -88,6 +89,7 @@ def test_get_shows_the_settings_and_the_read_only_fields(admin):
         pytest.param({"booking_window_days": 1}, {"booking_window_days": 1}, id="window 1"),
         pytest.param({"booking_window_days": 730}, {"booking_window_days": 730}, id="window 730"),
         pytest.param({"language": "en"}, {"language": "en"}, id="language"),
+        pytest.param({"minimum_notice_minutes": 0}, {"minimum_notice_minutes": 0}, id="no notice"),
         pytest.param({"opening_hours": None}, {"opening_hours": None}, id="opening_hours cleared"),
         pytest.param(
             {"opening_hours": {"weekly": {"5": [["14:00", "18:00"], ["09:00", "12:30"]], "6": []}}},
@@ -108,7 +110,9 @@ def test_patch_changes_only_the_given_setting(stack, admin, fresh, change, shown
     response = admin.patch(SETTINGS, json=change)
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"settings": {**SEEDED, **shown}, "changed": list(change)}
+    answer = response.json()
+    answer.pop("event_types", None)  # a new minimum notice is provisioned: its own test
+    assert answer == {"settings": {**SEEDED, **shown}, "changed": list(change)}
     assert settings(admin) == {**SEEDED, **shown}
     after = stored_company(stack)
     changed = {key for key in {*before, *after} if before.get(key) != after.get(key)}
@@ -168,6 +172,15 @@ def test_a_patch_that_changes_nothing_writes_nothing(admin, unchanged_tables):
             {"booking_window_days": 731}, "booking_window_days", "less than or equal to 730", id="731"
         ),
         pytest.param({"language": "fr"}, "language", "'de' or 'en'", id="language fr"),
+        pytest.param(
+            {"minimum_notice_minutes": -5}, "minimum_notice_minutes", "greater than or equal to 0", id="-5"
+        ),
+        pytest.param(
+            {"minimum_notice_minutes": 10081},
+            "minimum_notice_minutes",
+            "less than or equal to 10080",
+            id="8d",
+        ),
         pytest.param(
             {"opening_hours": {"weekly": {"0": [["18:00", "09:00"]]}}},
             "opening_hours",
@@ -234,7 +247,7 @@ def test_the_team_sync_repairs_drift_once_an_admin_enables_it(fresh, admin):
         base_url=fresh.calcom_url, headers={"Authorization": f"Bearer {fresh.standin.api_key}"}, timeout=10
     ) as calcom:
         path = "/v2/teams/39203/event-types"
-        segment = next(et for et in calcom.get(path).json()["data"] if et["slug"] == "cb-177-a")
+        segment = next(et for et in calcom.get(path).json()["data"] if et["slug"] == "cb-177-a-u1420209")
         calcom.patch(f"{path}/{segment['id']}", json={"lengthInMinutes": 45}).raise_for_status()
 
         assert admin.patch(SETTINGS, json={"sync_repair_drift": True}).json()["changed"] == [
@@ -249,3 +262,22 @@ def test_the_team_sync_repairs_drift_once_an_admin_enables_it(fresh, admin):
 
         assert (report.drift_found, report.drift_repaired) == (1, 1), report
         assert calcom.get(f"{path}/{segment['id']}").json()["data"]["lengthInMinutes"] == 30
+
+
+def test_a_new_minimum_notice_goes_onto_every_booking_event_type(fresh, admin):
+    """Cal.com refuses a start inside an event type's minimumBookingNotice whatever calbridge
+    offers: the setting and the event types change together."""
+    response = admin.patch(SETTINGS, json={"minimum_notice_minutes": 30})
+    assert response.status_code == 200, response.text
+    report = response.json()["event_types"]
+    assert report["ok"] and report["updated"] and not report["created"]
+    assert all(r["changes"] == ["minimum notice 120 -> 30 min"] for r in report["updated"])
+    with httpx.Client(
+        base_url=fresh.calcom_url, headers={"Authorization": f"Bearer {fresh.standin.api_key}"}, timeout=10
+    ) as calcom:
+        ours = [
+            et
+            for et in calcom.get("/v2/teams/39203/event-types").json()["data"]
+            if et["slug"].startswith("cb-")
+        ]
+    assert ours and {et["minimumBookingNotice"] for et in ours} == {30}

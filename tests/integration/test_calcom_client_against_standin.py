@@ -1,8 +1,9 @@
-"""The production Cal.com client against the stand-in over HTTP: shapes, versions and error mapping."""
+"""The production Cal.com client against the stand-in over HTTP: shapes, versions and error mapping,
+on a one-host event type as calbridge provisions them (docs/adr/0013)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -12,13 +13,18 @@ from calbridge.adapters.calcom import (
     AttendeeInput,
     CalcomClient,
     CreateBookingRequest,
-    Routing,
     TeamEventTypeCreate,
     TeamEventTypeHost,
     TeamEventTypeUpdate,
 )
 from calbridge.config import CalcomApiVersions
-from calbridge.errors import CalcomRejected, CalcomUnavailable, RateLimited, SlotUnavailable
+from calbridge.errors import (
+    CalcomContractError,
+    CalcomRejected,
+    CalcomUnavailable,
+    RateLimited,
+    SlotUnavailable,
+)
 from local.calcom_standin import CalcomStandIn
 
 FIXTURE = Path(__file__).parents[2] / "local/fixtures/salon_demo.json"
@@ -55,21 +61,41 @@ def client(standin, control):
         yield calcom
 
 
-def booking_request(start: datetime = MONDAY_0900_BERLIN, **routing) -> CreateBookingRequest:
+MONDAY = (datetime(2026, 3, 1, 23, 0, tzinfo=UTC), datetime(2026, 3, 2, 22, 59, 59, tzinfo=UTC))  # Berlin
+
+
+def one_host_event_type(client: CalcomClient, user_id: int, slug: str = "cb-t-a") -> int:
+    """A hidden collective event type with one host, as the provisioner makes them."""
+    return client.create_team_event_type(
+        TEAM,
+        TeamEventTypeCreate(
+            title="Damenhaarschnitt (Test)",
+            slug=f"{slug}-u{user_id}",
+            length_in_minutes=45,
+            scheduling_type="collective",
+            hidden=True,
+            hosts=[TeamEventTypeHost(user_id=user_id)],
+            minimum_booking_notice=120,
+        ),
+    ).id
+
+
+def booking_request(event_type_id: int, start: datetime = MONDAY_0900_BERLIN) -> CreateBookingRequest:
     return CreateBookingRequest(
         start=start,
-        event_type_id=DAMEN,
+        event_type_id=event_type_id,
         attendee=AttendeeInput(name="Anna Schmidt", time_zone="Europe/Berlin", email="anna@example.com"),
         metadata={"ext_id": "test-1"},
-        routing=Routing(team_member_ids=routing["members"]) if routing else None,
     )
 
 
 def test_slots_create_get_reschedule_cancel_round_trip(client, control):
-    slots = client.get_slots(DAMEN, date(2026, 3, 2), date(2026, 3, 2), "Europe/Berlin")
+    fabian = one_host_event_type(client, FABIAN)
+    slots = client.get_slots(fabian, *MONDAY, "Europe/Berlin")
     assert slots.slots[0].start == MONDAY_0900_BERLIN
+    assert {s.start.date() for s in slots.slots} == {MONDAY_0900_BERLIN.date()}
 
-    booking = client.create_booking(booking_request(members=[FABIAN]))
+    booking = client.create_booking(booking_request(fabian))
     assert booking.organizer.id == FABIAN and booking.organizer.email == "fabian@askproai.de"
     assert booking.start == MONDAY_0900_BERLIN and booking.metadata["ext_id"] == "test-1"
     assert client.get_booking(booking.uid).uid == booking.uid
@@ -86,21 +112,55 @@ def test_slots_create_get_reschedule_cancel_round_trip(client, control):
         for r in control.get("/_standin/requests").json()
         if r["path"].startswith("/v2/")
     }
-    assert versions == {("slots", "2024-09-04"), ("bookings", "2024-08-13")}
+    assert versions == {("slots", "2024-09-04"), ("bookings", "2024-08-13"), ("teams", "2024-06-14")}
+
+
+def test_the_one_host_is_the_host_of_every_booking_and_their_slots_are_theirs(client):
+    emma = one_host_event_type(client, EMMA)
+    tuesday = [t + timedelta(days=1) for t in MONDAY]
+    assert client.get_slots(emma, *MONDAY, "Europe/Berlin").slots == []  # Emma is off on Mondays
+    first = client.get_slots(emma, *tuesday, "Europe/Berlin").slots[0].start
+    assert first == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)  # her 10:00 in Berlin
+    assert client.create_booking(booking_request(emma, first)).organizer.id == EMMA
 
 
 def test_taken_slot_is_slot_unavailable(client):
-    client.create_booking(booking_request(members=[FABIAN]))
+    fabian = one_host_event_type(client, FABIAN)
+    client.create_booking(booking_request(fabian))
     with pytest.raises(SlotUnavailable) as exc:
-        client.create_booking(booking_request(members=[FABIAN]))
+        client.create_booking(booking_request(fabian))
     assert exc.value.status_code == 400 and "already has booking" in exc.value.message
 
 
+def test_inside_the_minimum_notice_is_slot_unavailable(client, control):
+    fabian = one_host_event_type(client, FABIAN)
+    control.post("/_standin/clock", json={"now": "2026-03-02T07:30:00Z"}).raise_for_status()
+    assert client.get_slots(fabian, *MONDAY, "Europe/Berlin").slots[0].start == datetime(
+        2026, 3, 2, 9, 30, tzinfo=UTC
+    )  # 08:30 Berlin now: with 120 min notice the 09:00 and 09:45 slots are gone
+    with pytest.raises(SlotUnavailable, match="can't be booked"):
+        client.create_booking(booking_request(fabian))
+
+
+def test_a_validation_400_is_a_contract_error_not_a_taken_slot(client, control):
+    fabian = one_host_event_type(client, FABIAN)
+    control.post(
+        "/_standin/faults",
+        json=[{"endpoint": "POST /v2/bookings", "fault": "4xx", "status": 400,
+               "message": "routing property is wrong,responseId must be an integer number "}],
+    ).raise_for_status()  # fmt: skip
+    with pytest.raises(CalcomContractError) as exc:
+        client.create_booking(booking_request(fabian))
+    assert not isinstance(exc.value, SlotUnavailable)
+    assert exc.value.message.startswith("routing property is wrong")
+
+
 def test_list_bookings_pages_through_everything(client):
+    lena = one_host_event_type(client, LENA)
     for minute in (0, 45, 90):  # 09:00, 09:45, 10:30 in Berlin: the 45-minute slot grid
         start = datetime(2026, 3, 2, 8 + minute // 60, minute % 60, tzinfo=UTC)
-        client.create_booking(booking_request(start, members=[LENA]))
-    listed = client.list_bookings(event_type_id=DAMEN, page_size=2)
+        client.create_booking(booking_request(lena, start))
+    listed = client.list_bookings(event_type_id=lena, page_size=2)
     assert len(listed) == 3
 
 

@@ -1,11 +1,12 @@
-"""Segment event types on the local stack: the provisioner Lambda and the admin route against the
+"""Booking event types on the local stack: the provisioner Lambda and the admin route against the
 Cal.com stand-in over HTTP (its control API injects faults and shows every request it served).
 
-Demo salon (local/fixtures/salon_demo.json): composite services 177 (4 segments), 178 (4) and 42
-(3, pause policy blocked: plus a gap event type for each of its 2 gaps); only Fabian (Cal.com user
-1420209) has a known Cal.com user, so he is every segment's host, and Lena / Sara (listed for some
-services) are warnings. Every test starts from the seeded salon (`fresh`), whose seed already
-provisioned the 13 event types (11 segments, 2 gaps); `blank` takes them away.
+Demo salon (local/fixtures/salon_demo.json): simple services 41, 43, 44, composite services 177
+(4 segments), 178 (4) and 42 (3, pause policy blocked: plus a gap event type for each of its 2
+gaps). Only Fabian (Cal.com user 1420209) has a known Cal.com user, so the seed provisioned his
+15 event types (one per hold of each service he performs: 41, 44, 177, 178, 42); Emma, Lena and
+Sara (listed for some services) are warnings until they are linked. Every test starts from the
+seeded salon (`fresh`); `blank` takes the event types away.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import copy
 import importlib
 import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -24,15 +26,22 @@ FIXTURE = json.loads((ROOT / "local" / "fixtures" / "salon_demo.json").read_text
 SERVICES = {s["service_id"]: s for s in FIXTURE["services"]}
 IDENTITY = {"x-calbridge-local-identity": "arn:aws:iam::123456789012:user/admin"}
 SALON = "/admin/companies/salon-demo"
-TEAM, FABIAN = 39203, 1420209
+TEAM, FABIAN, EMMA = 39203, 1420209, 1420210
 EVENT_TYPES = f"/v2/teams/{TEAM}/event-types"
-SEGMENT_SLUGS = {
-    f"cb-{service}-{key.lower()}"
-    for service, keys in (("177", "ABCD"), ("178", "ABCD"), ("42", "ABC"))
-    for key in keys
-}
-GAP_SLUGS = {"cb-42-gap-a", "cb-42-gap-b"}
-SLUGS = SEGMENT_SLUGS | GAP_SLUGS
+FABIANS_HOLDS = {"41": ["A"], "44": ["A"], "177": list("ABCD"), "178": list("ABCD"),
+                 "42": ["A", "B", "C", "gap-A", "gap-B"]}  # fmt: skip
+QUIET = {"disableEmailsToAttendees": True, "disableEmailsToHosts": True}
+
+
+def slug(service_id: str, key: str, user: int = FABIAN) -> str:
+    return f"cb-{service_id}-{key.lower()}-u{user}"
+
+
+def entry_key(service_id: str, key: str, user: int = FABIAN) -> str:
+    return f"{service_id}#{key}#{user}"
+
+
+SLUGS = {slug(service_id, key) for service_id, keys in FABIANS_HOLDS.items() for key in keys}
 
 
 # ------------------------------------------------------------------ fixtures and helpers
@@ -47,19 +56,19 @@ def admin(fresh):
 @pytest.fixture
 def calcom(fresh):
     """The stand-in: its Cal.com API (with the team admin's key) and its control API."""
-    headers = {"Authorization": f"Bearer {fresh.standin.api_key}"}
+    headers = {"Authorization": f"Bearer {fresh.standin.api_key}", "cal-api-version": "2024-06-14"}
     with httpx.Client(base_url=fresh.calcom_url, headers=headers, timeout=10) as client:
         yield client
 
 
 @pytest.fixture
 def blank(fresh, calcom):
-    """The seeded salon before any provisioning: no segment event types, an empty event map."""
+    """The seeded salon before any provisioning: no booking event types, an empty event map."""
     calcom.post("/_standin/reset").raise_for_status()
     dynamodb, table = fresh.boto3_client("dynamodb"), fresh.resources["EventMapTable"]
     for item in dynamodb.scan(TableName=table)["Items"]:
         dynamodb.delete_item(TableName=table, Key={k: item[k] for k in ("company_id", "map_key")})
-    assert segment_types(calcom) == {}
+    assert ours(calcom) == {}
     return fresh
 
 
@@ -69,16 +78,20 @@ def provision(stack, **event) -> dict:
     return result.json()
 
 
-def segment_types(calcom) -> dict[str, dict]:
+def ours(calcom) -> dict[str, dict]:
     """The team's calbridge-made event types by slug."""
     listed = calcom.get(EVENT_TYPES).raise_for_status().json()["data"]
     return {et["slug"]: et for et in listed if et["slug"].startswith("cb-")}
 
 
+def requests(calcom, method: str | None = None) -> list[dict]:
+    log = calcom.get("/_standin/requests").raise_for_status().json()
+    return [r for r in log if method is None or r["method"] == method]
+
+
 def writes(calcom) -> list[tuple[str, str]]:
     """Every write the stand-in served since its request log was last cleared."""
-    log = calcom.get("/_standin/requests").raise_for_status().json()
-    return [(r["method"], r["path"]) for r in log if r["method"] in ("POST", "PATCH", "DELETE")]
+    return [(r["method"], r["path"]) for r in requests(calcom) if r["method"] in ("POST", "PATCH", "DELETE")]
 
 
 def event_map(stack, service_id: str | None = None) -> dict[str, dict]:
@@ -98,71 +111,79 @@ def service_body(of: str, **changes) -> dict:
     return body
 
 
+def link(stack, staff_id: str, user_id: int) -> None:
+    """Give a staff member their Cal.com user (what the team sync does when it links them)."""
+    repository = importlib.import_module("calbridge.adapters.store.repositories").StaffRepository()
+    member = next(m for m in repository.list("salon-demo") if m.staff_id == staff_id)
+    repository.save(member.model_copy(update={"calcom_user_id": user_id}))
+
+
 # ------------------------------------------------------------------ provisioning
 
 
-def test_first_provisioning_creates_a_hidden_event_type_per_segment(blank, calcom):
+def test_first_provisioning_creates_one_hidden_one_host_event_type_per_hold_and_staff_member(blank, calcom):
     report = provision(blank)
 
     assert report["ok"] and report["errors"] == [] and report["failed"] == []
-    assert report["services"] == ["177", "178", "42"]
+    assert report["services"] == ["177", "178", "41", "42", "43", "44"]
     assert sorted(keys(report["created"])) == sorted(
-        [f"177#{k}" for k in "ABCD"]
-        + [f"178#{k}" for k in "ABCD"]
-        + [f"42#{k}" for k in ("A", "B", "C", "gap-A", "gap-B")]
+        f"{service_id}#{key}" for service_id, hold_keys in FABIANS_HOLDS.items() for key in hold_keys
     )
-    assert {s["service_id"] for s in report["skipped"]} == {"41", "43", "44"}  # not composite
-    assert any("lena-mueller" in w for w in report["warnings"])
-    assert any("sara-oezdemir" in w for w in report["warnings"])
+    assert {r["staff_id"] for r in report["created"]} == {"fabian-spitzer"}
+    for who in ("emma-williams", "lena-mueller", "sara-oezdemir"):
+        assert any(who in w and "not bookable until linked" in w for w in report["warnings"]), who
+    assert any(w.startswith("service 43: nobody can be booked") for w in report["warnings"])
+    assert any("emailSettings" in w for w in report["warnings"])  # not an organization's team
 
-    created = segment_types(calcom)
+    created = ours(calcom)
     assert set(created) == SLUGS
     entries = event_map(blank)
-    for service_id in ("177", "178", "42"):
-        service = SERVICES[service_id]
-        for segment in service["segments"]:
-            et = created[f"cb-{service_id}-{segment['key'].lower()}"]
-            assert et["title"] == f"{service['name']} - {segment['name']}"
-            assert et["lengthInMinutes"] == segment["duration"]
-            assert et["hidden"] is True
-            assert et["schedulingType"] == "roundRobin"
+    for service_id, hold_keys in FABIANS_HOLDS.items():
+        for key in hold_keys:
+            et = created[slug(service_id, key)]
+            assert et["hidden"] is True and et["schedulingType"] == "collective"
             assert [h["userId"] for h in et["hosts"]] == [FABIAN]
-            entry = entries[f"{service_id}#{segment['key']}"]
-            assert entry["event_type_id"] == et["id"]
-            assert entry["sync_status"] == "synced"
-            assert (entry["slug"], entry["title"], entry["length"]) == (
+            assert et["minimumBookingNotice"] == 120  # the company's notice, set explicitly
+            entry = entries[entry_key(service_id, key)]
+            assert (entry["event_type_id"], entry["sync_status"], entry["staff_id"]) == (
+                et["id"],
+                "synced",
+                "fabian-spitzer",
+            )
+            assert (entry["slug"], entry["title"], entry["length"], entry["minimum_notice"]) == (
                 et["slug"],
                 et["title"],
-                segment["duration"],
+                et["lengthInMinutes"],
+                120,
             )
-            assert entry["host_user_ids"] == [FABIAN]
-    assert created["cb-177-a"]["title"] == "Ansatzfärbung, waschen, schneiden, föhnen - Ansatzfärbung"
-    assert created["cb-42-b"]["lengthInMinutes"] == 60
+    colour = SERVICES["177"]
+    assert created[slug("177", "A")]["title"] == f"{colour['name']} - Ansatzfärbung (Fabian Spitzer)"
+    assert created[slug("177", "A")]["lengthInMinutes"] == colour["segments"][0]["duration"]
+    assert created[slug("41", "A")]["title"] == "Damenhaarschnitt (Fabian Spitzer)"
+    assert created[slug("41", "A")]["lengthInMinutes"] == SERVICES["41"]["duration"]
+    assert created[slug("42", "B")]["lengthInMinutes"] == 60
 
     segments_42 = {s["key"]: s for s in SERVICES["42"]["segments"]}
     for key in ("A", "B"):  # the gaps of service 42 (blocked): A -> 10 min, B -> 15 min
-        et = created[f"cb-42-gap-{key.lower()}"]
-        assert et["title"] == f"Herrenhaarschnitt - Pause nach {segments_42[key]['name']}"
+        et = created[slug("42", f"gap-{key}")]
+        assert et["title"] == f"Herrenhaarschnitt - Pause nach {segments_42[key]['name']} (Fabian Spitzer)"
         assert et["lengthInMinutes"] == segments_42[key]["gap_after"]
-        assert (et["hidden"], et["schedulingType"]) == (True, "roundRobin")
-        assert [h["userId"] for h in et["hosts"]] == [FABIAN]
-        entry = entries[f"42#gap-{key}"]
-        assert (entry["event_type_id"], entry["length"], entry["sync_status"]) == (
-            et["id"],
-            segments_42[key]["gap_after"],
-            "synced",
-        )
-    assert created["cb-42-gap-a"]["title"] == "Herrenhaarschnitt - Pause nach Beratung und Waschen"
     # A blocked service's holds follow each other without a hole: every one of its event types
     # offers a start every 5 minutes; other services keep Cal.com's default (the event length).
-    assert {created[slug]["slotInterval"] for slug in SLUGS if slug.startswith("cb-42-")} == {5}
-    assert {created[slug]["slotInterval"] for slug in SLUGS if not slug.startswith("cb-42-")} == {None}
+    assert {created[s]["slotInterval"] for s in SLUGS if s.startswith("cb-42-")} == {5}
+    assert {created[s]["slotInterval"] for s in SLUGS if not s.startswith("cb-42-")} == {None}
+
+    # E-mails: only an appointment's first hold may mail; the others ask Cal.com for none.
+    bodies = {r["body"]["slug"]: r["body"] for r in requests(calcom, "POST")}
+    assert "emailSettings" not in bodies[slug("177", "A")]
+    assert {bodies[slug("177", k)]["emailSettings"] == QUIET for k in "BCD"} == {True}
+    assert "emailSettings" not in bodies[slug("41", "A")]
 
 
 def test_the_demo_seed_provisions_through_the_provisioner(fresh, calcom):
-    assert set(segment_types(calcom)) == SLUGS
+    assert set(ours(calcom)) == SLUGS
     entries = event_map(fresh)
-    assert len(entries) == 13 and {e["sync_status"] for e in entries.values()} == {"synced"}
+    assert len(entries) == 15 and {e["sync_status"] for e in entries.values()} == {"synced"}
 
 
 def test_a_second_run_changes_nothing(fresh, calcom):
@@ -171,13 +192,31 @@ def test_a_second_run_changes_nothing(fresh, calcom):
 
     report = provision(fresh)
 
-    assert len(report["unchanged"]) == 13
-    assert report["created"] == report["updated"] == report["failed"] == []
+    assert len(report["unchanged"]) == 15
+    assert report["created"] == report["updated"] == report["repaired"] == report["failed"] == []
     assert writes(calcom) == []  # no POST, PATCH or DELETE reached Cal.com
     assert event_map(fresh) == before  # not even updated_at was rewritten
 
 
-def test_a_changed_segment_duration_patches_its_event_type(fresh, admin, calcom):
+def test_a_staff_member_linked_later_gets_their_own_event_types(fresh, calcom):
+    link(fresh, "emma-williams", EMMA)
+    calcom.delete("/_standin/requests").raise_for_status()
+
+    report = provision(fresh)
+
+    assert sorted(keys(report["created"])) == ["41#A", "43#A", "44#A"]  # what Emma performs
+    assert {r["staff_id"] for r in report["created"]} == {"emma-williams"}
+    assert len(report["unchanged"]) == 15 and writes(calcom) == [("POST", EVENT_TYPES)] * 3
+    emmas = ours(calcom)[slug("43", "A", EMMA)]
+    assert [h["userId"] for h in emmas["hosts"]] == [EMMA] and emmas[
+        "title"
+    ] == "Kinderhaarschnitt (Emma Williams)"
+    assert event_map(fresh, "43")[entry_key("43", "A", EMMA)]["event_type_id"] == emmas["id"]
+
+
+def test_a_changed_segment_duration_patches_every_staff_members_event_type(fresh, admin, calcom):
+    link(fresh, "lena-mueller", 1420211)
+    provision(fresh)  # Lena's event types of 177 and the others
     calcom.delete("/_standin/requests").raise_for_status()
     segments = copy.deepcopy(SERVICES["177"]["segments"])
     segments[2]["duration"] = 40  # C: 30 -> 40 minutes
@@ -186,24 +225,28 @@ def test_a_changed_segment_duration_patches_its_event_type(fresh, admin, calcom)
 
     assert response.status_code == 200, response.text
     report = response.json()["event_types"]
-    assert keys(report["updated"]) == ["177#C"]
-    assert report["updated"][0]["changes"] == ["length 30 -> 40"]
-    assert len(report["unchanged"]) == 3
-    event_type = segment_types(calcom)["cb-177-c"]
-    assert event_type["lengthInMinutes"] == 40
-    assert writes(calcom) == [("PATCH", f"{EVENT_TYPES}/{event_type['id']}")]
-    patch = next(r for r in calcom.get("/_standin/requests").json() if r["method"] == "PATCH")
-    assert patch["body"] == {"lengthInMinutes": 40}
-    entry = event_map(fresh, "177")["177#C"]
-    assert (entry["length"], entry["sync_status"], entry["event_type_id"]) == (40, "synced", event_type["id"])
+    assert sorted((r["segment_key"], r["staff_id"]) for r in report["updated"]) == [
+        ("C", "fabian-spitzer"),
+        ("C", "lena-mueller"),
+    ]
+    assert {tuple(r["changes"]) for r in report["updated"]} == {("length 30 -> 40",)}
+    assert report["repaired"] == [] and len(report["unchanged"]) == 6
+    fabians = ours(calcom)[slug("177", "C")]
+    assert fabians["lengthInMinutes"] == 40
+    patches = requests(calcom, "PATCH")
+    assert len(patches) == 2 and all(
+        p["body"] == {"lengthInMinutes": 40, "emailSettings": QUIET} for p in patches
+    )
+    entry = event_map(fresh, "177")[entry_key("177", "C")]
+    assert (entry["length"], entry["sync_status"], entry["event_type_id"]) == (40, "synced", fabians["id"])
     assert entry["detail"] == "updated: length 30 -> 40"
 
 
 def test_drift_made_in_calcom_is_seen_by_a_check_and_repaired_by_the_next_run(fresh, calcom):
-    event_type = segment_types(calcom)["cb-178-b"]
+    event_type = ours(calcom)[slug("178", "B")]
     calcom.patch(
         f"{EVENT_TYPES}/{event_type['id']}",
-        json={"lengthInMinutes": 25, "hidden": False, "hosts": [{"userId": 1420210}]},
+        json={"lengthInMinutes": 25, "hidden": False, "hosts": [{"userId": EMMA}], "minimumBookingNotice": 0},
     ).raise_for_status()
     calcom.delete("/_standin/requests").raise_for_status()
 
@@ -212,21 +255,26 @@ def test_drift_made_in_calcom_is_seen_by_a_check_and_repaired_by_the_next_run(fr
     assert check["drifted"][0]["changes"] == [
         "length 25 -> 15",
         "hidden False -> True",
-        f"hosts [1420210] -> [{FABIAN}]",
+        "minimum notice 0 -> 120 min",
+        f"hosts [{EMMA}] -> [{FABIAN}]",
     ]
     assert writes(calcom) == []
-    assert event_map(fresh, "178")["178#B"]["sync_status"] == "drifted"
+    assert event_map(fresh, "178")[entry_key("178", "B")]["sync_status"] == "drifted"
 
     repaired = provision(fresh)
-    assert keys(repaired["updated"]) == ["178#B"]
-    assert len(repaired["unchanged"]) == 12
-    event_type = segment_types(calcom)["cb-178-b"]
-    assert (event_type["lengthInMinutes"], event_type["hidden"]) == (15, True)
+    assert keys(repaired["repaired"]) == ["178#B"] and repaired["updated"] == []
+    assert len(repaired["unchanged"]) == 14
+    event_type = ours(calcom)[slug("178", "B")]
+    assert (event_type["lengthInMinutes"], event_type["hidden"], event_type["minimumBookingNotice"]) == (
+        15,
+        True,
+        120,
+    )
     assert [h["userId"] for h in event_type["hosts"]] == [FABIAN]
-    assert event_map(fresh, "178")["178#B"]["sync_status"] == "synced"
+    assert event_map(fresh, "178")[entry_key("178", "B")]["sync_status"] == "synced"
 
 
-def test_a_calcom_503_fails_that_segment_only_and_a_rerun_fixes_it(blank, calcom):
+def test_a_calcom_503_fails_that_event_type_only_and_a_rerun_fixes_it(blank, calcom):
     calcom.post(
         "/_standin/faults",
         json=[{"endpoint": f"POST {EVENT_TYPES}", "fault": "5xx", "status": 503, "nth": 2}],
@@ -236,17 +284,17 @@ def test_a_calcom_503_fails_that_segment_only_and_a_rerun_fixes_it(blank, calcom
 
     assert keys(report["failed"]) == ["177#B"]  # the second create of the run
     assert report["failed"][0]["detail"].startswith("Cal.com: ")
-    assert len(report["created"]) == 12 and not report["ok"]
-    assert "cb-177-b" not in segment_types(calcom)
-    entry = event_map(blank, "177")["177#B"]
+    assert len(report["created"]) == 14 and not report["ok"]
+    assert slug("177", "B") not in ours(calcom)
+    entry = event_map(blank, "177")[entry_key("177", "B")]
     assert entry["sync_status"] == "failed" and entry["event_type_id"] is None
     assert entry["detail"] == report["failed"][0]["detail"]
 
     rerun = provision(blank)
 
-    assert keys(rerun["created"]) == ["177#B"] and len(rerun["unchanged"]) == 12 and rerun["ok"]
-    assert set(segment_types(calcom)) == SLUGS
-    assert event_map(blank, "177")["177#B"]["sync_status"] == "synced"
+    assert keys(rerun["created"]) == ["177#B"] and len(rerun["unchanged"]) == 14 and rerun["ok"]
+    assert set(ours(calcom)) == SLUGS
+    assert event_map(blank, "177")[entry_key("177", "B")]["sync_status"] == "synced"
 
 
 def test_concurrent_runs_create_every_event_type_once(blank, calcom):
@@ -255,9 +303,8 @@ def test_concurrent_runs_create_every_event_type_once(blank, calcom):
         reports = list(pool.map(lambda _: provisioner.provision("salon-demo"), range(2)))
 
     assert all(r.ok for r in reports), [r.summary() for r in reports]
-    assert sum(len(r.created) for r in reports) == 13  # each event type was created by one run
-    listed = calcom.get(EVENT_TYPES).json()["data"]
-    assert sorted(et["slug"] for et in listed if et["slug"].startswith("cb-")) == sorted(SLUGS)
+    assert sum(len(r.created) for r in reports) == 15  # each event type was created by one run
+    assert sorted(ours(calcom)) == sorted(SLUGS)
     assert {e["sync_status"] for e in event_map(blank).values()} == {"synced"}
 
 
@@ -265,9 +312,7 @@ def test_concurrent_runs_create_every_event_type_once(blank, calcom):
     ("staff_ids", "named"),
     [(["emma-williams", "sara-oezdemir"], "emma-williams, sara-oezdemir"), ([], "nobody is listed")],
 )
-def test_a_service_without_known_hosts_fails_clearly_and_creates_nothing(
-    fresh, admin, calcom, staff_ids, named
-):
+def test_a_service_nobody_can_host_creates_nothing_and_says_why(fresh, admin, calcom, staff_ids, named):
     calcom.delete("/_standin/requests").raise_for_status()
     body = service_body("177", name="Balayage", staff_ids=staff_ids)
 
@@ -275,15 +320,11 @@ def test_a_service_without_known_hosts_fails_clearly_and_creates_nothing(
 
     assert response.status_code == 201, response.text
     report = response.json()["event_types"]
-    assert keys(report["failed"]) == [f"180#{k}" for k in "ABCD"] and not report["ok"]
-    detail = report["failed"][0]["detail"]
-    assert detail.startswith("no host: none of the staff who perform service 180") and named in detail
-    assert "calcom_user_id" in detail
+    assert report["created"] == report["failed"] == []
+    [warning] = [w for w in report["warnings"] if w.startswith("service 180: nobody can be booked")]
+    assert named in warning and "calcom_user_id" in warning
     assert writes(calcom) == []
-    assert not any(slug.startswith("cb-180-") for slug in segment_types(calcom))
-    entries = event_map(fresh, "180")
-    assert {e["sync_status"] for e in entries.values()} == {"failed"}
-    assert {e["detail"] for e in entries.values()} == {detail}
+    assert event_map(fresh, "180") == {}
 
 
 def test_a_company_without_a_team_id_gets_one_clear_error(fresh, calcom):
@@ -306,7 +347,7 @@ def test_a_company_without_a_team_id_gets_one_clear_error(fresh, calcom):
     report = result.json()
     assert result.function_error is None and not report["ok"]
     assert report["errors"] == [
-        "company salon-noteam has no Cal.com team (calcom_team_id is not set): segment event types "
+        "company salon-noteam has no Cal.com team (calcom_team_id is not set): booking event types "
         "live in the team, so nothing was provisioned"
     ]
     assert report["created"] == report["failed"] == []
@@ -337,17 +378,55 @@ def test_a_removed_segment_is_marked_and_its_event_type_kept(fresh, admin, calco
     assert response.status_code == 200, response.text
     report = response.json()["event_types"]
     assert keys(report["removed"]) == ["42#C", "42#gap-B"] and len(report["unchanged"]) == 3
-    kept = segment_types(calcom)["cb-42-c"]
+    kept = ours(calcom)[slug("42", "C")]
     assert kept["hidden"] is True  # kept in Cal.com: bookings made on it stay valid
-    entry = event_map(fresh, "42")["42#C"]
+    entry = event_map(fresh, "42")[entry_key("42", "C")]
     assert entry["sync_status"] == "removed" and entry["event_type_id"] == kept["id"]
     assert "kept, hidden" in entry["detail"]
 
     back = admin.put(f"{SALON}/services/42", json=service_body("42"))  # C comes back: reused by slug
 
     assert keys(back.json()["event_types"]["unchanged"]) == ["42#A", "42#B", "42#C", "42#gap-A", "42#gap-B"]
-    assert event_map(fresh, "42")["42#C"]["sync_status"] == "synced"
-    assert segment_types(calcom)["cb-42-c"]["id"] == kept["id"]
+    assert event_map(fresh, "42")[entry_key("42", "C")]["sync_status"] == "synced"
+    assert ours(calcom)[slug("42", "C")]["id"] == kept["id"]
+
+
+def test_the_shared_event_types_of_before_are_retired_once(fresh, calcom):
+    """An event map from before ADR 0013 (one round-robin event type per segment, all its staff as
+    hosts): provisioning retires those entries, keeps their event types (bookings made on them
+    stay cancellable) and books on the one-host event types from then on; a second run is a no-op."""
+    legacy = calcom.post(
+        EVENT_TYPES,
+        json={"title": "Ansatzfärbung - Ansatzfärbung", "slug": "cb-177-a", "lengthInMinutes": 30,
+              "schedulingType": "roundRobin", "hidden": True,
+              "hosts": [{"userId": FABIAN}, {"userId": EMMA}]},
+    ).raise_for_status().json()["data"]  # fmt: skip
+    models = importlib.import_module("calbridge.domain.event_types")
+    repository = importlib.import_module("calbridge.adapters.store.event_map").EventMapRepository()
+    repository.save_many(
+        [
+            models.EventMapEntry(
+                company_id="salon-demo", service_id="177", segment_key="A", event_type_id=legacy["id"],
+                slug="cb-177-a", title=legacy["title"], length=30, sync_status="synced",
+                updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        ]
+    )  # fmt: skip
+    calcom.delete("/_standin/requests").raise_for_status()
+
+    report = provision(fresh)
+
+    [retired] = report["removed"]
+    assert (retired["segment_key"], retired["host_user_id"], retired["event_type_id"]) == (
+        "A",
+        None,
+        legacy["id"],
+    )
+    assert "replaced by one event type per staff member (ADR 0013)" in retired["detail"]
+    assert event_map(fresh, "177")["177#A"]["sync_status"] == "removed"
+    assert writes(calcom) == []  # kept in Cal.com, untouched
+    assert ours(calcom)["cb-177-a"]["id"] == legacy["id"]
+    assert provision(fresh)["removed"] == []
 
 
 # ------------------------------------------------------------------ the admin routes
@@ -364,16 +443,21 @@ def test_put_saves_a_new_composite_service_and_provisions_it(fresh, admin, calco
     assert answer["service"]["service_id"] == "179" and answer["service"]["composite"] is True
     assert keys(answer["event_types"]["created"]) == [f"179#{k}" for k in "ABCD"]
     assert any("emma-williams" in w for w in answer["event_types"]["warnings"])
-    created = segment_types(calcom)
-    assert created["cb-179-a"]["title"] == "Strähnen, waschen, schneiden, föhnen - Strähnen"
-    assert [h["userId"] for h in created["cb-179-a"]["hosts"]] == [FABIAN]
+    created = ours(calcom)
+    assert (
+        created[slug("179", "A")]["title"]
+        == "Strähnen, waschen, schneiden, föhnen - Strähnen (Fabian Spitzer)"
+    )
+    assert [h["userId"] for h in created[slug("179", "A")]["hosts"]] == [FABIAN]
     assert [e["sync_status"] for e in answer["service"]["event_types"]] == ["synced"] * 4
 
     listed = {s["service_id"]: s for s in admin.get(f"{SALON}/services").json()["services"]}
     assert listed["179"]["name"] == body["name"]
     assert [e["segment_key"] for e in listed["179"]["event_types"]] == list("ABCD")
-    assert listed["177"]["event_types"][0]["event_type_id"] == segment_types(calcom)["cb-177-a"]["id"]
-    assert listed["41"]["event_types"] == []  # not composite
+    assert listed["177"]["event_types"][0]["event_type_id"] == ours(calcom)[slug("177", "A")]["id"]
+    assert [(e["segment_key"], e["staff_id"]) for e in listed["41"]["event_types"]] == [
+        ("A", "fabian-spitzer")
+    ]
 
     again = admin.put(f"{SALON}/services/179", json=body)
     assert again.status_code == 200
@@ -460,10 +544,13 @@ def test_gap_event_types_follow_the_pause_policy(fresh, admin, calcom):
     assert keys(report["created"]) == ["177#gap-A"]
     assert keys(report["updated"]) == [f"177#{k}" for k in "ABCD"]
     assert {tuple(r["changes"]) for r in report["updated"]} == {("slot interval None -> 5",)}
-    gap = segment_types(calcom)["cb-177-gap-a"]
-    assert gap["title"] == "Ansatzfärbung, waschen, schneiden, föhnen - Pause nach Ansatzfärbung"
+    gap = ours(calcom)[slug("177", "gap-A")]
+    assert (
+        gap["title"]
+        == "Ansatzfärbung, waschen, schneiden, föhnen - Pause nach Ansatzfärbung (Fabian Spitzer)"
+    )
     assert (gap["lengthInMinutes"], gap["slotInterval"], gap["hidden"]) == (45, 5, True)
-    assert event_map(fresh, "177")["177#gap-A"]["event_type_id"] == gap["id"]
+    assert event_map(fresh, "177")[entry_key("177", "gap-A")]["event_type_id"] == gap["id"]
 
     calcom.delete("/_standin/requests").raise_for_status()
     free = admin.put(f"{SALON}/services/177", json=service_body("177"))
@@ -471,7 +558,7 @@ def test_gap_event_types_follow_the_pause_policy(fresh, admin, calcom):
     assert free.status_code == 200, free.text
     report = free.json()["event_types"]
     assert keys(report["removed"]) == ["177#gap-A"] and len(report["unchanged"]) == 4
-    assert "pause policy free" in report["removed"][0]["detail"]
+    assert "left service 177" in report["removed"][0]["detail"]
     assert writes(calcom) == []  # the slot interval is left as it is; the gap's event type is kept
-    assert event_map(fresh, "177")["177#gap-A"]["sync_status"] == "removed"
-    assert segment_types(calcom)["cb-177-gap-a"]["id"] == gap["id"]
+    assert event_map(fresh, "177")[entry_key("177", "gap-A")]["sync_status"] == "removed"
+    assert ours(calcom)[slug("177", "gap-A")]["id"] == gap["id"]

@@ -26,7 +26,6 @@ from calbridge.adapters.calcom import (
     CalcomClient,
     CreateBookingRequest,
     HostPriority,
-    Routing,
     SchedulingType,
     TeamEventTypeCreate,
     TeamEventTypeHost,
@@ -35,6 +34,7 @@ from calbridge.adapters.calcom import (
 )
 from calbridge.config import CalcomApiVersions, Settings
 from calbridge.errors import (
+    CalcomContractError,
     CalcomError,
     CalcomRejected,
     CalcomUnavailable,
@@ -139,7 +139,7 @@ def create_request(**changes: Any) -> CreateBookingRequest:
 )
 def test_base_url_with_or_without_v2_suffix(base_url: str, expected: str) -> None:
     fake = FakeCalcom(ok({}))
-    client_for(fake, base_url).get_slots(777, date(2025, 6, 3), date(2025, 6, 4), "UTC")
+    client_for(fake, base_url).get_slots(777, DAY_START, DAY_END, "UTC")
     assert str(fake.last.url).split("?")[0] == expected
 
 
@@ -251,7 +251,6 @@ def test_create_booking_optional_fields() -> None:
             name="Sam", time_zone="Europe/Berlin", phone_number="+4915112345678", language="de"
         ),
         length_in_minutes=45,
-        routing=Routing(team_member_ids=[1042, 1043]),
         booking_fields_responses={"company": "Example GmbH"},
     )
     client_for(fake).create_booking(request)
@@ -263,7 +262,7 @@ def test_create_booking_optional_fields() -> None:
         "language": "de",
     }
     assert body["lengthInMinutes"] == 45
-    assert body["routing"] == {"teamMemberIds": [1042, 1043]}
+    assert "routing" not in body  # a routing form's response: calbridge has none (ADR 0013)
     assert body["bookingFieldsResponses"] == {"company": "Example GmbH"}
 
 
@@ -494,9 +493,13 @@ def test_reschedule_booking_returns_the_new_booking() -> None:
 # --- slots -----------------------------------------------------------------------------------------
 
 
+DAY_START = datetime(2025, 6, 3, tzinfo=BERLIN)
+DAY_END = datetime(2025, 6, 5, tzinfo=BERLIN) - timedelta(seconds=1)
+
+
 def test_get_slots_request_and_reference_response() -> None:
     fake = FakeCalcom(httpx.Response(200, json=load("slots_range_response")))
-    slots = client_for(fake).get_slots(777, date(2025, 6, 3), date(2025, 6, 4), "Europe/Berlin", duration=30)
+    slots = client_for(fake).get_slots(777, DAY_START, DAY_END, "Europe/Berlin", duration=30)
 
     request = fake.last
     assert request.method == "GET"
@@ -504,8 +507,8 @@ def test_get_slots_request_and_reference_response() -> None:
     assert_headers(request, "2024-09-04")
     assert dict(request.url.params) == {
         "eventTypeId": "777",
-        "start": "2025-06-03",
-        "end": "2025-06-04",
+        "start": "2025-06-02T22:00:00Z",  # Berlin's midnights as instants: a date alone is a UTC day
+        "end": "2025-06-04T21:59:59Z",
         "timeZone": "Europe/Berlin",
         "format": "range",
         "duration": "30",
@@ -535,13 +538,13 @@ def test_get_slots_datetime_bounds_are_sent_as_utc_and_reschedule_uid_passed() -
 
 def test_get_slots_naive_datetime_is_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
-        client_for(FakeCalcom()).get_slots(777, datetime(2025, 6, 3), date(2025, 6, 4), "UTC")
+        client_for(FakeCalcom()).get_slots(777, datetime(2025, 6, 3), DAY_END, "UTC")
 
 
 @pytest.mark.parametrize("data", [{}, None, {"2025-06-04": []}, {"2025-06-04": None}])
 def test_get_slots_no_availability(data: Any) -> None:
     fake = FakeCalcom(ok(data))
-    slots = client_for(fake).get_slots(777, date(2025, 6, 3), date(2025, 6, 4), "UTC")
+    slots = client_for(fake).get_slots(777, DAY_START, DAY_END, "UTC")
     assert slots.days == {} and slots.slots == []
 
 
@@ -554,7 +557,7 @@ def test_get_slots_absent_days_and_slots_sorted_across_days() -> None:
             }
         )
     )
-    slots = client_for(fake).get_slots(777, date(2025, 6, 3), date(2025, 6, 5), "UTC")
+    slots = client_for(fake).get_slots(777, DAY_START, DAY_END + timedelta(days=1), "UTC")
     assert sorted(slots.days) == [date(2025, 6, 3), date(2025, 6, 5)]
     assert [s.start.day for s in slots.slots] == [3, 5]
     assert slots.slots[0].end is None and slots.slots[0].seats_remaining == 2
@@ -764,6 +767,68 @@ def test_400_on_create_is_slot_unavailable() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "User either already has booking at this time or is not available",
+        "Attempting to book a meeting in the past.",
+        "The event type can't be booked at the \"start\" time provided. This could be because it's too soon",
+        "no_available_users_found_error",
+    ],
+)
+def test_cal_coms_slot_texts_are_slot_unavailable(message: str) -> None:
+    fake = FakeCalcom(httpx.Response(400, json=envelope_error("BadRequestException", message)))
+    with pytest.raises(SlotUnavailable):
+        create(fake)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        envelope_error(
+            "BadRequestException",
+            "routing property is wrong, responseId property is wrong,responseId must be an integer number ",
+        ),
+        envelope_error("BadRequestException", "end property is wrong,property end should not exist "),
+        envelope_error("BadRequestException", "Body is required"),
+        {
+            **envelope_error("BadRequestException", "Bad Request Exception"),
+            "error": {
+                "code": "BadRequestException",
+                "message": "Bad Request Exception",
+                "details": {
+                    "errors": [{"property": "hosts", "constraints": {"isArray": "hosts must be an array"}}]
+                },
+            },
+        },
+    ],
+)
+def test_a_400_from_cals_validation_pipes_is_a_contract_error_not_a_taken_slot(
+    body: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    from calbridge.observability import metrics
+
+    metrics.clear_metrics()
+    fake = FakeCalcom(httpx.Response(400, json=body))
+    with pytest.raises(CalcomContractError) as caught:
+        create(fake)
+    assert not isinstance(caught.value, SlotUnavailable)
+    assert caught.value.message == body["error"]["message"].strip()
+    logged = [r for r in caplog.records if r.getMessage() == "Cal.com refused our request as malformed"]
+    assert logged and logged[0].levelname == "ERROR"
+    assert metrics.metric_set.get("CalcomContractError", {}).get("Value") == [1.0]
+    metrics.clear_metrics()
+
+
+def test_an_unknown_400_on_create_is_a_refusal_not_a_taken_slot() -> None:
+    fake = FakeCalcom(
+        httpx.Response(400, json=envelope_error("BadRequestException", "Event type is not bookable today"))
+    )
+    with pytest.raises(CalcomRejected) as caught:
+        create(fake)
+    assert type(caught.value) is CalcomRejected
+
+
 def test_400_on_reschedule_is_slot_unavailable() -> None:
     fake = FakeCalcom(httpx.Response(400, json=load("error_400_slot_taken")))
     with pytest.raises(SlotUnavailable):
@@ -775,7 +840,7 @@ def test_400_on_reschedule_is_slot_unavailable() -> None:
     [
         lambda c: c.cancel_booking("uid"),
         lambda c: c.list_bookings(event_type_id=1),
-        lambda c: c.get_slots(777, date(2025, 6, 3), date(2025, 6, 4), "UTC"),
+        lambda c: c.get_slots(777, DAY_START, DAY_END, "UTC"),
     ],
 )
 def test_400_elsewhere_is_rejected(call: Callable[[CalcomClient], Any]) -> None:
@@ -859,7 +924,7 @@ def test_nest_validation_message_list_is_joined() -> None:
 def test_429_is_rate_limited_with_retry_after(headers: dict[str, str], expected: float) -> None:
     fake = FakeCalcom(httpx.Response(429, json=load("error_429_rate_limited"), headers=headers))
     with pytest.raises(RateLimited) as caught:
-        client_for(fake).get_slots(777, date(2025, 6, 3), date(2025, 6, 4), "UTC")
+        client_for(fake).get_slots(777, DAY_START, DAY_END, "UTC")
     assert caught.value.retry_after_s == expected
     assert (caught.value.status_code, caught.value.code) == (429, "ThrottlerException")
     assert caught.value.message == "CustomThrottlerGuard - Too many requests. Please try again later."

@@ -13,7 +13,7 @@ from calbridge.domain.team_sync import (
     EventTypeHost,
     TeamEventTypeMapping,
     TeamMember,
-    is_segment_event_type,
+    is_booking_event_type,
     plan_event_types,
     plan_members,
     plan_staff_links,
@@ -255,8 +255,8 @@ def members(*user_ids: int) -> dict[int, TeamMember]:
 
 
 def test_segment_event_types_are_recognised_by_their_slug():
-    assert is_segment_event_type("cb-177-a") and is_segment_event_type("cb-42-gap-a")
-    assert not is_segment_event_type("cbd-massage") and not is_segment_event_type("damenhaarschnitt")
+    assert is_booking_event_type("cb-177-a") and is_booking_event_type("cb-42-gap-a-u1420209")
+    assert not is_booking_event_type("cbd-massage") and not is_booking_event_type("damenhaarschnitt")
 
 
 def test_a_new_event_type_becomes_a_service_with_its_hosts_staff():

@@ -15,14 +15,17 @@ from calbridge.errors import InvalidConfiguration
 
 
 class CalcomApiVersions(BaseModel):
-    """`cal-api-version` per endpoint family (reference/calcom.md §1.2): pinned in config, not code."""
+    """`cal-api-version` per endpoint family, as Cal.com's contract wants them
+    (docs/reference/calcom-contract): pinned in config, not code. The teams controllers
+    (memberships, team event types) serve any version; their docs ask for 2024-06-14, the
+    version of the event type inputs they take."""
 
     model_config = ConfigDict(frozen=True)
 
     bookings: str = "2024-08-13"
     slots: str = "2024-09-04"
     event_types: str = "2024-06-14"
-    teams: str = "2024-08-13"
+    teams: str = "2024-06-14"
 
 
 class Settings(BaseModel):

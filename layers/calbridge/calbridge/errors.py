@@ -92,6 +92,12 @@ class CalcomRejected(CalcomError):
     """Cal.com rejected the request (any other 4xx); the message is Cal.com's own."""
 
 
+class CalcomContractError(CalcomRejected):
+    """Cal.com refused the request itself as malformed (its validation pipes: a property missing,
+    forbidden or of the wrong kind): a bug on our side, never a taken slot. Logged at error level
+    with Cal.com's message and counted (`CalcomContractError`)."""
+
+
 # --- booking workflow errors ----------------------------------------------------
 # The class name is the error name the booking state machine's Retry/Catch and its caller see
 # (statemachines/booking.asl.json, services/booking.py); keep names stable.

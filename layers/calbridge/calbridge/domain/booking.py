@@ -4,8 +4,8 @@ The booking state machine (statemachines/booking.asl.json, docs/adr/0006-booking
 these models as JSON from task to task: the execution input (`BookingRequest`), the plan with a
 Cal.com event type per hold (`BookingPlan`), one `Reservation` (or `HoldFailure`) per hold, the
 staff member per hold (`StaffAssignment`), and the stored appointment (`AppointmentSummary`).
-Also here: which event type books a hold, our ids in a Cal.com booking's metadata, the slot lease
-key and the confirmation code. No I/O.
+Also here: our ids in a Cal.com booking's metadata, the slot lease key and the confirmation code.
+No I/O.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from calbridge.domain.event_types import EventMapEntry, SyncStatus
-from calbridge.domain.models import EntityId, PausePolicy, PhoneNumber, Service
+from calbridge.domain.models import EntityId, PausePolicy, PhoneNumber
 from calbridge.domain.planning import Hold, PlannedSegment
-from calbridge.errors import EventTypeMissing
 
 #: Our ids in every Cal.com booking the workflow makes (Cal.com has no idempotency key, §2.7).
 META_BOOKING_ID = "calbridge_booking_id"
@@ -111,32 +109,6 @@ class BookingPlan(_Frozen):
         """The key of the hold (Cal.com booking) that covers a segment."""
         whole = next((h.key for h in self.holds if h.kind == "whole"), None)
         return whole or segment_key
-
-
-def event_type_for(hold: Hold, service: Service, entries: Mapping[str, EventMapEntry]) -> int:
-    """The Cal.com event type that books `hold`, or EventTypeMissing naming the hold.
-
-    A simple service's only hold and a `whole` hold use the service's own event type; a composite
-    service's segment hold and a `gap` hold (`gap-<X>`) use the event map entry of that key, which
-    must have an event type, agree with the hold's length and not be failed, pending or removed.
-    """
-    where = f"hold {hold.key} of service {service.service_id}"
-    if hold.kind == "whole" or not service.composite:
-        if service.calcom_event_type_id is None:
-            raise EventTypeMissing(f"{where}: the service has no Cal.com event type")
-        return service.calcom_event_type_id
-    entry = entries.get(hold.key)
-    if entry is None or entry.event_type_id is None:
-        raise EventTypeMissing(f"{where}: no {hold.kind} event type in the event map (provision the service)")
-    if entry.sync_status not in (SyncStatus.SYNCED, SyncStatus.DRIFTED):
-        detail = f": {entry.detail}" if entry.detail else ""
-        raise EventTypeMissing(f"{where}: its event type is {entry.sync_status.value}{detail}")
-    if entry.length != hold.minutes:
-        raise EventTypeMissing(
-            f"{where}: its event type lasts {entry.length} min, the hold {hold.minutes} min "
-            "(provision the service again)"
-        )
-    return entry.event_type_id
 
 
 def lease_key(staff_id: str, local_day: date) -> str:

@@ -96,6 +96,10 @@ class Company(_Model):
     host_match_threshold: int = Field(default=75, ge=0, le=100)
     # How far ahead callers may book.
     booking_window_days: int = Field(default=60, ge=1, le=730)
+    # How soon a caller may book: minutes from now to the earliest start. Set on every booking
+    # event type as Cal.com's minimumBookingNotice (whose API default is 120) and honoured by the
+    # availability search too.
+    minimum_notice_minutes: int = Field(default=120, ge=0, le=10080)
     # Opening hours; None: callers' bare hours are read against a default day (domain/when.py).
     opening_hours: OpeningHours | None = None
     # The nightly team sync repairs drifted segment event types in Cal.com (else only records them).

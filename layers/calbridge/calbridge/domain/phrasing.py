@@ -139,6 +139,27 @@ def calendar_unavailable(lang: Language) -> str:
     return "The calendar can't be reached right now. Please try again in a moment."
 
 
+def our_error(lang: Language) -> str:
+    """Cal.com refused our request as malformed: our fault, and not about the caller's time."""
+    if lang == "de":
+        return (
+            "Da ist bei uns gerade ein technischer Fehler aufgetreten, ich konnte es nicht in den "
+            "Kalender eintragen. An Ihrer Uhrzeit liegt es nicht. Bitte versuchen Sie es später noch "
+            "einmal, oder wir rufen Sie zurück."
+        )
+    return (
+        "Something went wrong on our side, so I couldn't put it into the calendar. It's not about the "
+        "time you asked for. Please try again later, or we can call you back."
+    )
+
+
+def not_bookable_by_phone(lang: Language) -> str:
+    """The service has no booking event types yet: nobody can be booked for it on the phone."""
+    if lang == "de":
+        return "Diese Leistung kann ich am Telefon leider noch nicht buchen. Möchten Sie einen Rückruf?"
+    return "I can't book that service on the phone yet. Would you like us to call you back?"
+
+
 def spoken_time(moment: datetime, lang: Language) -> str:
     """A local time as said: '14:00 Uhr' / '2:00 pm'."""
     if lang == "de":

@@ -34,6 +34,11 @@ SIMPLE_SEGMENT_KEY = "A"
 WHOLE_KEY = "whole"
 
 
+def gap_key(segment_key: str) -> str:
+    """The hold key of the gap after `segment_key` (held by the `blocked` policy)."""
+    return f"gap-{segment_key}"
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -277,7 +282,7 @@ def _holds(
             holds.append(
                 Hold(
                     kind="gap",
-                    key=f"gap-{segment.key}",
+                    key=gap_key(segment.key),
                     start=segment.end,
                     end=gap_end,
                     minutes=segment.gap_after,

@@ -49,5 +49,8 @@ class SyncReport(BaseModel):
     event_types_removed: int = 0  # imported team event types gone from Cal.com
     services_deactivated: int = 0  # services whose event type is gone
     throttled: int = 0  # Cal.com 429 answers waited out
-    drift: list[str] = Field(default_factory=list)  # "177#A: drifted length 45 -> 30", one per segment
+    # Booking event types created (a new service, a newly linked staff member) or changed with
+    # their service (a rename, a new length): calbridge's own changes, not drift.
+    event_types_provisioned: int = 0
+    drift: list[str] = Field(default_factory=list)  # "177#A (fabian): drifted length 45 -> 30", one each
     not_done: list[str] = Field(default_factory=list)  # what a partial run left for the next one

@@ -48,8 +48,9 @@ def event_type_key(event_type_id: int) -> str:
     return f"{EVENT_TYPE_PREFIX}{event_type_id}"
 
 
-def is_segment_event_type(slug: str) -> bool:
-    """A hidden segment (or gap) event type calbridge provisions itself (`cb-<service>-<key>`)."""
+def is_booking_event_type(slug: str) -> bool:
+    """A hidden booking event type calbridge provisions itself (`cb-<service>-<hold>-u<user>`, or
+    `cb-<service>-<hold>` from before ADR 0013)."""
     return slug.startswith(f"{SLUG_PREFIX}-")
 
 
@@ -470,7 +471,7 @@ def plan_event_types(
             skipped.append(SkippedItem(kind="event_type", ref=ref, reason="listed twice by Cal.com"))
             continue
         seen.add(et.id)
-        if is_segment_event_type(et.slug):
+        if is_booking_event_type(et.slug):
             continue
         if not et.hosts:
             skipped.append(

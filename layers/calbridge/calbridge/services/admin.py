@@ -519,7 +519,9 @@ class AdminService:
         """Validate the changed settings against the whole company, then write only those.
 
         Read fresh (not this container's cached view) so the check runs on what is stored. An
-        invalid change writes nothing; an unchanged value is not rewritten.
+        invalid change writes nothing; an unchanged value is not rewritten. A new minimum notice
+        goes onto the company's booking event types at once (their minimumBookingNotice); the
+        answer then carries that provisioning's report.
         """
         company = self._companies.get(company_id)
         updated, changed = apply_settings(company, parse_json(raw))
@@ -537,7 +539,11 @@ class AdminService:
                 actor=actor,
                 changes={name: {"old": before[name], "new": after[name]} for name in changed},
             )
-        return {"settings": after, "changed": changed}
+        answer: dict[str, Any] = {"settings": after, "changed": changed}
+        if "minimum_notice_minutes" in changed and self._provisioner is not None:
+            report = self._provisioner.provision_company(updated)
+            answer["event_types"] = {**report.model_dump(mode="json"), "ok": report.ok}
+        return answer
 
     # -------------------------------------------------------------- services
 

@@ -1,10 +1,12 @@
 """Availability: free starts of a service, per staff member, from Cal.com's slots.
 
 A start is free for a staff member when every hold of the segment plan (docs/pause-policies.md)
-is a Cal.com slot of that hold's event type for that staff member: segments on their segment
-event types (the event map), a simple service or a `never` plan on the service's own event type,
-and `blocked` gaps on gap event types. Cal.com slots are read per event type and staff member
-(`rrHostSubsetIds`) and cached for a minute in DynamoDB (adapters/store/slot_cache.py).
+is a Cal.com slot of that hold's event type for that staff member. Each hold of each staff member
+has an event type of its own with them as the only host (the event map; docs/adr/0013), so its
+slots are their free times. Slots are read per event type and local day (the day from the
+company's local midnight to the next, sent as UTC instants: Cal.com reads a date-only window as
+the UTC day), cached for a minute in DynamoDB (adapters/store/slot_cache.py), and a start sooner
+than the company's minimum notice is never offered.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from calbridge.adapters.store.event_map import EventMapRepository
 from calbridge.adapters.store.host_mappings import HostMappingRepository
 from calbridge.adapters.store.repositories import StaffRepository
 from calbridge.adapters.store.slot_cache import SlotCache, cache_key
+from calbridge.domain.event_types import event_type_for, hold_targets, index_event_map
 from calbridge.domain.mappings import calcom_users_by_staff
 from calbridge.domain.models import Company, Service
 from calbridge.domain.planning import Hold, SegmentPlan, nearest_alternatives, plan_fits, plan_variants
-from calbridge.errors import CalbridgeError, NotFound
+from calbridge.errors import EventTypeMissing, NotFound
 
-
-class EventTypeMissing(CalbridgeError):
-    """A hold has no Cal.com event type (segment event types not provisioned yet)."""
+#: (staff id, Cal.com user id, hold key -> that staff member's event type of the hold)
+Candidate = tuple[str, int, dict[str, int]]
 
 
 class StartOption(BaseModel):
@@ -95,7 +97,7 @@ class AvailabilityService:
             pool += self.free_starts(company, service, following, staff_id)
         by_start = {o.start: o for o in reversed(pool)}  # earliest staff member per start wins
         anchor = requested or datetime.combine(day, time(12, 0), tzinfo=zone).astimezone(UTC)
-        nearest = nearest_alternatives(anchor, by_start, zone=zone, now=self._clock())
+        nearest = nearest_alternatives(anchor, by_start, zone=zone, now=self._earliest(company))
         return AvailabilityAnswer(
             requested=requested,
             match=None,
@@ -107,19 +109,21 @@ class AvailabilityService:
         self, company: Company, service: Service, days: Iterable[date], staff_id: str | None = None
     ) -> list[StartOption]:
         """Every free start on `days`, earliest first; per start the first staff member it fits."""
-        candidates = self._bookable_staff(company, service, staff_id)
-        event_types = self._event_types(company.company_id, service)
-        now = self._clock()
+        candidates = self._candidates(company, service, staff_id)
+        first = hold_targets(service)[0].key
+        earliest = self._earliest(company)
         found: dict[datetime, StartOption] = {}
         for day in days:
-            for member, user_id in candidates:
+            for member, user_id, event_types in candidates:
                 slots = self._slots(company, set(event_types.values()), user_id, day)
 
-                def free(hold: Hold, slots: dict[int, set[datetime]] = slots) -> bool:
-                    return hold.start in slots[event_types[hold.key]]
+                def free(
+                    hold: Hold, slots: dict[int, set[datetime]] = slots, types: dict[str, int] = event_types
+                ) -> bool:
+                    return hold.start in slots[types[hold.key]]
 
-                for start in sorted(slots[event_types[_first_hold_key(service)]]):
-                    if start <= now or start in found:
+                for start in sorted(slots[event_types[first]]):
+                    if start < earliest or start in found:
                         continue
                     fitting = next(
                         (plan for plan in plan_variants(service, start) if plan_fits(plan, free)), None
@@ -132,53 +136,50 @@ class AvailabilityService:
 
     # ------------------------------------------------------------------ internals
 
-    def _bookable_staff(
-        self, company: Company, service: Service, staff_id: str | None
-    ) -> list[tuple[str, int]]:
-        staff = self._staff.list(company.company_id)
-        users = calcom_users_by_staff(staff, self._mappings.list(company.company_id))
-        wanted = [staff_id] if staff_id else list(service.staff_ids)
+    def _earliest(self, company: Company) -> datetime:
+        """The first start a caller may book now (the company's minimum notice from now)."""
+        return self._clock() + timedelta(minutes=company.minimum_notice_minutes)
+
+    def _candidates(self, company: Company, service: Service, staff_id: str | None) -> list[Candidate]:
+        """The staff who perform the service and can be booked: a Cal.com user, and an event type
+        for every hold. None of them provisioned: EventTypeMissing."""
         if staff_id and staff_id not in service.staff_ids:
             raise NotFound(f"staff member {staff_id!r} does not perform service {service.service_id!r}")
-        return [(sid, users[sid][0]) for sid in wanted if sid in users]
-
-    def _event_types(self, company_id: str, service: Service) -> dict[str, int]:
-        """Hold key -> Cal.com event type id for every hold a plan of this service can have."""
-        if not service.composite or service.pause_policy == "never":
-            if service.calcom_event_type_id is None:
-                raise EventTypeMissing(f"service {service.service_id!r} has no Cal.com event type")
-            return {"A": service.calcom_event_type_id, "whole": service.calcom_event_type_id}
-        entries = {e.segment_key: e for e in self._event_map.list(company_id, service.service_id)}
-        wanted = [s.key for s in service.segments]
-        if service.pause_policy == "blocked":
-            wanted += [f"gap-{s.key}" for s in service.segments if s.gap_after]
-        mapping: dict[str, int] = {}
-        for key in wanted:
-            entry = entries.get(key)
-            if entry is None or not entry.event_type_id:
-                raise EventTypeMissing(
-                    f"service {service.service_id!r}: no Cal.com event type for hold {key!r} "
-                    "(run the segment event type provisioning)"
-                )
-            mapping[key] = entry.event_type_id
-        return mapping
+        staff = self._staff.list(company.company_id)
+        users = calcom_users_by_staff(staff, self._mappings.list(company.company_id))
+        entries = index_event_map(self._event_map.list(company.company_id, service.service_id))
+        holds = hold_targets(service)
+        candidates: list[Candidate] = []
+        missing: list[str] = []
+        for member in [staff_id] if staff_id else service.staff_ids:
+            if member not in users:
+                continue
+            user_id = users[member][0]
+            try:
+                types = {hold.key: event_type_for(hold, service, entries, user_id) for hold in holds}
+            except EventTypeMissing as exc:
+                missing.append(exc.message)
+                continue
+            candidates.append((member, user_id, types))
+        if not candidates and missing:
+            raise EventTypeMissing(missing[0])
+        return candidates
 
     def _slots(
         self, company: Company, event_type_ids: set[int], user_id: int, day: date
     ) -> dict[int, set[datetime]]:
-        """Per event type, the staff member's Cal.com slot starts on `day`: from the slot cache
-        (one read for them all), the missing ones from Cal.com (then cached, in one write)."""
+        """Per event type, the staff member's Cal.com slot starts on the local `day`: from the slot
+        cache (one read for them all), the missing ones from Cal.com (then cached, in one write)."""
         keys = {
             event_type: cache_key(company.company_id, event_type, user_id, day)
             for event_type in event_type_ids
         }
         cached = self._slot_cache.get_many(keys.values())
         fetched: dict[str, list[datetime]] = {}
+        start, end = local_day(day, company)
         for event_type, key in keys.items():
             if key not in cached:
-                slots = self._calcom.get_slots(
-                    event_type, day, day, company.timezone, host_user_ids=[user_id]
-                )
+                slots = self._calcom.get_slots(event_type, start, end, company.timezone)
                 fetched[key] = [slot.start.astimezone(UTC) for slot in slots.slots]
         self._slot_cache.put_many(fetched)
         return {
@@ -187,7 +188,10 @@ class AvailabilityService:
         }
 
 
-def _first_hold_key(service: Service) -> str:
-    if not service.composite:
-        return "A"
-    return "whole" if service.pause_policy == "never" else service.segments[0].key
+def local_day(day: date, company: Company) -> tuple[datetime, datetime]:
+    """The company's local `day` as UTC instants: its midnight, and the last second before the next
+    (Cal.com moves an end at 00:00:00 to 23:59:59 of that day, slots-input.service.ts)."""
+    zone = company.zone
+    start = datetime.combine(day, time(0, 0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=zone).astimezone(UTC)
+    return start, end - timedelta(seconds=1)

@@ -50,14 +50,15 @@ from calbridge.domain.booking import (
     StaffAssignment,
     booking_metadata,
     error_message,
-    event_type_for,
     is_ours,
     lease_key,
     parse_reservations,
 )
-from calbridge.domain.models import PausePolicy, Service, StaffMember
+from calbridge.domain.event_types import event_type_for, index_event_map
+from calbridge.domain.models import Service, StaffMember
 from calbridge.domain.planning import plan_service
 from calbridge.errors import (
+    CalcomContractError,
     CalcomRejected,
     InvalidRequest,
     NotFound,
@@ -175,17 +176,15 @@ class BookingSaga:
             planned = plan_service(service, request.start, gap_stretch=request.gap_stretch)
         except ValueError as exc:
             raise InvalidRequest(str(exc), field="gap_stretch") from exc
-        needs_map = service.composite and service.pause_policy is not PausePolicy.NEVER
-        entries = (
-            {e.segment_key: e for e in self._event_map.list(company.company_id, service.service_id)}
-            if needs_map
-            else {}
-        )
+        assert staff.calcom_user_id is not None  # checked in _staff
+        entries = index_event_map(self._event_map.list(company.company_id, service.service_id))
         holds = tuple(
-            PlannedHold(**hold.model_dump(), event_type_id=event_type_for(hold, service, entries))
+            PlannedHold(
+                **hold.model_dump(),
+                event_type_id=event_type_for(hold, service, entries, staff.calcom_user_id),
+            )
             for hold in planned.holds
         )
-        assert staff.calcom_user_id is not None  # checked in _staff
         return BookingPlan(
             company_id=company.company_id,
             booking_id=request.booking_id,
@@ -239,13 +238,14 @@ class BookingSaga:
     # ---------------------------------------------------------------- ReserveHold
 
     def reserve_hold(self, step: ReserveHoldInput) -> Reservation:
-        """Book one hold in Cal.com, for the plan's staff member only.
+        """Book one hold in Cal.com on the plan's staff member's own event type of it (its only
+        host: docs/adr/0013), so the booking is theirs.
 
         A retried attempt (retry > 0) first looks for the booking an earlier attempt may have made
         (the response was lost, Cal.com did the work): found by our metadata, it is reused.
         SlotUnavailable is raised as is: the state machine never retries it.
         """
-        from calbridge.adapters.calcom.models import AttendeeInput, CreateBookingRequest, Routing
+        from calbridge.adapters.calcom.models import AttendeeInput, CreateBookingRequest
 
         request, hold = step.request, step.request.hold
         calcom = self._calcom()
@@ -267,7 +267,6 @@ class BookingSaga:
                     language=request.language,
                 ),
                 metadata=booking_metadata(request.company_id, request.booking_id, hold.key),
-                routing=Routing(team_member_ids=[request.calcom_user_id]),
             )
         )
         return _reservation(hold, booking, reused=False)
@@ -299,6 +298,11 @@ class BookingSaga:
         failures = [r for r in results if isinstance(r, HoldFailure)]
         if failures:
             detail = "; ".join(f"{f.hold}: {f.error}: {error_message(f.cause)}" for f in failures)
+            if any(f.error == CalcomContractError.__name__ for f in failures):
+                # Our request was malformed: no time is "taken", and the workflow ends by this name.
+                raise CalcomContractError(
+                    f"Cal.com refused a hold of {plan.booking_id} as malformed: {detail}"
+                )
             if any(f.error == SlotUnavailable.__name__ for f in failures):
                 taken = ", ".join(f.hold for f in failures if f.error == SlotUnavailable.__name__)
                 raise SlotUnavailable(

@@ -1,34 +1,40 @@
-"""Segment event types: one hidden Cal.com team event type per segment of a composite service.
+"""Booking event types: one hidden Cal.com team event type per hold of a service and staff member.
 
-For every active composite service and each of its segments the provisioner makes sure the
-company's Cal.com team has a hidden round-robin event type titled "<service> - <segment>", with
-the segment's duration as its length and the Cal.com users of the staff who perform the service as
-its hosts, and records it in the event map (company, service, segment key -> event type id, sync
-status). Rules (docs/architecture.md "Segment event types"):
+For every active service, each hold a plan of it can book (domain/event_types.hold_targets: a
+simple service's whole length, a composite's segments, a `blocked` service's gaps, a `never`
+service's whole length) and each staff member who performs it and has a Cal.com user, the
+provisioner makes sure the company's Cal.com team has a hidden event type titled
+"<service> - <hold> (<staff member>)", schedulingType collective, that user its only host, the
+hold's minutes its length and the company's minimum notice its minimumBookingNotice, and records
+it in the event map (company, service, hold, user -> event type id, sync status). One host per
+event type is how calbridge pins the staff member with documented properties only
+(docs/adr/0013-one-event-type-per-staff-member.md). Rules:
 
 - Idempotent. The slug is deterministic (`domain.event_types.segment_slug`): the event type is
   looked up by slug (else by the id the map remembers, should someone have renamed the slug)
-  before anything is created. One that exists but differs in title, slug, length, hidden, scheduling
-  type or hosts is PATCHed (hosts replace the whole list; hosts that stay keep their priority);
-  one that matches is not written to. A create that loses a race to another run (Cal.com refuses
-  the duplicate slug) finds the winner's event type and carries on with it.
-- Hosts: per staff member of `service.staff_ids`, `calcom_user_id`, else the Cal.com hosts of
-  their active host mappings. Staff without a known Cal.com user are warnings; a segment without
-  any host cannot be booked, so it is recorded `failed` and nothing is created for it.
-- A Cal.com error fails that segment only (its entry `failed` with Cal.com's message); every other
-  segment and service is still provisioned. A company without a Cal.com team id gets one error.
-- Gaps of a `blocked` service get a hidden event type of their own, "<service> - Pause nach
-  <segment>" (slug key and map key "gap-<X>", length = the gap's minutes, same hosts), so the gap
-  can be booked and nobody else gets the staff member in it. The event types of a `blocked`
-  service (segments and gaps) get `slotInterval` 5, so every hold of a contiguous plan is a slot.
-  Gaps of other policies are not provisioned; their entries are retired like removed segments.
-- Segments that left a service (or services no longer composite or gone) are marked `removed`;
-  their event types are KEPT in Cal.com, hidden, so the bookings already made on them can still be
-  cancelled and rescheduled. Re-adding the segment finds and reuses the event type by its slug.
-- `repair=False` only checks: differences are recorded `drifted`, missing event types `pending`,
-  and nothing is written to Cal.com.
+  before anything is created. One that exists but differs in title, slug, length, hidden,
+  scheduling type, host, slot interval or minimum notice is PATCHed; one that matches is not
+  written to. A difference calbridge made itself (Cal.com still has what the map says was
+  written: a renamed service, a new segment length) is `updated` at once; any other is drift,
+  `repaired` when the run may repair, else recorded `drifted`. A create that loses a race to
+  another run (Cal.com refuses the duplicate slug) finds the winner's event type and carries on.
+- E-mails: only the first hold's event type sends Cal.com's standard e-mails; the others ask for
+  none (`emailSettings`), so a caller gets one confirmation per appointment, not one per segment.
+  Cal.com keeps that setting only for an organization's teams; elsewhere the report warns that
+  every segment mails (docs/calcom-emails.md). It is set, never compared: not drift.
+- Staff without a known Cal.com user are warnings (they cannot be booked); a service nobody can
+  host gets one warning and no event types.
+- A Cal.com error fails that event type only (its entry `failed` with Cal.com's message); every
+  other one is still provisioned. A company without a Cal.com team id gets one error.
+- Entries no longer wanted (a segment or a staff member left the service, the service is gone or
+  inactive) and the shared round-robin entries of before ADR 0013 are marked `removed`; their
+  event types are KEPT in Cal.com, hidden, so bookings made on them can still be cancelled.
+- `create_missing` / `repair` decide what may be written to Cal.com: the admin API and
+  `make provision` create and repair; the nightly team sync creates what is missing, applies our
+  own changes and repairs drift only when the company asks for it (`sync_repair_drift`); a check
+  writes nothing: differences are `drifted`, missing event types `pending`.
 - A whole company is looked up with ONE listing of the team's event types (Cal.com allows 120
-  requests a minute per API key); a single service looks up each segment's slug.
+  requests a minute per API key); a single service looks up each event type's slug.
 - Map entries are written only when they change (in one batch per service).
 """
 
@@ -41,6 +47,7 @@ from pydantic import BaseModel, Field
 
 from calbridge.adapters.calcom.client import CalcomClient
 from calbridge.adapters.calcom.models import (
+    EmailSettings,
     SchedulingType,
     TeamEventType,
     TeamEventTypeCreate,
@@ -51,21 +58,25 @@ from calbridge.adapters.store.event_map import EventMapRepository
 from calbridge.adapters.store.host_mappings import HostMappingRepository
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.domain.event_types import (
-    BLOCKED_SLOT_INTERVAL,
     EventMapEntry,
     EventTypeShape,
+    HoldTarget,
     SyncStatus,
-    gap_key,
-    gap_title,
+    hold_targets,
+    map_key,
     segment_slug,
-    segment_title,
 )
 from calbridge.domain.mappings import calcom_users_by_staff
-from calbridge.domain.models import Company, PausePolicy, Service, StaffMember
+from calbridge.domain.models import Company, Service, StaffMember
 from calbridge.errors import CalcomError, CalcomRejected, InvalidConfiguration
 from calbridge.observability import logger
 
-_NOT_COMPOSITE = "not composite: it is booked through its own event type (calcom_event_type_id)"
+#: The e-mails of every hold but the first (domain/event_types.HoldTarget.first).
+QUIET = EmailSettings(disable_emails_to_attendees=True, disable_emails_to_hosts=True)
+EMAILS_NOT_KEPT = (
+    "Cal.com did not keep emailSettings (it keeps them only for an organization's teams): callers "
+    "and staff get Cal.com's e-mails for every segment of an appointment (docs/calcom-emails.md)"
+)
 
 
 def _now() -> datetime:
@@ -78,10 +89,18 @@ def _now() -> datetime:
 class SegmentResult(BaseModel):
     service_id: str
     segment_key: str
+    host_user_id: int | None = None
+    staff_id: str | None = None
     slug: str
     event_type_id: int | None = None
     changes: list[str] = Field(default_factory=list)
     detail: str = ""
+
+    @property
+    def ref(self) -> str:
+        """`<service>#<hold>` and the staff member, for reports."""
+        who = f" ({self.staff_id})" if self.staff_id else ""
+        return f"{self.service_id}#{self.segment_key}{who}"
 
 
 class SkippedService(BaseModel):
@@ -90,17 +109,18 @@ class SkippedService(BaseModel):
 
 
 class ProvisionReport(BaseModel):
-    """What one run did, segment by segment; `errors` are problems that stopped it altogether."""
+    """What one run did, event type by event type; `errors` are problems that stopped it altogether."""
 
     company_id: str
     team_id: int | None = None
-    services: list[str] = Field(default_factory=list)  # the composite services provisioned
+    services: list[str] = Field(default_factory=list)  # the services provisioned
     created: list[SegmentResult] = Field(default_factory=list)
-    updated: list[SegmentResult] = Field(default_factory=list)
+    updated: list[SegmentResult] = Field(default_factory=list)  # our change (a rename, a new length)
+    repaired: list[SegmentResult] = Field(default_factory=list)  # Cal.com had been changed: put back
     unchanged: list[SegmentResult] = Field(default_factory=list)
     failed: list[SegmentResult] = Field(default_factory=list)
-    drifted: list[SegmentResult] = Field(default_factory=list)  # check only (repair=False)
-    pending: list[SegmentResult] = Field(default_factory=list)  # check only (repair=False)
+    drifted: list[SegmentResult] = Field(default_factory=list)  # Cal.com was changed; not repaired
+    pending: list[SegmentResult] = Field(default_factory=list)  # not created
     removed: list[SegmentResult] = Field(default_factory=list)
     skipped: list[SkippedService] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
@@ -111,7 +131,7 @@ class ProvisionReport(BaseModel):
         return not (self.failed or self.errors)
 
     def counts(self) -> dict[str, int]:
-        kinds = ("created", "updated", "unchanged", "failed", "drifted", "pending", "removed")
+        kinds = ("created", "updated", "repaired", "unchanged", "failed", "drifted", "pending", "removed")
         return {kind: len(getattr(self, kind)) for kind in kinds}
 
     def summary(self) -> str:
@@ -120,19 +140,23 @@ class ProvisionReport(BaseModel):
         extra += self.errors
         return f"{self.company_id}: {counts or 'nothing to do'}" + "".join(f"; {e}" for e in extra)
 
+    def warn(self, warning: str) -> None:
+        if warning not in self.warnings:
+            self.warnings.append(warning)
+
 
 # ------------------------------------------------------------------ helpers
 
 
 class _Hosts:
-    """Which Cal.com users perform a service: staff ids -> calcom_user_id or mapped host ids."""
+    """Who performs a service: (staff member, their Cal.com user) for those who can be booked."""
 
     def __init__(self, staff: Iterable[StaffMember], users: dict[str, list[int]]) -> None:
         self._staff = {member.staff_id: member for member in staff}
         self._users = users  # domain.mappings.calcom_users_by_staff
 
-    def of(self, service: Service) -> tuple[tuple[int, ...], list[str]]:
-        user_ids: set[int] = set()
+    def of(self, service: Service) -> tuple[list[tuple[StaffMember, int]], list[str]]:
+        hosts: list[tuple[StaffMember, int]] = []
         warnings: list[str] = []
         for staff_id in service.staff_ids:
             member = self._staff.get(staff_id)
@@ -141,22 +165,22 @@ class _Hosts:
                 continue
             if not member.active:
                 warnings.append(
-                    f"service {service.service_id}: {member.name} ({staff_id}) is inactive: not a host"
+                    f"service {service.service_id}: {member.name} ({staff_id}) is inactive: not bookable"
                 )
                 continue
             found = self._users.get(staff_id)
             if not found:
                 warnings.append(
                     f"service {service.service_id}: {member.name} ({staff_id}) has no known Cal.com user "
-                    "(no calcom_user_id, no active host mapping): not a host of its segment event types"
+                    "(no calcom_user_id, no active host mapping): not bookable until linked"
                 )
                 continue
-            user_ids.update(found)
-        return tuple(sorted(user_ids)), warnings
+            hosts.append((member, found[0]))
+        return hosts, warnings
 
 
 class _Lookup:
-    """Finds a segment's event type by slug, else by the id the event map remembers.
+    """Finds an event type by slug, else by the id the event map remembers.
 
     With a `snapshot` (the team's whole listing) it answers without asking Cal.com again.
     """
@@ -186,47 +210,45 @@ class _Lookup:
 
 
 class _Target(BaseModel):
-    """One event type a service needs: a segment's, or (policy blocked) a gap's."""
+    """One event type a service needs: one hold, one staff member."""
 
-    key: str  # the event map's segment key: "A", "gap-A"
+    hold: HoldTarget
+    staff: StaffMember
+    user_id: int
     shape: EventTypeShape
     description: str
 
+    @property
+    def key(self) -> str:
+        return self.hold.key
 
-def _targets(service: Service, host_ids: tuple[int, ...]) -> list[_Target]:
-    blocked = service.pause_policy is PausePolicy.BLOCKED
-    interval = BLOCKED_SLOT_INTERVAL if blocked else None
-    targets = [
+    @property
+    def emails(self) -> EmailSettings | None:
+        return None if self.hold.first else QUIET
+
+
+def _targets(company: Company, service: Service, hosts: list[tuple[StaffMember, int]]) -> list[_Target]:
+    return [
         _Target(
-            key=segment.key,
+            hold=hold,
+            staff=member,
+            user_id=user_id,
             shape=EventTypeShape(
-                title=segment_title(service.name, segment.name),
-                slug=segment_slug(service.service_id, segment.key),
-                length=segment.duration,
-                host_user_ids=host_ids,
-                slot_interval=interval,
+                title=hold.title(service, member.name),
+                slug=segment_slug(service.service_id, hold.key, user_id),
+                length=hold.minutes,
+                host_user_ids=(user_id,),
+                slot_interval=hold.slot_interval,
+                minimum_notice=company.minimum_notice_minutes,
             ),
-            description=_description(service, f"Segment {segment.key}"),
+            description=(
+                f"{hold.name} of service {service.service_id} for {member.name}, managed by calbridge: "
+                "changes made here are overwritten at the next provisioning."
+            ),
         )
-        for segment in service.segments
+        for hold in hold_targets(service)
+        for member, user_id in hosts
     ]
-    if blocked:
-        targets += [
-            _Target(
-                key=gap_key(segment.key),
-                shape=EventTypeShape(
-                    title=gap_title(service.name, segment.name),
-                    slug=segment_slug(service.service_id, gap_key(segment.key)),
-                    length=segment.gap_after,
-                    host_user_ids=host_ids,
-                    slot_interval=interval,
-                ),
-                description=_description(service, f"The pause after segment {segment.key}"),
-            )
-            for segment in service.segments
-            if segment.gap_after > 0
-        ]
-    return targets
 
 
 def _shape(found: TeamEventType) -> EventTypeShape:
@@ -235,37 +257,55 @@ def _shape(found: TeamEventType) -> EventTypeShape:
         slug=found.slug,
         length=found.length_in_minutes,
         hidden=found.hidden,
-        round_robin=found.scheduling_type == SchedulingType.ROUND_ROBIN,
+        collective=found.scheduling_type == SchedulingType.COLLECTIVE,
         all_members=bool(found.assign_all_team_members),
         host_user_ids=tuple(host.user_id for host in found.hosts),
         slot_interval=found.slot_interval,
+        minimum_notice=found.minimum_booking_notice,
     )
 
 
-def _description(service: Service, what: str) -> str:
-    return (
-        f"{what} of service {service.service_id}, managed by calbridge: "
-        "changes made here are overwritten at the next provisioning."
+def _as_provisioned(before: EventMapEntry | None, found: TeamEventType, wanted: EventTypeShape) -> bool:
+    """Cal.com still has what calbridge last wrote (the map's record): the difference is our own
+    change (a renamed service, a new segment length, a new minimum notice), applied without waiting
+    for a repair. Otherwise somebody changed Cal.com: that is drift."""
+    if before is None or before.event_type_id != found.id:
+        return False
+    if before.sync_status not in (SyncStatus.SYNCED, SyncStatus.DRIFTED):
+        return False
+    written = wanted.model_copy(
+        update={
+            "title": before.title,
+            "slug": before.slug,
+            "length": before.length,
+            "minimum_notice": before.minimum_notice,
+            "slot_interval": before.slot_interval,
+        }
     )
+    return not written.differences(_shape(found))
 
 
-def _create(wanted: EventTypeShape, description: str) -> TeamEventTypeCreate:
+def _create(target: _Target) -> TeamEventTypeCreate:
+    wanted = target.shape
     assert wanted.length is not None
     return TeamEventTypeCreate(
         title=wanted.title,
         slug=wanted.slug,
         length_in_minutes=wanted.length,
-        scheduling_type=SchedulingType.ROUND_ROBIN,
+        scheduling_type=SchedulingType.COLLECTIVE,
         hidden=True,
-        description=description,
-        hosts=[TeamEventTypeHost(user_id=user_id) for user_id in wanted.host_user_ids],
+        description=target.description,
+        hosts=[TeamEventTypeHost(user_id=target.user_id)],
         slot_interval=wanted.slot_interval,
+        minimum_booking_notice=wanted.minimum_notice,
+        email_settings=target.emails,
     )
 
 
-def _update(wanted: EventTypeShape, found: TeamEventType) -> TeamEventTypeUpdate:
-    """Only what differs; hosts whenever they or the scheduling type change (both need the list)."""
-    have = _shape(found)
+def _update(target: _Target, found: TeamEventType) -> TeamEventTypeUpdate:
+    """Only what differs; the host whenever it or the scheduling type changes (a switch of the
+    scheduling type needs the hosts, Cal.com's PATCH rule)."""
+    wanted, have = target.shape, _shape(found)
     changes: dict[str, object] = {}
     for field, name in (("title", "title"), ("slug", "slug"), ("length_in_minutes", "length")):
         if getattr(wanted, name) != getattr(have, name):
@@ -274,21 +314,16 @@ def _update(wanted: EventTypeShape, found: TeamEventType) -> TeamEventTypeUpdate
         changes["hidden"] = wanted.hidden
     if wanted.slot_interval is not None and wanted.slot_interval != have.slot_interval:
         changes["slot_interval"] = wanted.slot_interval
-    if not have.round_robin:
-        changes["scheduling_type"] = SchedulingType.ROUND_ROBIN
-    if not have.round_robin or have.all_members or set(have.host_user_ids) != set(wanted.host_user_ids):
-        # Hosts that stay keep their round-robin settings (an admin may have tuned priorities).
-        keep = {host.user_id: host for host in found.hosts} if have.round_robin else {}
-        changes["hosts"] = [
-            TeamEventTypeHost(
-                user_id=user_id,
-                mandatory=keep[user_id].mandatory if user_id in keep else None,
-                priority=keep[user_id].priority if user_id in keep else None,
-            )
-            for user_id in wanted.host_user_ids
-        ]
+    if wanted.minimum_notice is not None and wanted.minimum_notice != have.minimum_notice:
+        changes["minimum_booking_notice"] = wanted.minimum_notice
+    if not have.collective:
+        changes["scheduling_type"] = SchedulingType.COLLECTIVE
+    if not have.collective or have.all_members or set(have.host_user_ids) != set(wanted.host_user_ids):
+        changes["hosts"] = [TeamEventTypeHost(user_id=target.user_id)]
         if have.all_members:
             changes["assign_all_team_members"] = False
+    if target.emails is not None:
+        changes["email_settings"] = target.emails
     return TeamEventTypeUpdate.model_validate(changes)
 
 
@@ -318,34 +353,49 @@ class EventTypeProvisioner:
     # -------------------------------------------------------------- entry points
 
     def provision(
-        self, company_id: str, service_id: str | None = None, *, repair: bool = True
+        self,
+        company_id: str,
+        service_id: str | None = None,
+        *,
+        repair: bool = True,
+        create_missing: bool | None = None,
     ) -> ProvisionReport:
-        """By ids: one service, or every service of the company (UnknownCompany / NotFound raise)."""
+        """By ids: one service, or every service of the company (UnknownCompany / NotFound raise).
+
+        `repair`: PATCH event types that differ; `create_missing` (default: `repair`): create the
+        ones that do not exist. Both False: a check that writes nothing to Cal.com."""
         company = self._companies.get(company_id)
         if service_id is None:
-            return self.provision_company(company, repair=repair)
-        return self.provision_service(company, self._services.get(company_id, service_id), repair=repair)
+            return self.provision_company(company, repair=repair, create_missing=create_missing)
+        service = self._services.get(company_id, service_id)
+        return self.provision_service(company, service, repair=repair, create_missing=create_missing)
 
     def provision_service(
-        self, company: Company, service: Service, *, repair: bool = True
+        self, company: Company, service: Service, *, repair: bool = True, create_missing: bool | None = None
     ) -> ProvisionReport:
         report = ProvisionReport(company_id=company.company_id, team_id=company.calcom_team_id)
         team_id = self._team(company, report)
         if team_id is not None:
-            self._service(
+            _Run(
+                self,
+                company,
                 team_id,
-                service,
-                self._event_map.list(company.company_id, service.service_id),
                 self._hosts(company.company_id),
                 _Lookup(self._calcom, team_id, None),
                 report,
                 repair=repair,
-            )
+                create=repair if create_missing is None else create_missing,
+            ).service(service, self._event_map.list(company.company_id, service.service_id))
         self._log(report)
         return report
 
     def provision_company(
-        self, company: Company, *, repair: bool = True, team_event_types: list[TeamEventType] | None = None
+        self,
+        company: Company,
+        *,
+        repair: bool = True,
+        create_missing: bool | None = None,
+        team_event_types: list[TeamEventType] | None = None,
     ) -> ProvisionReport:
         """Every service of the company. `team_event_types`: the team's listing when the caller
         (the team sync) has just read it; otherwise it is listed here."""
@@ -360,94 +410,129 @@ class EventTypeProvisioner:
         entries: dict[str, list[EventMapEntry]] = {}
         for entry in self._event_map.list(company.company_id):
             entries.setdefault(entry.service_id, []).append(entry)
-        hosts = self._hosts(company.company_id)
         try:
             snapshot = team_event_types
             if snapshot is None:
                 snapshot = self._calcom.list_team_event_types(team_id)
             lookup = _Lookup(self._calcom, team_id, snapshot)
         except (CalcomError, InvalidConfiguration) as exc:
-            # Each segment then asks by slug, and fails on its own if Cal.com is still failing.
+            # Each event type then asks by slug, and fails on its own if Cal.com is still failing.
             logger.warning(
                 "listing the team's event types failed", company_id=company.company_id, reason=str(exc)
             )
             lookup = _Lookup(self._calcom, team_id, None)
+        run = _Run(
+            self,
+            company,
+            team_id,
+            self._hosts(company.company_id),
+            lookup,
+            report,
+            repair=repair,
+            create=repair if create_missing is None else create_missing,
+        )
         for service in services:
-            self._service(
-                team_id, service, entries.pop(service.service_id, []), hosts, lookup, report, repair=repair
-            )
+            run.service(service, entries.pop(service.service_id, []))
         for service_id, orphans in sorted(entries.items()):
-            self._retire(orphans, f"service {service_id} no longer exists", report)
+            run.retire(orphans, f"service {service_id} no longer exists")
         self._log(report)
         return report
 
-    # -------------------------------------------------------------- one service, one segment
+    # -------------------------------------------------------------- internals
 
-    def _service(
+    @staticmethod
+    def _team(company: Company, report: ProvisionReport) -> int | None:
+        if company.calcom_team_id is None:
+            report.errors.append(
+                f"company {company.company_id} has no Cal.com team (calcom_team_id is not set): "
+                "booking event types live in the team, so nothing was provisioned"
+            )
+        return company.calcom_team_id
+
+    def _hosts(self, company_id: str) -> _Hosts:
+        staff = self._staff.list(company_id, active_only=False)
+        return _Hosts(staff, calcom_users_by_staff(staff, self._mappings.list(company_id)))
+
+    @staticmethod
+    def _log(report: ProvisionReport) -> None:
+        logger.info(
+            "booking event types provisioned",
+            company_id=report.company_id,
+            services=len(report.services),
+            warnings=len(report.warnings),
+            errors=len(report.errors),
+            **{f"event_types_{kind}": count for kind, count in report.counts().items()},
+        )
+
+
+class _Run:
+    """One provisioning run over one company's services (what it may write, where it reports)."""
+
+    def __init__(
         self,
+        provisioner: EventTypeProvisioner,
+        company: Company,
         team_id: int,
-        service: Service,
-        entries: list[EventMapEntry],
         hosts: _Hosts,
         lookup: _Lookup,
         report: ProvisionReport,
         *,
         repair: bool,
+        create: bool,
     ) -> None:
-        previous = {entry.segment_key: entry for entry in entries}
+        self._calcom = provisioner._calcom
+        self._event_map = provisioner._event_map
+        self._clock = provisioner._clock
+        self._company = company
+        self._team_id = team_id
+        self._hosts = hosts
+        self._lookup = lookup
+        self._report = report
+        self._repair = repair
+        self._create = create
+
+    def service(self, service: Service, entries: list[EventMapEntry]) -> None:
+        previous = {entry.key: entry for entry in entries}
         if not service.active:
-            report.skipped.append(SkippedService(service_id=service.service_id, reason="inactive"))
+            self.retire(list(previous.values()), f"service {service.service_id} is inactive")
+            self._report.skipped.append(SkippedService(service_id=service.service_id, reason="inactive"))
             return
-        if not service.composite:
-            if previous:
-                self._retire(
-                    list(previous.values()), f"service {service.service_id} is not composite", report
-                )
-            report.skipped.append(SkippedService(service_id=service.service_id, reason=_NOT_COMPOSITE))
-            return
-        report.services.append(service.service_id)
-        host_ids, warnings = hosts.of(service)
-        report.warnings.extend(warnings)
+        self._report.services.append(service.service_id)
+        hosts, warnings = self._hosts.of(service)
+        self._report.warnings.extend(warnings)
+        if not hosts:
+            listed = ", ".join(service.staff_ids) or "nobody is listed in staff_ids"
+            self._report.warn(
+                f"service {service.service_id}: nobody can be booked for it ({listed}): set the staff's "
+                "calcom_user_id or link their Cal.com host, then provision again"
+            )
         written = []
-        for target in _targets(service, host_ids):
-            before = previous.pop(target.key, None)
-            entry = self._segment(team_id, service, target, host_ids, before, lookup, report, repair=repair)
+        for target in _targets(self._company, service, hosts):
+            before = previous.pop(map_key(service.service_id, target.key, target.user_id), None)
+            entry = self._event_type(service, target, before)
             if not entry.same_as(before):
                 written.append(entry)
         self._event_map.save_many(written)
-        gaps = {k: e for k, e in previous.items() if k.startswith(gap_key(""))}
-        segments = [e for k, e in previous.items() if k not in gaps]
-        if segments:
-            self._retire(segments, f"the segment left service {service.service_id}", report)
-        if gaps:
-            policy = service.pause_policy.value
-            why = f"service {service.service_id} holds no such gap (pause policy {policy})"
-            self._retire(list(gaps.values()), why, report)
+        legacy = [e for e in previous.values() if e.legacy]
+        left = [e for e in previous.values() if not e.legacy]
+        if legacy:
+            self.retire(legacy, "replaced by one event type per staff member (ADR 0013)")
+        if left:
+            self.retire(left, f"the hold or the staff member left service {service.service_id}")
 
-    def _segment(
-        self,
-        team_id: int,
-        service: Service,
-        target: _Target,
-        host_ids: tuple[int, ...],
-        before: EventMapEntry | None,
-        lookup: _Lookup,
-        report: ProvisionReport,
-        *,
-        repair: bool,
-    ) -> EventMapEntry:
+    def _event_type(self, service: Service, target: _Target, before: EventMapEntry | None) -> EventMapEntry:
         wanted = target.shape
-        assert wanted.length is not None
-        length = wanted.length
         known_id = before.event_type_id if before else None
 
         def record(
             kind: str, status: SyncStatus, event_type_id: int | None, detail: str, changes: Iterable[str] = ()
         ) -> EventMapEntry:
-            getattr(report, kind).append(
+            getattr(self._report, kind).append(
                 SegmentResult(
                     service_id=service.service_id,
                     segment_key=target.key,
+                    host_user_id=target.user_id,
+                    staff_id=target.staff.staff_id,
                     slug=wanted.slug,
                     event_type_id=event_type_id,
                     changes=list(changes),
@@ -461,80 +546,83 @@ class EventTypeProvisioner:
                 and before.event_type_id == event_type_id
             ):
                 detail = before.detail  # nothing happened: keep what the entry said
+            written = {
+                "slug": wanted.slug,
+                "title": wanted.title,
+                "length": target.hold.minutes,
+                "minimum_notice": wanted.minimum_notice,
+                "slot_interval": wanted.slot_interval,
+            }
+            if before is not None and kind in ("drifted", "failed") and before.event_type_id == event_type_id:
+                written = {key: getattr(before, key) for key in written}  # nothing was written
             return EventMapEntry(
                 company_id=service.company_id,
                 service_id=service.service_id,
                 segment_key=target.key,
+                host_user_id=target.user_id,
+                staff_id=target.staff.staff_id,
                 event_type_id=event_type_id,
-                slug=wanted.slug,
-                title=wanted.title,
-                length=length,
-                host_user_ids=list(host_ids),
                 sync_status=status,
                 detail=detail,
                 updated_at=self._clock(),
+                **written,
             )
 
-        if not host_ids:
-            listed = ", ".join(service.staff_ids) or "nobody is listed in staff_ids"
-            return record(
-                "failed",
-                SyncStatus.FAILED,
-                known_id,
-                f"no host: none of the staff who perform service {service.service_id} ({listed}) has "
-                "a known Cal.com user; set their calcom_user_id or link their Cal.com host, then "
-                "provision again",
-            )
         found: TeamEventType | None = None
         try:
-            found = lookup.find(wanted.slug, known_id)
-            if found is None and not repair:
+            found = self._lookup.find(wanted.slug, known_id)
+            if found is None and not self._create:
                 return record(
                     "pending", SyncStatus.PENDING, None, f"no Cal.com event type {wanted.slug!r} yet"
                 )
             if found is None:
                 try:
-                    created = self._calcom.create_team_event_type(
-                        team_id, _create(wanted, target.description)
-                    )
+                    created = self._calcom.create_team_event_type(self._team_id, _create(target))
                 except CalcomRejected as rejected:
-                    found = self._winner(lookup, wanted.slug)  # did another run create it first?
+                    found = self._winner(wanted.slug)  # did another run create it first?
                     if found is None:
                         raise rejected from None
                 else:
+                    self._check_emails(target, created)
                     return record(
                         "created", SyncStatus.SYNCED, created.id, f"created event type {created.id}"
                     )
             changes = wanted.differences(_shape(found))
             if not changes:
-                return record(
-                    "unchanged", SyncStatus.SYNCED, found.id, "found by its slug; matches the segment"
-                )
-            if not repair:
+                return record("unchanged", SyncStatus.SYNCED, found.id, "found by its slug; matches the hold")
+            ours = _as_provisioned(before, found, wanted)
+            if not (self._repair or (ours and self._create)):  # a check writes nothing
                 return record(
                     "drifted", SyncStatus.DRIFTED, found.id, "Cal.com differs: " + "; ".join(changes), changes
                 )
-            updated = self._calcom.update_team_event_type(team_id, found.id, _update(wanted, found))
-            return record("updated", SyncStatus.SYNCED, updated.id, "updated: " + "; ".join(changes), changes)
+            updated = self._calcom.update_team_event_type(self._team_id, found.id, _update(target, found))
+            self._check_emails(target, updated)
+            kind, verb = ("updated", "updated") if ours else ("repaired", "repaired")
+            return record(kind, SyncStatus.SYNCED, updated.id, f"{verb}: " + "; ".join(changes), changes)
         except (CalcomError, InvalidConfiguration) as exc:
             logger.warning(
-                "segment event type not provisioned",
+                "booking event type not provisioned",
                 company_id=service.company_id,
                 service_id=service.service_id,
                 segment_key=target.key,
+                staff_id=target.staff.staff_id,
                 reason=exc.message,
             )
             event_type_id = found.id if found is not None else known_id
             return record("failed", SyncStatus.FAILED, event_type_id, f"Cal.com: {exc.message}")
 
-    @staticmethod
-    def _winner(lookup: _Lookup, slug: str) -> TeamEventType | None:
+    def _check_emails(self, target: _Target, answered: TeamEventType) -> None:
+        kept = answered.email_settings
+        if target.emails is not None and (kept is None or kept != target.emails):
+            self._report.warn(EMAILS_NOT_KEPT)
+
+    def _winner(self, slug: str) -> TeamEventType | None:
         try:
-            return lookup.by_slug(slug)
+            return self._lookup.by_slug(slug)
         except CalcomError:
             return None
 
-    def _retire(self, entries: list[EventMapEntry], why: str, report: ProvisionReport) -> None:
+    def retire(self, entries: list[EventMapEntry], why: str) -> None:
         """Mark entries removed; their event types stay in Cal.com, hidden (see the module doc)."""
         retired = []
         for entry in entries:
@@ -551,39 +639,15 @@ class EventTypeProvisioner:
                     update={"sync_status": SyncStatus.REMOVED, "detail": detail, "updated_at": self._clock()}
                 )
             )
-            report.removed.append(
+            self._report.removed.append(
                 SegmentResult(
                     service_id=entry.service_id,
                     segment_key=entry.segment_key,
+                    host_user_id=entry.host_user_id,
+                    staff_id=entry.staff_id,
                     slug=entry.slug,
                     event_type_id=entry.event_type_id,
                     detail=detail,
                 )
             )
         self._event_map.save_many(retired)
-
-    # -------------------------------------------------------------- internals
-
-    @staticmethod
-    def _team(company: Company, report: ProvisionReport) -> int | None:
-        if company.calcom_team_id is None:
-            report.errors.append(
-                f"company {company.company_id} has no Cal.com team (calcom_team_id is not set): "
-                "segment event types live in the team, so nothing was provisioned"
-            )
-        return company.calcom_team_id
-
-    def _hosts(self, company_id: str) -> _Hosts:
-        staff = self._staff.list(company_id, active_only=False)
-        return _Hosts(staff, calcom_users_by_staff(staff, self._mappings.list(company_id)))
-
-    @staticmethod
-    def _log(report: ProvisionReport) -> None:
-        logger.info(
-            "segment event types provisioned",
-            company_id=report.company_id,
-            services=len(report.services),
-            warnings=len(report.warnings),
-            errors=len(report.errors),
-            **{f"segments_{kind}": count for kind, count in report.counts().items()},
-        )

@@ -13,10 +13,11 @@
    a link writes the mapping and its audit in one transaction, a changed Cal.com profile refreshes
    it, audited); staff get their Cal.com user id and username (batch); member records (batch).
 4. Team event types: their hosts are recorded and they become services (created or updated by
-   event type id, never duplicated; batch). Our own `cb-` segment event types are not imported.
-5. Drift: the event type provisioner compares the segment event types (length, hidden, hosts ...)
-   with the services, from the same listing; `Company.sync_repair_drift` decides whether it
-   repairs them in Cal.com or only records them (`drifted` in the event map).
+   event type id, never duplicated; batch). Our own `cb-` booking event types are not imported.
+5. Booking event types (services/event_types.py): the provisioner creates the missing ones (a new
+   service, a staff member linked in step 3) and compares the others (length, hidden, host,
+   notice ...) with the services, from the same listing; `Company.sync_repair_drift` decides
+   whether it repairs drift in Cal.com or only records it (`drifted` in the event map).
 
 Only changes are written: a run over an unchanged team writes nothing. Bad input (a membership
 without e-mail, a user listed twice, an event type without hosts, a company without a team) is
@@ -59,10 +60,10 @@ from calbridge.errors import (
     MappingConflict,
     UnknownCompany,
 )
-from calbridge.services.event_types import EventTypeProvisioner, ProvisionReport
+from calbridge.services.event_types import EventTypeProvisioner, ProvisionReport, SegmentResult
 from calbridge.services.host_resolution import HostResolver
 
-STEPS = ("members", "staff links", "team event types", "segment drift check")
+STEPS = ("members", "staff links", "team event types", "booking event types")
 
 
 def _now() -> datetime:
@@ -349,7 +350,7 @@ class TeamSync:
         run.done("team event types")
 
     def _drift(self, run: _Run, event_types: list[TeamEventType]) -> None:
-        run.check("checking the segment event types for drift")
+        run.check("checking the booking event types")
         repair = run.company.sync_repair_drift
         provisioner = EventTypeProvisioner(
             run.calcom,
@@ -360,28 +361,24 @@ class TeamSync:
             self._clock,
             companies=self._companies,
         )
-        provisioned = provisioner.provision_company(run.company, repair=repair, team_event_types=event_types)
-        self._drift_report(run.report, provisioned, repair=repair)
-        run.done("segment drift check")
+        # Missing event types (a new service, a staff member linked today) are created, so what
+        # the sync imported can be booked; drift is only repaired when the company asks for it.
+        provisioned = provisioner.provision_company(
+            run.company, repair=repair, create_missing=True, team_event_types=event_types
+        )
+        self._drift_report(run.report, provisioned)
+        run.done("booking event types")
 
     @staticmethod
-    def _drift_report(report: SyncReport, provisioned: ProvisionReport, *, repair: bool) -> None:
-        def describe(kind: str, results: list) -> list[str]:
-            return [
-                f"{r.service_id}#{r.segment_key}: {kind} " + ("; ".join(r.changes) or r.detail)
-                for r in results
-            ]
+    def _drift_report(report: SyncReport, provisioned: ProvisionReport) -> None:
+        def describe(kind: str, results: list[SegmentResult]) -> list[str]:
+            return [f"{r.ref}: {kind} " + ("; ".join(r.changes) or r.detail) for r in results]
 
-        if repair:
-            report.drift = describe("repaired", provisioned.updated) + describe(
-                "created", provisioned.created
-            )
-            report.drift_found = report.drift_repaired = len(report.drift)
-        else:
-            report.drift = describe("drifted", provisioned.drifted) + describe("missing", provisioned.pending)
-            report.drift_found = len(report.drift)
+        report.drift = describe("repaired", provisioned.repaired) + describe("drifted", provisioned.drifted)
+        report.drift_found = len(report.drift)
+        report.drift_repaired = len(provisioned.repaired)
+        report.event_types_provisioned = len(provisioned.created) + len(provisioned.updated)
         report.skipped.extend(
-            SkippedItem(kind="segment_event_type", ref=f"{r.service_id}#{r.segment_key}", reason=r.detail)
-            for r in provisioned.failed
+            SkippedItem(kind="booking_event_type", ref=r.ref, reason=r.detail) for r in provisioned.failed
         )
         report.errors.extend(provisioned.errors)

@@ -25,7 +25,13 @@ from calbridge.domain.models import Company, Service, StaffMember, normalize_pho
 from calbridge.domain.name_matching import find_person
 from calbridge.domain.text import fold, lookup
 from calbridge.domain.when import Unclear, resolve_when
-from calbridge.errors import InvalidRequest, NotFound, StoreUnavailable
+from calbridge.errors import (
+    CalcomContractError,
+    EventTypeMissing,
+    InvalidRequest,
+    NotFound,
+    StoreUnavailable,
+)
 from calbridge.observability import logger
 
 if TYPE_CHECKING:
@@ -214,10 +220,16 @@ class ToolCalls:
             )
         company = self._companies.get(company_id)
         logger.info("tool call", tool=request.name, company_id=company_id, call_id=request.call.call_id)
-        if request.name in CHANGING_TOOLS and self._once is not None:
-            result = self._run_once(self._once, company, request, tool)
-        else:
-            result = tool(company, request.args, request.call)
+        try:
+            if request.name in CHANGING_TOOLS and self._once is not None:
+                result = self._run_once(self._once, company, request, tool)
+            else:
+                result = tool(company, request.args, request.call)
+        except EventTypeMissing as exc:
+            logger.warning("service not bookable: booking event types missing", reason=exc.message)
+            return refusal(phrasing.not_bookable_by_phone(company.language), "not_bookable")
+        except CalcomContractError:  # the client logged Cal.com's message at error level
+            return refusal(phrasing.our_error(company.language), "booking_system_error", final=False)
         if request.name in CHANGING_TOOLS and result.success:
             self._note_on_call(company, request, result)
         return result
@@ -387,6 +399,8 @@ class ToolCalls:
             )
         if outcome.error in ("SlotUnavailable", "LeaseBusy"):
             return self._taken(asked, self._check(asked), success=False)  # someone was faster
+        if outcome.error == CalcomContractError.__name__:
+            return refusal(phrasing.our_error(company.language), "booking_system_error", final=False)
         logger.warning("booking failed", error=outcome.error, call_id=call.call_id)
         return refusal(
             phrasing.calendar_unavailable(company.language),
@@ -485,6 +499,8 @@ class ToolCalls:
             return self._taken(asked, self._check(asked), success=False)  # someone was faster
         if outcome.error in ("NotFound", "AppointmentNotActive"):
             return refusal(phrasing.appointment_not_active(phrase, lang), "appointment_not_active")
+        if outcome.error == CalcomContractError.__name__:
+            return refusal(phrasing.our_error(lang), "booking_system_error", final=False)
         logger.warning("reschedule failed", error=outcome.error, call_id=call.call_id)
         return refusal(
             phrasing.calendar_unavailable(lang), "reschedule_failed", final=False, reason=outcome.error

@@ -20,13 +20,15 @@ Design choices, all from reference/calcom.md:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import quote
 
 import httpx
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ValidationError
 
 from calbridge.adapters.calcom.error_mapping import is_error_body, json_or_none, to_calcom_error
@@ -44,7 +46,8 @@ from calbridge.adapters.calcom.models import (
     utc_z,
 )
 from calbridge.config import CalcomApiVersions, Settings
-from calbridge.errors import CalcomUnavailable
+from calbridge.errors import CalcomContractError, CalcomUnavailable
+from calbridge.observability import logger, metrics
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 BOOKINGS_PAGE_SIZE = 100  # Cal.com's default `take` for bookings (max 250)
@@ -204,29 +207,27 @@ class CalcomClient:
     def get_slots(
         self,
         event_type_id: int,
-        start: date | datetime,
-        end: date | datetime,
+        start: datetime,
+        end: datetime,
         time_zone: str,
         *,
         duration: int | None = None,
         booking_uid_to_reschedule: str | None = None,
-        host_user_ids: Sequence[int] = (),
     ) -> AvailableSlots:
-        """Bookable slots between `start` and `end`, as times in `time_zone`.
+        """Bookable slots from `start` to `end` (aware instants, sent in UTC), as times in
+        `time_zone` keyed by that zone's dates.
 
-        A `date` is sent as is (Cal.com reads it as the whole day); a datetime must be aware.
-        `host_user_ids` restricts a round-robin event type to those hosts (Cal.com's hidden
-        `rrHostSubsetIds`): the slots one staff member can take.
+        Cal.com reads a date-only window as the UTC day whatever `time_zone` says
+        (slots-input.service.ts): ask for a local day with its local midnights as instants.
         """
         params = {
             "eventTypeId": event_type_id,
-            "start": _day_or_utc(start),
-            "end": _day_or_utc(end),
+            "start": utc_z(start),
+            "end": utc_z(end),
             "timeZone": time_zone,
             "format": "range",
             "duration": duration,
             "bookingUidToReschedule": booking_uid_to_reschedule,
-            "rrHostSubsetIds": ",".join(map(str, host_user_ids)) or None,
         }
         envelope = self._send("GET", "/v2/slots", self._versions.slots, params=params)
         return _parse(AvailableSlots, {"days": envelope.get("data") or {}})
@@ -319,7 +320,10 @@ class CalcomClient:
             raise to_calcom_error(exc) from exc
         envelope = json_or_none(response)
         if not response.is_success or is_error_body(envelope):
-            raise to_calcom_error(response, books_slot=books_slot)
+            error = to_calcom_error(response, books_slot=books_slot)
+            if isinstance(error, CalcomContractError):
+                _report_contract_error(method, path, error)
+            raise error
         if isinstance(envelope, dict):
             return envelope
         if not response.content:
@@ -350,6 +354,19 @@ class CalcomClient:
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def _report_contract_error(method: str, path: str, error: CalcomContractError) -> None:
+    """A request Cal.com calls malformed is our bug: loud in the logs, counted for an alarm."""
+    endpoint = re.sub(r"^/v2/bookings/[^/]+", "/v2/bookings/{uid}", path)  # a uid is a capability
+    logger.error(
+        "Cal.com refused our request as malformed",
+        method=method,
+        endpoint=endpoint,
+        status=error.status_code,
+        calcom_message=error.message,
+    )
+    metrics.add_metric(name="CalcomContractError", unit=MetricUnit.Count, value=1)
+
+
 def _api_host(base_url: str) -> str:
     """`https://api.cal.com/v2/` -> `https://api.cal.com`: request paths carry the `/v2` themselves."""
     root = base_url.rstrip("/")
@@ -369,10 +386,6 @@ def _comma_list(values: Iterable[object] | None) -> str | None:
 
 def _utc_or_none(moment: datetime | None) -> str | None:
     return None if moment is None else utc_z(moment)
-
-
-def _day_or_utc(value: date | datetime) -> str:
-    return utc_z(value) if isinstance(value, datetime) else value.isoformat()
 
 
 def _bookings_have_more(envelope: dict[str, Any], page_len: int, fetched: int, page_size: int) -> bool:

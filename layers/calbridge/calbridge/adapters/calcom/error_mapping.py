@@ -1,11 +1,18 @@
 """The one place where Cal.com failures become calbridge's domain exceptions.
 
-| What happened                                        | Raised              |
-|------------------------------------------------------|---------------------|
-| 400 on booking create / reschedule, 409 anywhere     | SlotUnavailable     |
-| 429                                                  | RateLimited         |
-| 5xx, 3xx, timeout, connection or protocol error      | CalcomUnavailable   |
-| any other 4xx, or a 2xx whose body says status=error | CalcomRejected      |
+| What happened                                                        | Raised              |
+|----------------------------------------------------------------------|---------------------|
+| 409 anywhere; on booking create / reschedule a 400 whose message is  | SlotUnavailable     |
+| one of Cal.com's "this time cannot be booked" texts (SLOT_MESSAGES)  |                     |
+| 400 from Cal.com's validation pipes (a property missing, forbidden   | CalcomContractError |
+| or wrong: "<prop> property is wrong,...", "Bad Request Exception"    |                     |
+| with validation errors, "Body is required")                          |                     |
+| 429                                                                  | RateLimited         |
+| 5xx, 3xx, timeout, connection or protocol error                      | CalcomUnavailable   |
+| any other 4xx, or a 2xx whose body says status=error                 | CalcomRejected      |
+
+A 400 is "slot taken" only when Cal.com says so: a malformed request answered as "taken" would have
+every caller hear that their time is gone while nothing could ever be booked.
 
 Messages are Cal.com's own (`error.message`, else `message`, else the start of the body), so they
 are safe to show and never contain the API key: the request and its headers are never formatted.
@@ -18,7 +25,14 @@ from collections.abc import Mapping
 
 import httpx
 
-from calbridge.errors import CalcomError, CalcomRejected, CalcomUnavailable, RateLimited, SlotUnavailable
+from calbridge.errors import (
+    CalcomContractError,
+    CalcomError,
+    CalcomRejected,
+    CalcomUnavailable,
+    RateLimited,
+    SlotUnavailable,
+)
 
 DEFAULT_RETRY_AFTER_S = 60.0
 """Cal.com's throttling window; used when a 429 carries no usable reset header."""
@@ -26,12 +40,30 @@ DEFAULT_RETRY_AFTER_S = 60.0
 _EPOCH_THRESHOLD = 1e9  # a reset value above this is a Unix timestamp, below it a delta in seconds
 _BODY_EXCERPT_CHARS = 200
 
+#: Cal.com's texts (message or error.code) for "this time cannot be booked": the API's mapping of
+#: the booking errors (apps/api/v2/src/ee/bookings/2024-08-13/services/errors.service.ts and the
+#: ErrorCode enum of packages/lib/errorCodes.ts), matched case-insensitively within the text.
+SLOT_MESSAGES = (
+    "already has booking at this time or is not available",  # no_available_users_found_error
+    "no_available_users_found",
+    'can\'t be booked at the "start" time',  # booking_time_out_of_bounds_error (notice, window)
+    "booking_time_out_of_bounds",
+    "attempting to book a meeting in the past",
+    "booking_conflict",
+    "no more seats left",
+    "booker_limit_exceeded",
+    "booking limit",
+)
+#: What Cal.com's validation pipes answer (versioned pipes: "<prop> property is wrong,<rule> ";
+#: the global ValidationPipe: "Bad Request Exception" with details.errors; a missing body).
+CONTRACT_MESSAGES = ("property is wrong", "should not exist", "body is required")
+
 
 def to_calcom_error(failure: httpx.Response | httpx.RequestError, *, books_slot: bool = False) -> CalcomError:
     """The domain exception for a failed exchange.
 
     `books_slot` marks booking create and reschedule, where Cal.com answers a taken slot with 400
-    (older code) or 409 (newer code); elsewhere a 400 is a plain rejection.
+    (older code) or 409 (newer code).
     """
     if isinstance(failure, httpx.TimeoutException):
         return CalcomUnavailable(f"Cal.com did not answer in time ({type(failure).__name__})")
@@ -46,9 +78,20 @@ def to_calcom_error(failure: httpx.Response | httpx.RequestError, *, books_slot:
         )
     if not (200 <= status < 300 or 400 <= status < 500):  # 5xx, or a redirect we do not follow
         return CalcomUnavailable(message, status_code=status, code=code)
-    if status == 409 or (status == 400 and books_slot):
+    said = f"{message} {code or ''}".lower()
+    if status == 409 or (status == 400 and books_slot and any(text in said for text in SLOT_MESSAGES)):
         return SlotUnavailable(message, status_code=status, code=code)
+    if status == 400 and (_is_validation_failure(failure) or any(text in said for text in CONTRACT_MESSAGES)):
+        return CalcomContractError(message, status_code=status, code=code)
     return CalcomRejected(message, status_code=status, code=code)
+
+
+def _is_validation_failure(response: httpx.Response) -> bool:
+    """The global ValidationPipe's answer: BadRequestException({errors}) -> details.errors."""
+    body = json_or_none(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    return isinstance(details, dict) and isinstance(details.get("errors"), list)
 
 
 def is_error_body(body: object) -> bool:

@@ -109,21 +109,17 @@ class AttendeeInput(_Request):
         return self
 
 
-class Routing(_Request):
-    """Restrict which team members may host the booking (round robin)."""
-
-    team_member_ids: list[int] = Field(min_length=1)
-
-
 class CreateBookingRequest(_Request):
-    """Body of `POST /v2/bookings`. Put your correlation id in `metadata` (there is no idempotency key)."""
+    """Body of `POST /v2/bookings`. Put your correlation id in `metadata` (there is no idempotency key).
+
+    No `routing`: it describes a routing form's response (Cal.com requires its `responseId`), so it
+    cannot pin a host; the event type does (docs/adr/0013-one-event-type-per-staff-member.md)."""
 
     start: AwareDatetime
     event_type_id: int
     attendee: AttendeeInput
     metadata: BookingMetadata = Field(default_factory=dict)
     length_in_minutes: int | None = Field(default=None, ge=1)
-    routing: Routing | None = None
     booking_fields_responses: dict[str, Any] | None = None
 
     @field_serializer("start")
@@ -358,6 +354,14 @@ class EventTypeTeam(_Response):
     name: str | None = None
 
 
+class EmailSettings(_CalcomModel):
+    """`emailSettings` of a team event type: Cal.com keeps them only for an organization's teams
+    (elsewhere it sets both back to false; docs/calcom-emails.md)."""
+
+    disable_emails_to_attendees: bool = False
+    disable_emails_to_hosts: bool = False
+
+
 class TeamEventType(_Response):
     """A team event type (`TeamEventTypeOutput_2024_06_14`); for managed types hosts are child owners."""
 
@@ -374,6 +378,8 @@ class TeamEventType(_Response):
     assign_all_team_members: bool | None = None
     reschedule_with_same_round_robin_host: bool | None = None
     slot_interval: int | None = None  # minutes between offered starts; null = the event length
+    minimum_booking_notice: int | None = None  # minutes
+    email_settings: EmailSettings | None = None
     hosts: list[TeamEventTypeHost] = Field(default_factory=list)
     team: EventTypeTeam | None = None
 
@@ -387,6 +393,8 @@ class _TeamEventTypeWrite(_Request):
     description: str | None = None
     reschedule_with_same_round_robin_host: bool | None = None
     slot_interval: int | None = Field(default=None, ge=1)  # Cal.com `slotInterval`, minutes
+    minimum_booking_notice: int | None = Field(default=None, ge=0)  # minutes; Cal.com's default 120
+    email_settings: EmailSettings | None = None
 
     @field_serializer("hosts")
     def _hosts_as_input(self, hosts: list[TeamEventTypeHost] | None) -> list[dict[str, Any]] | None:

@@ -1,4 +1,4 @@
-"""The event map in DynamoDB: (company_id, <service_id>#<segment_key>) -> segment event type.
+"""The event map in DynamoDB: (company_id, <service>#<hold>#<Cal.com user>) -> its event type.
 
 Not a `_CompanyScoped` repository: entries have no `active` flag, are addressed by service and
 segment, and keep the `updated_at` their writer chose (the provisioner's clock).
@@ -6,10 +6,10 @@ segment, and keep the `updated_at` their writer chose (the provisioner's clock).
 
 from __future__ import annotations
 
-from pynamodb.exceptions import DoesNotExist, PynamoDBException
+from pynamodb.exceptions import PynamoDBException
 
 from calbridge.adapters.store.models import EventMapRecord
-from calbridge.domain.event_types import EventMapEntry, map_key
+from calbridge.domain.event_types import EventMapEntry
 from calbridge.errors import StoreUnavailable
 
 _UNAVAILABLE = "the event map store is unavailable"
@@ -25,14 +25,6 @@ def _record(entry: EventMapEntry) -> EventMapRecord:
 
 
 class EventMapRepository:
-    def get(self, company_id: str, service_id: str, segment_key: str) -> EventMapEntry | None:
-        try:
-            return _entry(EventMapRecord.get(company_id, map_key(service_id, segment_key)))
-        except DoesNotExist:
-            return None
-        except PynamoDBException as exc:
-            raise StoreUnavailable(_UNAVAILABLE) from exc
-
     def list(self, company_id: str, service_id: str | None = None) -> list[EventMapEntry]:
         """The company's entries (one service's, given its id), ordered by service and segment."""
         condition = None if service_id is None else EventMapRecord.map_key.startswith(f"{service_id}#")

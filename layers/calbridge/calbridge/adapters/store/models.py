@@ -85,6 +85,7 @@ class CompanyRecord(Model):
     branches = ListAttribute(of=BranchAttribute, default=list)
     host_match_threshold = NumberAttribute(default=75)
     booking_window_days = NumberAttribute(default=60)
+    minimum_notice_minutes = NumberAttribute(default=120)
     opening_hours = MapAttribute(null=True)  # OpeningHours as JSON: {"weekly": {"0": [["09:00:00", …]]}}
     sync_repair_drift = BooleanAttribute(default=False)
     updated_at = UTCDateTimeAttribute()
@@ -296,7 +297,8 @@ class LeaseRecord(Model):
 
 
 class EventMapRecord(Model):
-    """A composite service's segment -> its Cal.com event type (map_key <service_id>#<segment_key>)."""
+    """A hold of a service for one Cal.com user -> its event type (map_key <service>#<hold>#<user>;
+    <service>#<hold> for the shared event types of before ADR 0013)."""
 
     class Meta(_Meta):
         table_name = _settings.event_map_table
@@ -305,11 +307,14 @@ class EventMapRecord(Model):
     map_key = UnicodeAttribute(range_key=True)
     service_id = UnicodeAttribute()
     segment_key = UnicodeAttribute()
+    host_user_id = NumberAttribute(null=True)
+    staff_id = UnicodeAttribute(null=True)
     event_type_id = NumberAttribute(null=True)
     slug = UnicodeAttribute()
     title = UnicodeAttribute()
     length = NumberAttribute()
-    host_user_ids = ListAttribute(of=NumberAttribute, default=list)
+    minimum_notice = NumberAttribute(null=True)
+    slot_interval = NumberAttribute(null=True)
     sync_status = UnicodeAttribute()
     detail = UnicodeAttribute(default="")
     updated_at = UTCDateTimeAttribute()

@@ -43,6 +43,7 @@ COMPANY_SETTINGS = (
     "language",
     "host_match_threshold",
     "booking_window_days",
+    "minimum_notice_minutes",
     "opening_hours",
     "sync_repair_drift",
 )
