@@ -1,13 +1,40 @@
 """Shared fixtures. The stack fixture runs the real local stack (moto server, handlers, HTTP front,
-Cal.com stand-in) once per test session, seeded with the demo salon."""
+Cal.com stand-in) once per test session, seeded with the demo salon.
+
+"Today" is pinned for the whole run, for the tests and the in-process stack alike: the clock
+starts at CALBRIDGE_TEST_NOW (default: a Tuesday morning in Berlin's winter time) and runs on from
+there, so no test depends on the real date, weekday or season.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
+import time_machine
 
 REPO = __import__("pathlib").Path(__file__).parents[1]
+TEST_NOW = "2026-03-10T08:00:00+01:00"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    now = datetime.fromisoformat(os.environ.get("CALBRIDGE_TEST_NOW", TEST_NOW))
+    if now.tzinfo is None:
+        raise pytest.UsageError("CALBRIDGE_TEST_NOW needs a UTC offset, e.g. 2026-07-06T08:00:00+02:00")
+    traveller = time_machine.travel(now, tick=True)
+    traveller.start()
+    config.stash[_CLOCK] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_CLOCK, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+_CLOCK = pytest.StashKey[time_machine.travel]()
 
 
 @pytest.fixture(scope="session")

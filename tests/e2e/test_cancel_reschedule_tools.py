@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import httpx
 
-from tests.helpers import BERLIN, next_monday
+from tests.helpers import BERLIN, link_staff, next_monday
 
 CALLER = "+4915112345678"
 CALL = {
@@ -199,9 +199,7 @@ def test_reschedule_moves_the_appointment_to_new_calcom_bookings(fresh, retell):
 
 
 def test_reschedule_with_another_staff_member(fresh, retell):
-    staff = importlib.import_module("calbridge.adapters.store.repositories").StaffRepository()
-    emma = staff.get("salon-demo", "emma-williams")  # the demo links her Cal.com host on her first booking
-    staff.save(emma.model_copy(update={"calcom_user_id": 1420210}))
+    link_staff("emma-williams", 1420210)  # as the nightly team sync does
     tuesday = day_after(next_monday())
     booked = book(retell, service="Föhnen", date=tuesday, time="10:00", mitarbeiter="Fabian")
 

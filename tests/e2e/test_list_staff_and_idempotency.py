@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import next_monday
+from tests.helpers import link_staff, next_monday
 
 CALL = {
     "call_id": "call_staff_idempotency",
@@ -47,13 +47,6 @@ def add_staff(name: str, staff_id: str, *, services: tuple[str, ...] = ()) -> No
         service = repositories.ServiceRepository().get("salon-demo", service_id)
         staff_ids = [*service.staff_ids, staff_id]
         repositories.ServiceRepository().save(service.model_copy(update={"staff_ids": staff_ids}))
-    forget_cached_reads()
-
-
-def give_calcom_user(staff_id: str, user_id: int) -> None:
-    staff = importlib.import_module("calbridge.adapters.store.repositories").StaffRepository()
-    member = staff.get("salon-demo", staff_id)
-    staff.save(member.model_copy(update={"calcom_user_id": user_id}))
     forget_cached_reads()
 
 
@@ -117,14 +110,14 @@ def test_list_staff_for_an_unknown_service_is_a_speakable_no(fresh, retell):
     ],
 )
 def test_staff_typos_and_umlaut_spellings_are_understood(fresh, retell, said, staff_id):
-    give_calcom_user("lena-mueller", 1420211)  # the demo leaves Lena's Cal.com host to review
+    link_staff("lena-mueller", 1420211)  # the demo leaves Lena's Cal.com host to review
     args = {"service": "Föhnen", "date": next_monday(), "time": "10:00", "mitarbeiter": said}
     result = tool(retell, "check_availability", args)
     assert result["success"] and result["data"]["staff_id"] == staff_id, result
 
 
 def test_sara_oezdemir_spelled_without_umlaut(fresh, retell):
-    give_calcom_user("sara-oezdemir", 1420212)
+    link_staff("sara-oezdemir", 1420212)
     result = tool(
         retell, "check_availability", {"service": "Föhnen", "date": next_monday(), "mitarbeiter": "Ozdemir"}
     )
@@ -140,7 +133,7 @@ def test_two_staff_members_matching_equally_are_a_question(fresh, retell):
     assert result["message"] == "Meinen Sie Lena Müller oder Lena Schmidt?"
 
     # Only one of them performs the service: no need to ask.
-    give_calcom_user("lena-mueller", 1420211)
+    link_staff("lena-mueller", 1420211)
     damen = tool(retell, "check_availability", {**args, "service": "Damenhaarschnitt", "time": "09:00"})
     assert damen["success"] and damen["data"]["staff_id"] == "lena-mueller", damen
 

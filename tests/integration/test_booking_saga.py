@@ -31,7 +31,7 @@ COMPANY = "salon-demo"
 FABIAN = "fabian-spitzer"
 FABIAN_USER = 1420209
 COMPOSITE = "177"  # A 30 (+45 gap), B 15, C 30, D 30; pause policy free
-SIMPLE = "41"  # Damenhaarschnitt, 45 min, event type 3719001 (its grid: 09:00 + n * 45 min)
+SIMPLE = "41"  # Damenhaarschnitt, 45 min; Fabian's own event type of it (grid: 09:00 + n * 45 min)
 CUSTOMER = {"name": "Anna Becker", "phone": "+49 151 2345 6789", "email": "anna.becker@example.com"}
 CODE_ALPHABET = set("23456789ABCDEFGHJKMNPQRSTUVWXYZ")
 
@@ -116,7 +116,12 @@ def _modules(stack) -> SimpleNamespace:
     if not [e for e in event_map.list(COMPANY) if e.service_id == COMPOSITE and e.event_type_id]:
         # The demo seed provisions the segment event types; should it not (yet), do it here.
         modules.wiring.event_type_provisioner().provision(COMPANY)
-    modules.event_types = {(e.service_id, e.segment_key): e.event_type_id for e in event_map.list(COMPANY)}
+    # Fabian's own event type of each hold (the one-host event types of ADR 0013).
+    modules.event_types = {
+        (e.service_id, e.segment_key): e.event_type_id
+        for e in event_map.list(COMPANY)
+        if e.host_user_id == FABIAN_USER
+    }
     return modules
 
 
@@ -195,7 +200,9 @@ def test_a_simple_service_is_one_cal_com_booking_with_the_staff_member(cb):
     assert len(appointment.confirmation_code) == 6 and set(appointment.confirmation_code) <= CODE_ALPHABET
     (booking,) = cb.standin.active(booking_id)
     assert booking["start"] == z(start) and booking["end"] == z(start + timedelta(minutes=45))
-    assert booking["eventTypeId"] == 3719001 and booking["hostUserIds"] == [FABIAN_USER]
+    # Fabian's own one-host event type of the service, not the salon's round-robin 3719001.
+    assert booking["eventTypeId"] == cb.event_types[(SIMPLE, "A")] != 3719001
+    assert booking["hostUserIds"] == [FABIAN_USER]
     assert (
         booking["metadata"]["calbridge_hold"] == "A" and booking["metadata"]["calbridge_company"] == COMPANY
     )
@@ -324,18 +331,14 @@ def test_a_flexible_service_books_its_segments_and_availability_stretches_a_gap(
 
 
 def test_a_never_service_is_one_booking_of_the_whole_duration(cb):
-    models = importlib.import_module("calbridge.adapters.calcom.models")
-    created = cb.wiring.calcom_client().create_team_event_type(
-        39203,
-        models.TeamEventTypeCreate(
-            title="Ansatzfärbung, waschen, schneiden, föhnen",
-            slug="ansatzfaerbung-komplett",
-            length_in_minutes=150,
-            scheduling_type=models.SchedulingType.ROUND_ROBIN,
-            hosts=[models.TeamEventTypeHost(user_id=FABIAN_USER)],
-        ),
+    set_policy(cb, COMPOSITE, pause_policy="never")  # provisions Fabian's "whole" event type
+    whole = next(
+        e.event_type_id
+        for e in importlib.import_module("calbridge.adapters.store.event_map")
+        .EventMapRepository()
+        .list(COMPANY)
+        if (e.service_id, e.segment_key, e.host_user_id) == (COMPOSITE, "whole", FABIAN_USER)
     )
-    set_policy(cb, COMPOSITE, pause_policy="never", calcom_event_type_id=created.id)
     start = at(DAY, "14:00")  # on the 150-minute grid from 09:00
     booking_id, outcome = book(cb, COMPOSITE, start)
 
@@ -343,7 +346,7 @@ def test_a_never_service_is_one_booking_of_the_whole_duration(cb):
     (booking,) = cb.standin.active(booking_id)
     assert booking["metadata"]["calbridge_hold"] == "whole"
     assert (booking["start"], booking["end"]) == (z(start), z(start + timedelta(minutes=150)))
-    assert booking["eventTypeId"] == created.id and booking["hostUserIds"] == [FABIAN_USER]
+    assert booking["eventTypeId"] == whole and booking["hostUserIds"] == [FABIAN_USER]
     local = [(s.key, hhmm(s.start), hhmm(s.end)) for s in outcome.appointment.segments]
     assert local == [  # the segments are still recorded, for the appointment and the confirmation
         ("A", "14:00", "14:30"),

@@ -114,8 +114,7 @@ def service_body(of: str, **changes) -> dict:
 def link(stack, staff_id: str, user_id: int) -> None:
     """Give a staff member their Cal.com user (what the team sync does when it links them)."""
     repository = importlib.import_module("calbridge.adapters.store.repositories").StaffRepository()
-    member = next(m for m in repository.list("salon-demo") if m.staff_id == staff_id)
-    repository.save(member.model_copy(update={"calcom_user_id": user_id}))
+    repository.save(repository.get("salon-demo", staff_id).model_copy(update={"calcom_user_id": user_id}))
 
 
 # ------------------------------------------------------------------ provisioning

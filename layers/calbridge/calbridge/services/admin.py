@@ -545,6 +545,15 @@ class AdminService:
             answer["event_types"] = {**report.model_dump(mode="json"), "ok": report.ok}
         return answer
 
+    def _provision_newly_bookable(self, company_id: str) -> dict[str, Any]:
+        """A staff member an admin just linked is bookable once their own event types exist: create
+        the missing ones now (nothing else is written; drift waits for the nightly sync)."""
+        if self._provisioner is None:
+            return {}
+        company = self._resolver.company(company_id)
+        report = self._provisioner.provision_company(company, repair=False, create_missing=True)
+        return {"event_types": {**report.model_dump(mode="json"), "ok": report.ok}}
+
     # -------------------------------------------------------------- services
 
     def list_services(self, company_id: str) -> dict[str, Any]:
@@ -627,7 +636,8 @@ class AdminService:
                     action=action,
                     actor=actor,
                 )
-                return {"action": action, "mapping": self._mapping_view(mapping, self._names(company_id))}
+                answer = {"action": action, "mapping": self._mapping_view(mapping, self._names(company_id))}
+                return {**answer, **self._provision_newly_bookable(company_id)}
             rule = self._resolver.add_rule(
                 company_id, match_on, value, request.staff_id, actor, request.reason
             )
