@@ -15,6 +15,9 @@ from datetime import datetime
 import pytest
 import time_machine
 
+# Checks every request calbridge sent to a Cal.com stand-in against Cal.com's contract at the end.
+pytest_plugins = ["local.calcom_standin.pytest_contract"]
+
 REPO = __import__("pathlib").Path(__file__).parents[1]
 TEST_NOW = "2026-03-10T08:00:00+01:00"
 
