@@ -167,10 +167,14 @@ def test_first_provisioning_creates_one_hidden_one_host_event_type_per_hold_and_
         et = created[slug("42", f"gap-{key}")]
         assert et["title"] == f"Herrenhaarschnitt - Pause nach {segments_42[key]['name']} (Fabian Spitzer)"
         assert et["lengthInMinutes"] == segments_42[key]["gap_after"]
-    # A blocked service's holds follow each other without a hole: every one of its event types
-    # offers a start every 5 minutes; other services keep Cal.com's default (the event length).
+    # A composite's later holds start where the ones before end, off Cal.com's grid of their own
+    # length: they offer a start every 5 minutes (a blocked service's first hold too). A first hold
+    # and a simple service keep Cal.com's default, the event length.
     assert {created[s]["slotInterval"] for s in SLUGS if s.startswith("cb-42-")} == {5}
-    assert {created[s]["slotInterval"] for s in SLUGS if not s.startswith("cb-42-")} == {None}
+    later = {slug(service_id, key) for service_id in ("177", "178") for key in "BCD"}
+    assert {created[s]["slotInterval"] for s in later} == {5}
+    firsts = {slug(service_id, "A") for service_id in ("41", "44", "177", "178")}
+    assert {created[s]["slotInterval"] for s in firsts} == {None}
 
     # E-mails: only an appointment's first hold may mail; the others ask Cal.com for none.
     bodies = {r["body"]["slug"]: r["body"] for r in requests(calcom, "POST")}
@@ -532,8 +536,8 @@ def test_the_sample_events_answer_on_the_stack(fresh):
 
 
 def test_gap_event_types_follow_the_pause_policy(fresh, admin, calcom):
-    """177 becomes blocked: its gap gets an event type, its segments a 5-minute slot interval;
-    back to free: the gap entry is retired (the event type kept), nothing else is written."""
+    """177 becomes blocked: its gap gets an event type, its first segment a 5-minute slot interval
+    too; back to free: the gap entry is retired (the event type kept), nothing else is written."""
     calcom.delete("/_standin/requests").raise_for_status()
 
     blocked = admin.put(f"{SALON}/services/177", json=service_body("177", pause_policy="blocked"))
@@ -541,8 +545,8 @@ def test_gap_event_types_follow_the_pause_policy(fresh, admin, calcom):
     assert blocked.status_code == 200, blocked.text
     report = blocked.json()["event_types"]
     assert keys(report["created"]) == ["177#gap-A"]
-    assert keys(report["updated"]) == [f"177#{k}" for k in "ABCD"]
-    assert {tuple(r["changes"]) for r in report["updated"]} == {("slot interval None -> 5",)}
+    assert keys(report["updated"]) == ["177#A"]  # B, C and D step by 5 minutes already
+    assert report["updated"][0]["changes"] == ["slot interval None -> 5"]
     gap = ours(calcom)[slug("177", "gap-A")]
     assert (
         gap["title"]

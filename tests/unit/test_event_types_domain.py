@@ -82,9 +82,16 @@ def test_every_plan_hold_has_a_target_and_the_first_hold_comes_first():
 def test_targets_per_policy():
     assert [(t.key, t.minutes) for t in hold_targets(DEMO["41"])] == [("A", DEMO["41"].duration)]
     colour = DEMO["177"]
+    # B starts 75 minutes after A, off its own 15-minute grid: the later holds step by 5 minutes.
     assert [(t.key, t.minutes, t.slot_interval) for t in hold_targets(colour)] == [
-        ("A", 30, None), ("B", 15, None), ("C", 30, None), ("D", 30, None)
+        ("A", 30, None), ("B", 15, 5), ("C", 30, 5), ("D", 30, 5)
     ]  # fmt: skip
+    segments = [
+        {"key": "A", "name": "a", "duration": 12, "gap_after": 20},
+        {"key": "B", "name": "b", "duration": 30},
+    ]
+    odd = Service.model_validate({**colour.model_dump(), "duration": 62, "segments": segments})
+    assert [t.slot_interval for t in hold_targets(odd)] == [None, 1]  # 12 minutes: a grid of 1
     assert [t.key for t in hold_targets(with_policy(colour, PausePolicy.NEVER))] == ["whole"]
     blocked = DEMO["42"]
     keys = [(t.key, t.slot_interval) for t in hold_targets(blocked)]

@@ -17,6 +17,7 @@ ADR 0013; provisioning retires them.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -72,10 +73,13 @@ def segment_slug(service_id: str, hold_key: str, host_user_id: int | None = None
     return slug
 
 
-#: `slotInterval` of the event types of a `blocked` service (segments and gaps): its holds follow
-#: each other without a hole, so each must be offered at any 5-minute start, not only on the grid
-#: of its own length from the start of the working hours (docs/pause-policies.md).
-BLOCKED_SLOT_INTERVAL = 5
+#: The finest `slotInterval` calbridge asks for. Cal.com offers an event type's slots on a grid of
+#: `slotInterval`, by default its own length, from the start of the working hours. A composite's
+#: later holds start wherever the holds before them end (+ a gap, stretched in steps of 5 minutes
+#: for `flexible`), rarely on that grid: their event types step by the greatest common divisor of
+#: the service's minutes and this, so every start a plan can need is a slot
+#: (docs/pause-policies.md). A `blocked` service's first hold steps so too, as it always did.
+FOLLOWING_HOLD_SLOT_INTERVAL = 5
 GAP_TITLE_WORD = "Pause nach"
 
 
@@ -83,6 +87,13 @@ def map_key(service_id: str, hold_key: str, host_user_id: int | None = None) -> 
     """The event map's sort key: `<service>#<hold>#<user>` (`<service>#<hold>` before ADR 0013)."""
     key = f"{service_id}#{hold_key}"
     return key if host_user_id is None else f"{key}#{host_user_id}"
+
+
+def following_slot_interval(service: Service) -> int:
+    """The `slotInterval` of a composite's later holds: the greatest common divisor of every
+    segment's and gap's minutes and FOLLOWING_HOLD_SLOT_INTERVAL (5, or 1 for odd minutes)."""
+    minutes = [m for s in service.segments for m in (s.duration, s.gap_after) if m]
+    return math.gcd(FOLLOWING_HOLD_SLOT_INTERVAL, *minutes)
 
 
 class HoldTarget(BaseModel):
@@ -105,14 +116,21 @@ class HoldTarget(BaseModel):
 def hold_targets(service: Service) -> list[HoldTarget]:
     """Every hold key a plan of `service` can book, first hold first (domain/planning.py's holds):
     a simple service's "A", a `never` service's "whole", a composite's segments, and a `blocked`
-    service's gaps ("gap-<segment>"), whose event types step by BLOCKED_SLOT_INTERVAL."""
+    service's gaps ("gap-<segment>"). Every hold after the first (and all of a `blocked` service's)
+    steps by `following_slot_interval`; the first keeps Cal.com's grid of its own length."""
     if not service.composite or service.pause_policy is PausePolicy.NEVER:
         key = WHOLE_KEY if service.composite else SIMPLE_SEGMENT_KEY
         return [HoldTarget(key=key, name=service.name, minutes=service.duration, first=True)]
     blocked = service.pause_policy is PausePolicy.BLOCKED
-    interval = BLOCKED_SLOT_INTERVAL if blocked else None
+    interval = following_slot_interval(service)
     targets = [
-        HoldTarget(key=s.key, name=s.name, minutes=s.duration, slot_interval=interval, first=i == 0)
+        HoldTarget(
+            key=s.key,
+            name=s.name,
+            minutes=s.duration,
+            slot_interval=interval if blocked or i > 0 else None,
+            first=i == 0,
+        )
         for i, s in enumerate(service.segments)
     ]
     if blocked:
