@@ -320,7 +320,7 @@ def booked_on_the_salons_page(stack: LocalStack, calcom: Any, member: Any, event
 
 
 def meet_hosts(stack: LocalStack, calcom: Any, members: list[Any]) -> None:
-    step("10. Cal.com bookings meet the team's hosts; host resolution links them to staff")
+    step("10. Bookings made on the salon's own Cal.com page meet its hosts; host resolution links them")
     lambda_client = stack.boto3_client("lambda")
     admin = httpx.Client(base_url=stack.http_url, headers={"x-calbridge-local-identity": ADMIN})
     kinder_haarschnitt, damen_haarschnitt = 3719002, 3719001
@@ -352,7 +352,7 @@ def meet_hosts(stack: LocalStack, calcom: Any, members: list[Any]) -> None:
 
     step("11. An admin confirms Lena's link; the audit trail records who did what")
     lena = next(m for m in members if m.user.name.startswith("Lena"))
-    check(
+    linked = check(
         admin.post(
             f"{company}/host-mappings",
             json={
@@ -362,6 +362,11 @@ def meet_hosts(stack: LocalStack, calcom: Any, members: list[Any]) -> None:
             },
         ),
         201,
+    )
+    created = linked["event_types"]["created"]
+    show(
+        f"  Lena is bookable now: {len(created)} event types of her own created "
+        f"({', '.join(sorted({r['service_id'] for r in created}))})"
     )
     again = lambda_client.invoke(
         FunctionName="HostResolutionFunction",
