@@ -30,7 +30,7 @@ _DEMO_CALL = {
     "metadata": {"company_id": "salon-demo", "branch_id": "berlin-mitte"},
 }
 
-# The demo call's lifecycle webhooks (reference/retell.md §1, examples/retell/call_*.json), as
+# The demo call's lifecycle webhooks (docs/reference/retell.md §1, examples/retell/call_*.json), as
 # Retell sends them: call_ended adds the end of the call, call_analyzed also the analysis.
 _DEMO_STARTED_CALL = {**_DEMO_CALL, "agent_version": 1, "start_timestamp": 1795250189000}
 _DEMO_ENDED_CALL = {

@@ -1,6 +1,6 @@
 """CalcomClient against httpx.MockTransport: requests on the wire, parsing, paging, error mapping.
 
-Payloads are copies of reference/calcom.md's examples (tests/fixtures/calcom/), so the suite does not
+Payloads are copies of docs/reference/calcom.md's examples (tests/fixtures/calcom/), so the suite does not
 depend on the shared folder beside the repository.
 """
 

@@ -16,7 +16,7 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "calcom"
 BOOKING_RESPONSE = json.loads((FIXTURES / "booking_create_response.json").read_text())
 BOOKING = BOOKING_RESPONSE["data"]
 
-# reference/calcom.md §10.6, examples/calcom/webhook_booking_created.json (BOOKING_CREATED, abridged).
+# docs/reference/calcom.md §10.6, examples/calcom/webhook_booking_created.json (BOOKING_CREATED, abridged).
 WEBHOOK: dict[str, Any] = {
     "triggerEvent": "BOOKING_CREATED",
     "createdAt": "2025-06-01T10:12:45.002Z",

@@ -1,6 +1,6 @@
 """Call records: what Retell's lifecycle webhooks and our tools tell about one call (pure models).
 
-Retell redelivers webhooks and does not keep their order (reference/retell.md §1), so a record is
+Retell redelivers webhooks and does not keep their order (docs/reference/retell.md §1), so a record is
 built from whichever events arrived, in any order: its status is the furthest event seen, never
 the last one received.
 """

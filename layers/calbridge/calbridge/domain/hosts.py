@@ -20,7 +20,7 @@ member's strongest match (priority, then confidence), orders the candidates by (
 confidence), and links only an unambiguous top candidate at or above the threshold. The service
 layer handles existing mappings and persistence; this module only decides.
 
-Parsing is lenient (reference/calcom.md §0): unknown keys are ignored, and a value of the wrong
+Parsing is lenient (docs/reference/calcom.md §0): unknown keys are ignored, and a value of the wrong
 type (a number as a name, a list as an e-mail) counts as missing. Exceptions and extraction
 warnings never quote e-mails; match and decision reasons (audit records) may.
 """

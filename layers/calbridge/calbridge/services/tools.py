@@ -113,7 +113,7 @@ class RescheduleArgs(FindAppointmentArgs):
 def tool_call_key(company_id: str, request: ToolCallRequest) -> dict[str, Any]:
     """What makes two tool calls the same: company, call, tool and the arguments normalised
     (keys sorted by the hash, strings trimmed, inner whitespace collapsed and case-folded, empty
-    values dropped), since Retell sends no tool-call id (reference/retell.md §2.2)."""
+    values dropped), since Retell sends no tool-call id (docs/reference/retell.md §2.2)."""
     return {
         "company_id": company_id,
         "call_id": request.call.call_id,

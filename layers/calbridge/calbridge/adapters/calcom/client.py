@@ -1,6 +1,6 @@
 """Cal.com API v2 client: one method per endpoint calbridge uses, typed in and out.
 
-Design choices, all from reference/calcom.md:
+Design choices, all from docs/reference/calcom.md:
 
 - One `httpx.Client` per instance, so keep one instance per Lambda container (module level or
   cached) to reuse connections. httpx.Client is thread-safe and so is this class (no other state).

@@ -1,7 +1,7 @@
 """Typed shapes of the Cal.com API v2 payloads calbridge sends and reads.
 
 Field names are snake_case in Python and camelCase on the wire (alias generator). Response models
-are lenient on purpose (reference/calcom.md §0): unknown keys are ignored, `null` counts as absent,
+are lenient on purpose (docs/reference/calcom.md §0): unknown keys are ignored, `null` counts as absent,
 optional keys may be missing, and naive timestamps are read as UTC. Request models are strict,
 because Cal.com silently strips what it does not know and answers a bad booking body with a 400 that
 looks exactly like "slot taken".

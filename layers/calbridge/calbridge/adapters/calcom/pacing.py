@@ -9,7 +9,7 @@ job that makes many calls (the team sync) runs its client through a `RequestGuar
   and, after a 429, holds every request until Cal.com's reset;
 - retries a throttled request once the window has reset, and a GET that met Cal.com unavailable
   (5xx, timeout) after a short backoff; writes are never retried on unavailability (their outcome
-  is unknown, reference/calcom.md §2.7);
+  is unknown, docs/reference/calcom.md §2.7);
 - stops with `DeadlineExceeded` instead of waiting past the job's deadline;
 - counts the requests it sent (retries included).
 
@@ -27,7 +27,7 @@ from typing import Any
 
 from calbridge.errors import CalcomUnavailable, DeadlineExceeded, RateLimited
 
-CALCOM_REQUESTS_PER_MINUTE = 120  # per API key (reference/calcom.md §1.3)
+CALCOM_REQUESTS_PER_MINUTE = 120  # per API key (docs/reference/calcom.md §1.3)
 UNAVAILABLE_BACKOFF_S = (0.5, 2.0)  # a GET that met a 5xx/timeout is tried again after these
 MIN_THROTTLED_WAIT_S = 1.0  # a 429 whose reset says 0 s is not retried in a busy loop
 

@@ -1,4 +1,4 @@
-"""Typed shapes of what Retell sends (reference/retell.md), parsed leniently.
+"""Typed shapes of what Retell sends (docs/reference/retell.md), parsed leniently.
 
 Unknown fields are ignored (Retell adds fields over time); the fields we rely on are typed, and
 a failure names the field so the HTTP answer can say what is wrong.
@@ -67,7 +67,7 @@ class ToolCallRequest(_Lenient):
         return parsed
 
 
-# Call webhooks (reference/retell.md §1.2): the lifecycle events calbridge records. The others
+# Call webhooks (docs/reference/retell.md §1.2): the lifecycle events calbridge records. The others
 # Retell can send (opt-in extras, chat agents, ones added later) are acknowledged, not recorded.
 CallLifecycleEvent = Literal["call_started", "call_ended", "call_analyzed"]
 CALL_LIFECYCLE_EVENTS = frozenset(get_args(CallLifecycleEvent))

@@ -1,6 +1,6 @@
 """Retell's X-Retell-Signature: `v=<unix ms>,d=<hex HMAC-SHA256(key, raw_body + str(v))>`.
 
-A stdlib re-implementation of retell-sdk's verifier (reference/retell.md §3.1): importing the
+A stdlib re-implementation of retell-sdk's verifier (docs/reference/retell.md §3.1): importing the
 SDK costs ~1.8 s of cold start for twenty lines of logic. Verified on the raw body bytes only.
 """
 
