@@ -10,9 +10,11 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def next_monday() -> str:
-    """The next Monday in Berlin (a day the demo salon's staff work), as YYYY-MM-DD."""
+    """A Monday at least two days ahead in Berlin (a day the demo salon's staff work, never said
+    as "morgen"), as YYYY-MM-DD; the run's pinned "today" decides which (tests/conftest.py)."""
     today = datetime.now(BERLIN).date()
-    return (today + timedelta(days=(7 - today.weekday()) or 7)).isoformat()
+    days = (7 - today.weekday()) % 7
+    return (today + timedelta(days=days if days >= 2 else days + 7)).isoformat()
 
 
 def link_staff(staff_id: str, user_id: int, company_id: str = "salon-demo") -> None:

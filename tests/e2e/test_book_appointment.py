@@ -52,7 +52,10 @@ def test_composite_booking_end_to_end(fresh, retell):
     bookings = active_bookings(fresh)
     assert len(bookings) == 4
     assert {b["hosts"][0]["id"] for b in bookings} == {1420209}
-    assert sorted(b["start"][11:16] for b in bookings) == ["13:00", "14:15", "14:30", "15:00"]  # UTC
+    local = ["14:00", "15:15", "15:30", "16:00"]  # A, then the 45-minute pause, B, C, D
+    monday = bookings[0]["start"][:10]
+    expected = [datetime.fromisoformat(f"{monday}T{t}").replace(tzinfo=BERLIN).astimezone(UTC) for t in local]
+    assert sorted(b["start"] for b in bookings) == [t.strftime("%Y-%m-%dT%H:%M:%S.000Z") for t in expected]
 
     appointments = fresh.boto3_client("dynamodb").scan(TableName="AppointmentsTable")["Items"]
     booked = [i for i in appointments if i.get("kind", {}).get("S") == "appointment"]

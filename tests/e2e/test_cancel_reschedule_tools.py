@@ -251,7 +251,8 @@ def test_reschedule_refuses_a_past_or_unclear_new_time(fresh, retell):
 
 
 def test_appointments_are_found_and_moved_with_days_and_times_as_said(fresh, retell):
-    monday = next_monday()  # the first Monday after today, as "Montag" means
+    today = datetime.now(BERLIN).date()
+    monday = (today + timedelta(days=(7 - today.weekday()) % 7 or 7)).isoformat()  # what "Montag" means
     booked = book(retell, service="Föhnen", date=monday, time="10:00", mitarbeiter="Fabian")
 
     result = tool(

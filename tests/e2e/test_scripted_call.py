@@ -75,10 +75,11 @@ def test_a_caller_books_a_composite_service_and_moves_it(fresh, retell):
     old_uids = stored_uids(fresh, appointment_id)
     assert len(old_uids) == 4 and old_uids <= accepted_uids(fresh)  # one Cal.com booking per segment
 
+    day_after = first_start.date() + timedelta(days=1)
     moved = tool(
         "reschedule_appointment",
         date="nächsten Montag",
-        new_date="nächsten Dienstag",
+        new_date=f"am {day_after.day}.{day_after.month}.",  # the Tuesday after, as a caller says it
         new_time="halb drei",  # 14:30: the salon is closed at 2:30 at night
     )
     assert moved["success"], moved
