@@ -436,11 +436,8 @@ class CreateInput:
 
 
 def read_create(body: dict[str, Any]) -> CreateInput:
-    start = av.parse_iso(body["start"])
-    if start is None:  # the contract's pattern passed, the calendar date did not (2026-02-30)
-        raise ApiError(400, "start property is wrong,start must be a valid ISO 8601 date string ")
     return CreateInput(
-        start=start,
+        start=read_start(body),
         attendee=read_attendee(body["attendee"]),
         event_type_id=body.get("eventTypeId"),
         event_type_slug=body.get("eventTypeSlug"),
@@ -458,7 +455,7 @@ def read_create(body: dict[str, Any]) -> CreateInput:
 
 def read_start(body: dict[str, Any]) -> datetime:
     start = av.parse_iso(body["start"])
-    if start is None:
+    if start is None:  # the contract's pattern passed, the calendar date did not (2026-02-30)
         raise ApiError(400, "start property is wrong,start must be a valid ISO 8601 date string ")
     return start
 

@@ -540,17 +540,17 @@ class AdminService:
                 changes={name: {"old": before[name], "new": after[name]} for name in changed},
             )
         answer: dict[str, Any] = {"settings": after, "changed": changed}
-        if "minimum_notice_minutes" in changed and self._provisioner is not None:
-            report = self._provisioner.provision_company(updated)
-            answer["event_types"] = {**report.model_dump(mode="json"), "ok": report.ok}
+        if "minimum_notice_minutes" in changed:
+            answer.update(self._provision_own_changes(updated))
         return answer
 
-    def _provision_newly_bookable(self, company_id: str) -> dict[str, Any]:
-        """A staff member an admin just linked is bookable once their own event types exist: create
-        the missing ones now (nothing else is written; drift waits for the nightly sync)."""
+    def _provision_own_changes(self, company: Company) -> dict[str, Any]:
+        """Bring the booking event types in step with what an admin just changed (a new minimum
+        notice; a staff member linked, who is bookable once their own event types exist): create
+        the missing ones and apply calbridge's own changes. Drift made in Cal.com is left to the
+        nightly sync and its sync_repair_drift."""
         if self._provisioner is None:
             return {}
-        company = self._resolver.company(company_id)
         report = self._provisioner.provision_company(company, repair=False, create_missing=True)
         return {"event_types": {**report.model_dump(mode="json"), "ok": report.ok}}
 
@@ -637,7 +637,7 @@ class AdminService:
                     actor=actor,
                 )
                 answer = {"action": action, "mapping": self._mapping_view(mapping, self._names(company_id))}
-                return {**answer, **self._provision_newly_bookable(company_id)}
+                return {**answer, **self._provision_own_changes(self._resolver.company(company_id))}
             rule = self._resolver.add_rule(
                 company_id, match_on, value, request.staff_id, actor, request.reason
             )

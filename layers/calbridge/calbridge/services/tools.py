@@ -21,7 +21,14 @@ from calbridge.adapters.retell.payloads import Call, ToolCallRequest
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.domain import phrasing
 from calbridge.domain.booking import Customer, CustomerAppointment, normalize_code
-from calbridge.domain.models import Company, Service, StaffMember, normalize_phone, phone_in_country
+from calbridge.domain.models import (
+    Company,
+    Language,
+    Service,
+    StaffMember,
+    normalize_phone,
+    phone_in_country,
+)
 from calbridge.domain.name_matching import find_person
 from calbridge.domain.text import fold, lookup
 from calbridge.domain.when import Unclear, resolve_when
@@ -63,6 +70,12 @@ class ToolResult(BaseModel):
 def refusal(message: str, error: str, *, final: bool = True, **data: Any) -> ToolResult:
     """A business "no" the agent says out loud (HTTP 200, success false)."""
     return ToolResult(success=False, message=message, data={"error": error, **data}, final=final)
+
+
+def our_error(lang: Language) -> ToolResult:
+    """Cal.com refused our request as malformed (CalcomContractError): said as our fault, never as
+    a taken time; not kept, so the same call runs again once it is fixed."""
+    return refusal(phrasing.our_error(lang), "booking_system_error", final=False)
 
 
 class _Args(BaseModel):
@@ -229,7 +242,7 @@ class ToolCalls:
             logger.warning("service not bookable: booking event types missing", reason=exc.message)
             return refusal(phrasing.not_bookable_by_phone(company.language), "not_bookable")
         except CalcomContractError:  # the client logged Cal.com's message at error level
-            return refusal(phrasing.our_error(company.language), "booking_system_error", final=False)
+            return our_error(company.language)
         if request.name in CHANGING_TOOLS and result.success:
             self._note_on_call(company, request, result)
         return result
@@ -400,7 +413,7 @@ class ToolCalls:
         if outcome.error in ("SlotUnavailable", "LeaseBusy"):
             return self._taken(asked, self._check(asked), success=False)  # someone was faster
         if outcome.error == CalcomContractError.__name__:
-            return refusal(phrasing.our_error(company.language), "booking_system_error", final=False)
+            return our_error(company.language)
         logger.warning("booking failed", error=outcome.error, call_id=call.call_id)
         return refusal(
             phrasing.calendar_unavailable(company.language),
@@ -500,7 +513,7 @@ class ToolCalls:
         if outcome.error in ("NotFound", "AppointmentNotActive"):
             return refusal(phrasing.appointment_not_active(phrase, lang), "appointment_not_active")
         if outcome.error == CalcomContractError.__name__:
-            return refusal(phrasing.our_error(lang), "booking_system_error", final=False)
+            return our_error(lang)
         logger.warning("reschedule failed", error=outcome.error, call_id=call.call_id)
         return refusal(
             phrasing.calendar_unavailable(lang), "reschedule_failed", final=False, reason=outcome.error

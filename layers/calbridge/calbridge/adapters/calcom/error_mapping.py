@@ -71,7 +71,8 @@ def to_calcom_error(failure: httpx.Response | httpx.RequestError, *, books_slot:
         return CalcomUnavailable(f"Cal.com could not be reached ({type(failure).__name__})")
 
     status = failure.status_code
-    message, code = _message_and_code(failure)
+    body = json_or_none(failure)
+    message, code = _message_and_code(failure, body)
     if status == 429:
         return RateLimited(
             message, retry_after_s=retry_after_s(failure.headers), status_code=status, code=code
@@ -81,14 +82,13 @@ def to_calcom_error(failure: httpx.Response | httpx.RequestError, *, books_slot:
     said = f"{message} {code or ''}".lower()
     if status == 409 or (status == 400 and books_slot and any(text in said for text in SLOT_MESSAGES)):
         return SlotUnavailable(message, status_code=status, code=code)
-    if status == 400 and (_is_validation_failure(failure) or any(text in said for text in CONTRACT_MESSAGES)):
+    if status == 400 and (_is_validation_failure(body) or any(text in said for text in CONTRACT_MESSAGES)):
         return CalcomContractError(message, status_code=status, code=code)
     return CalcomRejected(message, status_code=status, code=code)
 
 
-def _is_validation_failure(response: httpx.Response) -> bool:
+def _is_validation_failure(body: object) -> bool:
     """The global ValidationPipe's answer: BadRequestException({errors}) -> details.errors."""
-    body = json_or_none(response)
     error = body.get("error") if isinstance(body, dict) else None
     details = error.get("details") if isinstance(error, dict) else None
     return isinstance(details, dict) and isinstance(details.get("errors"), list)
@@ -135,9 +135,8 @@ def _delay_s(value: str, now: float | None) -> float | None:
     return max(number, 0.0)
 
 
-def _message_and_code(response: httpx.Response) -> tuple[str, str | None]:
+def _message_and_code(response: httpx.Response, body: object) -> tuple[str, str | None]:
     """Cal.com's envelope `{"error": {code, message}}`, a raw Nest body, or the body text itself."""
-    body = json_or_none(response)
     message: str | None = None
     code: str | None = None
     if isinstance(body, dict):
