@@ -17,14 +17,17 @@ def next_monday() -> str:
     return (today + timedelta(days=days if days >= 2 else days + 7)).isoformat()
 
 
-def link_staff(staff_id: str, user_id: int, company_id: str = "salon-demo") -> None:
+def link_staff(
+    staff_id: str, user_id: int, company_id: str = "salon-demo", *, provision: bool = True
+) -> None:
     """What the team sync does when it links a staff member to their Cal.com user: the user id on
-    the staff record, and their own booking event types created (docs/adr/0013). Then the handlers'
-    cached reads are dropped, as a fresh container would start."""
+    the staff record, and (unless `provision` is false) their own booking event types created
+    (docs/adr/0013). Then the handlers' cached reads are dropped, as a fresh container would start."""
     store = importlib.import_module("calbridge.adapters.store.repositories").StaffRepository()
     member = store.get(company_id, staff_id)
     store.save(member.model_copy(update={"calcom_user_id": user_id}))
     wiring = importlib.import_module("calbridge.services.wiring")
-    report = wiring.event_type_provisioner().provision(company_id, repair=False, create_missing=True)
-    assert report.ok, report.summary()
+    if provision:
+        report = wiring.event_type_provisioner().provision(company_id, repair=False, create_missing=True)
+        assert report.ok, report.summary()
     wiring.clear_caches()

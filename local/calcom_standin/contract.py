@@ -136,10 +136,6 @@ class Operation:
     request: Draft202012Validator
     response: Draft202012Validator | None
 
-    @property
-    def versioned_pipe(self) -> bool:
-        return self.id in VERSIONED_PIPES
-
 
 @dataclass
 class Problem:
@@ -163,15 +159,6 @@ class Verdict:
     hidden: list[str] = field(default_factory=list)  # accepted, but not in Cal.com's docs
     warnings: list[Problem] = field(default_factory=list)  # e.g. a header value the docs want
     errors: list[ValidationError] = field(default_factory=list, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return not self.violations
-
-    @property
-    def clean(self) -> bool:
-        """Nothing a careful client would send: no violation, nothing stripped, hidden or warned."""
-        return not (self.violations or self.stripped or self.hidden or self.warnings)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -462,10 +449,6 @@ class Traffic:
         if user_agent_prefix is None:
             return found
         return [e for e in found if str(e.get("user_agent") or "").startswith(user_agent_prefix)]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
 
 TRAFFIC = Traffic()

@@ -22,7 +22,14 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from local.calcom_standin import availability as av
-from local.calcom_standin.contract import TRAFFIC, Verdict, contract, field_errors, pipe_message
+from local.calcom_standin.contract import (
+    TRAFFIC,
+    VERSIONED_PIPES,
+    Verdict,
+    contract,
+    field_errors,
+    pipe_message,
+)
 from local.calcom_standin.faults import FaultInjector, FaultRule, RateLimiter, RequestLog
 from local.calcom_standin.state import (
     ApiError,
@@ -418,9 +425,7 @@ class StandInApp:
         if not errors:
             return None
         verdict = Verdict(verdict.operation, errors=errors)
-        op = contract().operation(call["method"], call["path"])
-        assert op is not None
-        if op.versioned_pipe:
+        if verdict.operation in VERSIONED_PIPES:
             return ApiError(400, pipe_message(verdict, call))
         return pipe_error([e.as_validation_error() for e in field_errors(verdict)])
 

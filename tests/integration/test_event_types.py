@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import link_staff
+
 ROOT = Path(__file__).parents[2]
 FIXTURE = json.loads((ROOT / "local" / "fixtures" / "salon_demo.json").read_text(encoding="utf-8"))
 SERVICES = {s["service_id"]: s for s in FIXTURE["services"]}
@@ -111,12 +113,6 @@ def service_body(of: str, **changes) -> dict:
     return body
 
 
-def link(stack, staff_id: str, user_id: int) -> None:
-    """Give a staff member their Cal.com user (what the team sync does when it links them)."""
-    repository = importlib.import_module("calbridge.adapters.store.repositories").StaffRepository()
-    repository.save(repository.get("salon-demo", staff_id).model_copy(update={"calcom_user_id": user_id}))
-
-
 # ------------------------------------------------------------------ provisioning
 
 
@@ -202,7 +198,7 @@ def test_a_second_run_changes_nothing(fresh, calcom):
 
 
 def test_a_staff_member_linked_later_gets_their_own_event_types(fresh, calcom):
-    link(fresh, "emma-williams", EMMA)
+    link_staff("emma-williams", EMMA, provision=False)  # the test provisions
     calcom.delete("/_standin/requests").raise_for_status()
 
     report = provision(fresh)
@@ -218,8 +214,7 @@ def test_a_staff_member_linked_later_gets_their_own_event_types(fresh, calcom):
 
 
 def test_a_changed_segment_duration_patches_every_staff_members_event_type(fresh, admin, calcom):
-    link(fresh, "lena-mueller", 1420211)
-    provision(fresh)  # Lena's event types of 177 and the others
+    link_staff("lena-mueller", 1420211)  # and her event types of 177 and the others
     calcom.delete("/_standin/requests").raise_for_status()
     segments = copy.deepcopy(SERVICES["177"]["segments"])
     segments[2]["duration"] = 40  # C: 30 -> 40 minutes
