@@ -11,6 +11,13 @@
 * A handler exception becomes a function error: `FunctionError: Unhandled` and the payload
   `{"errorMessage", "errorType", "stackTrace"}`, so Step Functions Retry/Catch on the exception
   class name fire as they do in AWS.
+* One instance handles one request at a time, as one Lambda execution environment does: a request
+  that arrives while the function is busy runs on an idle copy of the handler module, or on a new
+  copy (a cold start) imported under its own module name. Handlers may therefore keep per-request
+  state in module globals (Powertools' resolvers keep `app.current_event`). The first instance
+  (`module`, `handler`) serves every request that does not overlap another, so tests and the bench
+  may patch it. Handlers given as a dotted module path cannot be imported twice and share one
+  instance.
 * The function `Timeout` is enforced loosely: a handler that returns after its deadline is reported
   as `Sandbox.Timedout` ("Task timed out after N seconds"); it is not interrupted.
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 import decimal
 import importlib
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -28,7 +36,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -83,39 +91,47 @@ class LocalFunction:
     events: dict[str, Any] = field(default_factory=dict)
     module: ModuleType | None = None
     handler: Callable[[Any, Any], Any] | None = None
+    _import_dirs: tuple[tuple[Path, ...], tuple[Path, ...]] = field(default=((), ()), init=False, repr=False)
+    _busy: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _idle_copies: list[Callable[[Any, Any], Any]] = field(default_factory=list, init=False, repr=False)
+    _copy_numbers: Iterator[int] = field(default_factory=lambda: itertools.count(1), init=False, repr=False)
 
     # -- import -------------------------------------------------------------------------
     def load(self, all_code_dirs: Sequence[Path], protected_dirs: Sequence[Path] = ()) -> None:
         """Import the handler (environment variables must already be in os.environ)."""
-        module_path, _, func_name = self.handler_spec.rpartition(".")
-        if not module_path or not func_name:
-            raise ValueError(f"{self.logical_id}: Handler {self.handler_spec!r} is not 'module.function'")
+        self._import_dirs = (tuple(all_code_dirs), tuple(protected_dirs))
+        self.module = self._import_module()
+        self.handler = self._handler_of(self.module)
+
+    def _import_module(self, copy: int = 0) -> ModuleType:
+        """Import the handler module; a `copy` > 0 imports it again under a name of its own."""
+        all_code_dirs, protected_dirs = self._import_dirs
+        module_path = self._split_handler()[0]
         code_dir = str(self.code_uri)
         with _import_lock:
             parked = _park_foreign_modules(self.code_uri, all_code_dirs, protected_dirs)
             sys.path.insert(0, code_dir)
             try:
                 if "." in module_path:
-                    self.module = importlib.import_module(module_path)
-                else:
-                    file = self.code_uri / f"{module_path}.py"
-                    if not file.is_file():
-                        file = self.code_uri / module_path / "__init__.py"
-                    if not file.is_file():
-                        raise FileNotFoundError(
-                            f"{self.logical_id}: handler module {module_path!r} not found under {code_dir}"
-                        )
-                    unique = f"_calbridge_local_fn_{self.logical_id}_{module_path}"
-                    spec = importlib.util.spec_from_file_location(unique, file)
-                    assert spec and spec.loader
-                    module = importlib.util.module_from_spec(spec)
-                    sys.modules[unique] = module
-                    try:
-                        spec.loader.exec_module(module)
-                    except BaseException:
-                        sys.modules.pop(unique, None)
-                        raise
-                    self.module = module
+                    return importlib.import_module(module_path)
+                file = self.code_uri / f"{module_path}.py"
+                if not file.is_file():
+                    file = self.code_uri / module_path / "__init__.py"
+                if not file.is_file():
+                    raise FileNotFoundError(
+                        f"{self.logical_id}: handler module {module_path!r} not found under {code_dir}"
+                    )
+                unique = f"_calbridge_local_fn_{self.logical_id}_{module_path}" + (f"_{copy}" if copy else "")
+                spec = importlib.util.spec_from_file_location(unique, file)
+                assert spec and spec.loader
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[unique] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(unique, None)
+                    raise
+                return module
             finally:
                 sys.path.remove(code_dir)
                 # Keep the function folder importable for lazy imports (as in Lambda), behind the
@@ -125,10 +141,30 @@ class LocalFunction:
                 # Parked modules of other functions stay out of sys.modules: their functions hold
                 # references already, and a later import must not pick this function's module.
                 del parked
-        handler = getattr(self.module, func_name, None)
+
+    def _split_handler(self) -> tuple[str, str]:
+        module_path, _, func_name = self.handler_spec.rpartition(".")
+        if not module_path or not func_name:
+            raise ValueError(f"{self.logical_id}: Handler {self.handler_spec!r} is not 'module.function'")
+        return module_path, func_name
+
+    def _handler_of(self, module: ModuleType) -> Callable[[Any, Any], Any]:
+        func_name = self._split_handler()[1]
+        handler = getattr(module, func_name, None)
         if not callable(handler):
             raise AttributeError(f"{self.logical_id}: {self.handler_spec!r}: no callable {func_name!r}")
-        self.handler = handler
+        return handler
+
+    def _copy_handler(self) -> Callable[[Any, Any], Any]:
+        """An idle copy's handler, or a new copy's (a cold start); list.pop and next() are atomic."""
+        try:
+            return self._idle_copies.pop()
+        except IndexError:
+            pass
+        if "." in self._split_handler()[0]:
+            assert self.handler is not None
+            return self.handler  # a package module is imported once; its instance is shared
+        return self._handler_of(self._import_module(copy=next(self._copy_numbers)))
 
     # -- invoke -------------------------------------------------------------------------
     def invoke(self, event: Any, *, enforce_timeout: bool = True) -> InvokeResult:
@@ -142,10 +178,22 @@ class LocalFunction:
             payload = json.loads(event) if event.strip() else {}
         else:
             payload = json.loads(json.dumps(event, default=_json_default))
+        if self._busy.acquire(blocking=False):
+            try:
+                return self._run(self.handler, payload, enforce_timeout)
+            finally:
+                self._busy.release()
+        copy = self._copy_handler()
+        try:
+            return self._run(copy, payload, enforce_timeout)
+        finally:
+            self._idle_copies.append(copy)
+
+    def _run(self, handler: Callable[[Any, Any], Any], payload: Any, enforce_timeout: bool) -> InvokeResult:
         started = time.monotonic()
         context = LambdaContext(self, started + self.timeout_s)
         try:
-            result = self.handler(payload, context)
+            result = handler(payload, context)
         except Exception as exc:  # the runtime reports every exception as a function error
             duration = (time.monotonic() - started) * 1000
             LOG.warning(

@@ -413,6 +413,45 @@ def test_timeouts_json_round_trip_and_decimals(tmp_path: Path) -> None:
     assert numbers.module is not slow.module  # one module per function, though both are app.py
 
 
+def test_overlapping_invocations_run_on_instances_of_their_own(tmp_path: Path) -> None:
+    """As in Lambda, an instance serves one request at a time: module state (a Powertools
+    resolver's current event, say) is never shared by two requests in flight."""
+    code = tmp_path / "fn"
+    code.mkdir()
+    # The barrier lives in a sibling module, which the instances share (they import it by name).
+    (code / "meeting.py").write_text("import threading\narrived = threading.Barrier(2)\n", encoding="utf-8")
+    (code / "app.py").write_text(
+        "import time\n"
+        "from meeting import arrived\n"
+        "current = None\n"
+        "def handler(event, context):\n"
+        "    global current\n"
+        "    current = event['n']\n"
+        "    if event.get('overlap'):\n"
+        "        arrived.wait(timeout=5)\n"
+        "        time.sleep(0.05)\n"
+        "    return {'n': current, 'instance': __name__}\n",
+        encoding="utf-8",
+    )
+    fn = LocalFunction("Counter", "Counter", "arn:counter", code, "app.handler")
+    fn.load([code])
+    results: dict[int, dict] = {}
+
+    def call(n: int) -> None:
+        results[n] = fn.invoke({"n": n, "overlap": True}).json()
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [results[n]["n"] for n in (1, 2)] == [1, 2]
+    assert results[1]["instance"] != results[2]["instance"]
+    assert fn.module is not None and fn.module.__name__ in {results[1]["instance"], results[2]["instance"]}
+    # One request at a time runs on the first instance, the one tests and the bench may patch.
+    assert [fn.invoke({"n": n}).json()["instance"] for n in (3, 4)] == [fn.module.__name__] * 2
+
+
 # ------------------------------------------------------------------------- schedules
 
 
