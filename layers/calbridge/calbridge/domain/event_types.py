@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -183,6 +184,10 @@ class EventTypeShape(BaseModel):
         return changes
 
 
+#: The fields of an EventTypeShape an event map entry records as last written by calbridge.
+WRITTEN_FIELDS = ("slug", "title", "length", "minimum_notice", "slot_interval")
+
+
 class EventMapEntry(BaseModel):
     """One hold of one service for one staff member's Cal.com user -> its event type."""
 
@@ -211,6 +216,10 @@ class EventMapEntry(BaseModel):
     @property
     def legacy(self) -> bool:
         return self.host_user_id is None
+
+    def written(self) -> dict[str, Any]:
+        """What calbridge last wrote to the event type (WRITTEN_FIELDS)."""
+        return {name: getattr(self, name) for name in WRITTEN_FIELDS}
 
     def same_as(self, other: EventMapEntry | None) -> bool:
         """Equal but for `updated_at`: rewriting it would change nothing."""

@@ -58,6 +58,7 @@ from calbridge.adapters.store.event_map import EventMapRepository
 from calbridge.adapters.store.host_mappings import HostMappingRepository
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.domain.event_types import (
+    WRITTEN_FIELDS,
     EventMapEntry,
     EventTypeShape,
     HoldTarget,
@@ -273,16 +274,7 @@ def _as_provisioned(before: EventMapEntry | None, found: TeamEventType, wanted: 
         return False
     if before.sync_status not in (SyncStatus.SYNCED, SyncStatus.DRIFTED):
         return False
-    written = wanted.model_copy(
-        update={
-            "title": before.title,
-            "slug": before.slug,
-            "length": before.length,
-            "minimum_notice": before.minimum_notice,
-            "slot_interval": before.slot_interval,
-        }
-    )
-    return not written.differences(_shape(found))
+    return not wanted.model_copy(update=before.written()).differences(_shape(found))
 
 
 def _create(target: _Target) -> TeamEventTypeCreate:
@@ -546,15 +538,9 @@ class _Run:
                 and before.event_type_id == event_type_id
             ):
                 detail = before.detail  # nothing happened: keep what the entry said
-            written = {
-                "slug": wanted.slug,
-                "title": wanted.title,
-                "length": target.hold.minutes,
-                "minimum_notice": wanted.minimum_notice,
-                "slot_interval": wanted.slot_interval,
-            }
+            written = {name: getattr(wanted, name) for name in WRITTEN_FIELDS}
             if before is not None and kind in ("drifted", "failed") and before.event_type_id == event_type_id:
-                written = {key: getattr(before, key) for key in written}  # nothing was written
+                written = before.written()  # nothing was written
             return EventMapEntry(
                 company_id=service.company_id,
                 service_id=service.service_id,
