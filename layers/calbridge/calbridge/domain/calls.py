@@ -69,6 +69,9 @@ class CallAppointment(BaseModel):
     appointment_id: str = Field(min_length=1)
     action: AppointmentAction
     at: datetime
+    # The tool call that made the change, by its fingerprint (services/tools.py); None on notes
+    # written before fingerprints were kept.
+    change_of: str | None = None
 
 
 class CallFacts(BaseModel):
@@ -114,3 +117,8 @@ class RecordedCall(CallFacts):
     @property
     def status(self) -> CallStatus | None:
         return furthest_status(self.events)
+
+    def changes_not_by(self, fingerprint: str) -> int:
+        """How many changes of this call other tool calls made: what tells a retry of a tool call
+        (same count as its first run) from the caller asking for it again after another change."""
+        return sum(1 for a in self.appointments if a.change_of != fingerprint)

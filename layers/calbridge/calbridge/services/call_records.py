@@ -87,20 +87,36 @@ class CallRecords:
         return recorded
 
     def note_appointment(
-        self, company_id: str, call_id: str, appointment_id: str, action: AppointmentAction | str
+        self,
+        company_id: str,
+        call_id: str,
+        appointment_id: str,
+        action: AppointmentAction | str,
+        *,
+        change_of: str | None = None,
     ) -> bool:
-        """Record that the call booked, cancelled or rescheduled an appointment.
+        """Record that the call booked, cancelled or rescheduled an appointment (`change_of`: the
+        fingerprint of the tool call that did it).
 
         Works before, between or after the lifecycle events; False when a booking or cancellation
         of this appointment was noted already (a retried tool call).
         """
         appointment = CallAppointment(
-            appointment_id=appointment_id, action=AppointmentAction(action), at=self._clock()
+            appointment_id=appointment_id,
+            action=AppointmentAction(action),
+            at=self._clock(),
+            change_of=change_of,
         )
         noted = self._calls.note_appointment(company_id, call_id, appointment)
         if noted:
             metrics.add_metric(name="CallAppointmentNoted", unit=MetricUnit.Count, value=1)
         return noted
+
+    def changes_not_by(self, company_id: str, call_id: str, fingerprint: str) -> int:
+        """How many appointment changes of the call were made by tool calls other than `fingerprint`
+        (one consistent read; 0 for a call with no record yet)."""
+        recorded = self._calls.get(company_id, call_id)
+        return 0 if recorded is None else recorded.changes_not_by(fingerprint)
 
     def _tenant(self, call: LifecycleCall) -> tuple[str, str | None]:
         """(company_id, branch_id) from the signed call data; UnknownCompany if it names none."""

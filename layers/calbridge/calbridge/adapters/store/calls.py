@@ -35,7 +35,7 @@ def _recorded(record: CallRecord) -> RecordedCall:
     data = {name: getattr(record, name) for name in RecordedCall.model_fields}
     data["events"] = record.events or set()
     data["appointments"] = [
-        CallAppointment(appointment_id=a.appointment_id, action=a.action, at=a.at)
+        CallAppointment(appointment_id=a.appointment_id, action=a.action, at=a.at, change_of=a.change_of)
         for a in record.appointments or []
     ]
     return RecordedCall.model_validate(data)
@@ -68,7 +68,10 @@ class CallRepository:
         """
         key = f"{appointment.appointment_id}#{appointment.action.value}"
         entry = CallAppointmentAttribute(
-            appointment_id=appointment.appointment_id, action=appointment.action.value, at=appointment.at
+            appointment_id=appointment.appointment_id,
+            action=appointment.action.value,
+            at=appointment.at,
+            change_of=appointment.change_of,
         )
         actions = [
             CallRecord.appointments.set((CallRecord.appointments | []).append([entry])),

@@ -335,6 +335,7 @@ class CallAppointmentAttribute(MapAttribute):
     appointment_id = UnicodeAttribute()
     action = UnicodeAttribute()  # booked | cancelled | rescheduled
     at = UTCDateTimeAttribute()
+    change_of = UnicodeAttribute(null=True)  # fingerprint of the tool call that made the change
 
 
 class CallRecord(Model):
