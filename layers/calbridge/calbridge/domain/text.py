@@ -27,6 +27,21 @@ def fold(text: str, *, keep: str = "") -> str:
     return non_word.sub(" ", text).strip()
 
 
+def has_unspoken(text: str) -> bool:
+    """Whether `text` holds what no person says: control or format characters (NUL, escape,
+    zero-width...) or digits of another script than 0-9, which `fold()` would silently drop."""
+    return any(unicodedata.category(c)[0] == "C" or (c.isdigit() and not c.isascii()) for c in text)
+
+
+def without_controls(text: str) -> str:
+    """`text` with control and format characters removed and whitespace runs collapsed, for names
+    that go to Cal.com and into spoken answers."""
+    kept = "".join(
+        " " if c.isspace() else c for c in text if c.isspace() or unicodedata.category(c)[0] != "C"
+    )
+    return " ".join(kept.split())
+
+
 @dataclass(frozen=True)
 class Lookup[T]:
     """The outcome of finding one item by a spoken name."""

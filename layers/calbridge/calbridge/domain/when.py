@@ -63,7 +63,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calbridge.domain import phrasing
 from calbridge.domain.models import Language, OpeningHours
-from calbridge.domain.text import fold
+from calbridge.domain.text import fold, has_unspoken, without_controls
 
 # The day a bare hour is read against when the company has no opening hours.
 DEFAULT_DAY: tuple[time, time] = (time(8), time(20))
@@ -599,6 +599,16 @@ def resolve_when(
     """Read a caller's day (and time) relative to `now` (aware, in the company's zone)."""
     today = now.date()
     date_text, time_text = (date_text or "").strip(), (time_text or "").strip()
+    # Asked back, never guessed: a control character, a digit of another script or a sign before a
+    # number ("-1" would otherwise be read as 1 o'clock) is not something a caller says.
+    if not _as_said(date_text):
+        return Unclear(
+            reason="invalid_date", message=phrasing.invalid_date(without_controls(date_text), language)
+        )
+    if not _as_said(time_text):
+        return Unclear(
+            reason="invalid_time", message=phrasing.invalid_time(without_controls(time_text), language)
+        )
     try:
         in_date = _read(date_text, today, language, time_context=False)
         in_time = _read(time_text, today, language, time_context=True)
@@ -614,6 +624,13 @@ def resolve_when(
     except _Problem as problem:
         return problem.unclear
     return Resolved(day=day, at=at)
+
+
+_SIGNED_NUMBER = re.compile(r"(?<![\w])[-+−]\s*\d")
+
+
+def _as_said(text: str) -> bool:
+    return not has_unspoken(text) and not _SIGNED_NUMBER.search(text)
 
 
 def _check_understood(
