@@ -1,4 +1,5 @@
 import json
+import re
 from datetime import time
 from pathlib import Path
 
@@ -95,16 +96,47 @@ def test_demo_fixture_is_valid_domain_data():
         ("+49 30 123456789", "+4930123456789"),
         ("0049-30-1234567", "+49301234567"),
         ("+1 (415) 555-0100", "+14155550100"),
+        ("+49 (0)30 1234567", "+49301234567"),  # the bracketed trunk prefix is not dialled
+        ("+49 0 30 1234567", "+49301234567"),
+        ("+44 (0)20 7946 0000", "+442079460000"),
+        ("+43 1 2345678", "+4312345678"),
+        ("+39 06 1234 5678", "+390612345678"),  # Italy keeps its leading 0 after the country code
+        ("  +49 151 1234 5678 ", "+4915112345678"),
+        ("+49/30/1234567", "+49301234567"),
     ],
 )
 def test_phone_numbers_are_normalized_to_e164(raw, normalized):
     assert normalize_phone(raw) == normalized
 
 
-@pytest.mark.parametrize("raw", ["030 123456", "+0301234567", "+49", "call me", ""])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "030 123456",  # national: no country to read it in
+        "+0301234567",
+        "+49",
+        "call me",
+        "",
+        "+4912",  # possible length perhaps, but no assigned German number
+        "+49 30 1234567 ext. 5",
+        "+49301234567abc",  # letters are not keypad digits here
+        "+49 30 123456789012345678",  # too long
+        "0" * 5000,
+        "+49\x0030 1234567",
+    ],
+)
 def test_non_e164_numbers_are_rejected(raw):
     with pytest.raises(ValueError, match=r"E\.164"):
         normalize_phone(raw)
+
+
+def test_every_number_in_the_fixtures_and_events_is_accepted():
+    # The numbers the tests, fixtures and sample events use, stored as E.164, must stay valid.
+    root = Path(__file__).parents[2]
+    texts = [f.read_text() for d in ("local/fixtures", "events") for f in (root / d).rglob("*.json")]
+    numbers = {m for text in texts for m in re.findall(r"\+[1-9][0-9]{6,14}\b", text)}
+    assert {"+4930123456789", "+4915112345678"} <= numbers  # the demo salon's and a caller's
+    assert {n: normalize_phone(n) for n in numbers} == {n: n for n in numbers}
 
 
 def test_unknown_time_zone_is_rejected():

@@ -43,6 +43,9 @@ HOSTS = [
     {"id": 21, "name": "Karl Gross"},
     {"id": 22, "name": "Nobody Known", "email": "nobody@example.com"},
     {"id": 23, "name": "Spitzer"},
+    {"id": 24, "name": "LENA MUELLER"},  # the exact name of both Lenas
+    {"id": 25, "name": "Dr. Jose Maria Garcia"},  # exact without accents
+    {"id": 26, "name": "Karl Groß"},
 ]
 RULES = [
     ManualRule(match_on="email", value="nobody@example.com", staff_id="anna"),
@@ -84,6 +87,15 @@ def test_an_index_over_many_staff_finds_few_candidates():
 
     assert len(staff) == 1000 and len(candidates) == 204  # every Clara, every Nachname17
     assert decide(host, candidates) == decide(host, staff)
+
+
+def test_exact_names_without_umlauts_and_accents_are_candidates():
+    index = StaffIndex(STAFF)
+    lena = HostRef.from_calcom({"id": 24, "name": "LENA MUELLER"})
+    decision = decide(lena, index.candidates(lena))
+    assert {c.staff_id for c in decision.candidates if c.source == "auto_name"} == {"lena", "lena2"}
+    jose = HostRef.from_calcom({"id": 25, "name": "Dr. Jose Maria Garcia"})
+    assert decide(jose, index.candidates(jose)).best.staff_id == "jose"
 
 
 def test_token_spellings_cover_both_umlaut_spellings_and_drop_titles():

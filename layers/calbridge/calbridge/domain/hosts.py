@@ -10,7 +10,9 @@ manual rule               200       100         MANUAL          id / e-mail / us
 e-mail                    100       95          AUTO_EMAIL      e-mail → `email` or `other_emails`
 Cal.com username / id     90        90          AUTO_USERNAME   username → `calcom_username`,
                                                                 id → `calcom_user_id`
-exact name                50        75          AUTO_NAME       name, ignoring case and spaces only
+exact name                50        75          AUTO_NAME       name, ignoring case, spaces, umlaut
+                                                                spelling (ü = ue) and accents
+                                                                (`exact_name_key`)
 fuzzy name                25        50 … 74     AUTO_FUZZY      see `name_matching` (its docstring
                                                                 has the confidence mapping)
 ========================  ========  ==========  ==============  =====================================
@@ -305,7 +307,10 @@ def _exact_name(host: HostRef, member: StaffMember) -> Match | None:
         source=MappingSource.AUTO_NAME,
         priority=NAME_PRIORITY,
         confidence=NAME_CONFIDENCE,
-        reason=f"name {host.name!r} equals the staff member's name, ignoring case and spaces",
+        reason=(
+            f"name {host.name!r} equals the staff member's name {member.name!r}, "
+            "ignoring case, spaces, umlaut spelling and accents"
+        ),
     )
 
 

@@ -11,18 +11,45 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ID = r"^[A-Za-z0-9_-]{1,64}$"
+
+# What a typed or transcribed phone number may hold: digits, the separators people write, one
+# leading '+'. Letters are refused (libphonenumber would read them as a keypad word: '…abc' -> '…222').
+_PHONE_TEXT = re.compile(r"\+?[0-9\s()./-]{1,40}")
+
+
+def _phone_number(value: str, region: str | None) -> str:
+    """`value` in E.164, read in `region` (ISO 3166 code) when it is a national number.
+
+    Accepted: a number libphonenumber calls *valid* (`is_valid_number`: its length and range are
+    assigned in that country), not merely *possible* (length only): Cal.com checks an attendee's
+    number with libphonenumber-js/max `isValidPhoneNumber` (docs/reference/calcom-contract/README.md,
+    note 4), so a number only possible would fail the booking there instead of being asked again
+    here. A leading '00' is also read as the international prefix (ITU-T E.164's recommended one)
+    when the region's own reading fails ('0049…' for a salon in the US, whose prefix is 011).
+    """
+    import phonenumbers  # here, not at the top: ~25 ms every Lambda would pay at cold start
+
+    text = value.strip() if isinstance(value, str) else ""
+    if not _PHONE_TEXT.fullmatch(text):
+        raise ValueError(f"not an E.164 phone number: {value!r}")
+    readings = [(text, region)] + ([("+" + text[2:], None)] if text.startswith("00") else [])
+    for candidate, in_region in readings:
+        try:
+            number = phonenumbers.parse(candidate, in_region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    raise ValueError(f"not an E.164 phone number: {value!r}")
 
 
 def normalize_phone(value: str) -> str:
-    """E.164 without separators: '+49 30 1234-567' -> '+49301234567'."""
-    compact = re.sub(r"[\s()./-]", "", value)
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    if not _E164.match(compact):
-        raise ValueError(f"not an E.164 phone number: {value!r}")
-    return compact
+    """An international number (leading '+' or '00') in E.164, through libphonenumber:
+    '+49 30 1234-567' -> '+49301234567', '+49 (0)30 1234567' -> '+49301234567' (the bracketed
+    trunk prefix dropped). ValueError for a national number (no country to read it in: see
+    `phone_in_country`) and for what is not a valid number (`_phone_number`)."""
+    return _phone_number(value, None)
 
 
 def _valid_timezone(value: str) -> str:
@@ -201,31 +228,12 @@ class Service(_Model):
         return sum(s.gap_after for s in self.segments)
 
 
-# E.164 country codes of one or two digits (ITU-T E.164 assignments); every other code has three.
-_ONE_DIGIT_CODES = frozenset({"1", "7"})
-_TWO_DIGIT_CODES = frozenset(
-    {"20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47"}
-    | {"48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65"}
-    | {"66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98"}
-)
-
-
-def country_code(e164: str) -> str:
-    """The country calling code of an E.164 number: '+4930123456' -> '49'."""
-    digits = e164.lstrip("+")
-    if digits[:1] in _ONE_DIGIT_CODES:
-        return digits[:1]
-    return digits[:2] if digits[:2] in _TWO_DIGIT_CODES else digits[:3]
-
-
 def phone_in_country(value: str, home: str) -> str:
-    """A number as a caller says it, in E.164: international forms as they are, a national one
-    (trunk prefix 0: '0151 1234567') in the country of `home` (an E.164 number, e.g. the salon's).
-    ValueError when it is neither."""
-    try:
-        return normalize_phone(value)
-    except ValueError:
-        compact = re.sub(r"[\s()./-]", "", value)
-        if not (compact.startswith("0") and compact[1:].isdigit()):
-            raise
-        return normalize_phone(f"+{country_code(normalize_phone(home))}{compact[1:]}")
+    """A number as a caller says it, in E.164: an international one as `normalize_phone` reads
+    it ('+43 1 2345678' stays Austrian), a national one ('030 1234567', '0151 1234 5678') in the
+    country of `home` (an E.164 number, e.g. the salon's: libphonenumber's region of that number).
+    ValueError when `home` or `value` is not a valid number."""
+    import phonenumbers  # lazily, as in _phone_number
+
+    region = phonenumbers.region_code_for_number(phonenumbers.parse(normalize_phone(home)))
+    return _phone_number(value, region)

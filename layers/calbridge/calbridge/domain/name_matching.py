@@ -2,10 +2,15 @@
 
 Two comparisons live here:
 
-* `exact_name_key()`: the exact-name strategy's key. Only case and whitespace are normalised
-  (Unicode NFC, `casefold()`, runs of whitespace collapsed, ends stripped); umlauts and other
-  diacritics are NOT folded. `casefold()` itself maps "ß" to "ss", so "Groß" and "GROSS" are equal
-  here: that is a case equivalence, not a transliteration.
+* `exact_name_key()`: the exact-name strategy's key: the name as written without umlauts and
+  accents, ignoring case and whitespace (Unicode NFC, `casefold()`, runs of whitespace collapsed,
+  ends stripped). Umlauts and ß are written out (ä → ae, ö → oe, ü → ue, ß → ss:
+  `text.transliterate()`), accents removed (é → e, ñ → n), and the few letters without an accent
+  to remove written out too (ø → oe, æ → ae, œ → oe, ł → l, ...). So "Lena Mueller" = "Lena
+  Müller", "Groß" = "GROSS", "José" = "Jose", "Özdemir" = "Oezdemir", "Søren" = "Soeren".
+  Dropping an umlaut is not a spelling of the same name ("Muller" is a surname of its own): "Lena
+  Muller" ≠ "Lena Müller" here, as are differences in punctuation, word order or titles; the
+  fuzzy strategy weighs those.
 * `fuzzy_name_match()`: the fuzzy strategy. Both names are split into tokens; every token has two
   spellings, umlauts written out and umlauts dropped ("Müller" → "mueller" / "muller", "Özdemir" →
   "oezdemir" / "ozdemir", "Groß" → "gross", "José" → "jose", "Søren" → "soeren" / "soren"), built
@@ -39,8 +44,9 @@ Two comparisons live here:
   pairing with fewer or smaller imperfections never scores lower, and every fuzzy result stays
   strictly below the exact-name confidence of 75.
 
-  Consequences: "Lena Müller" ~ "Lena Mueller" ~ "Lena Muller" (74 with the umlaut spelling;
-  "Mueller" ~ "Muller" is only a typo-level 65), "Spitzer, Fabian" ~ "Fabian Spitzer" (74),
+  Consequences: "Lena Mueller" is "Lena Müller" by `exact_name_key` (exact strategy, 75), so
+  the fuzzy 74 of that pair never decides; "Lena Muller" ~ "Lena Müller" (74, umlaut dropped),
+  "Mueller" ~ "Muller" only a typo-level 65, "Spitzer, Fabian" ~ "Fabian Spitzer" (74),
   "Fabian Max Spitzer" ~ "Fabian Spitzer" (70), "F. Spitzer" ~ "Fabian Spitzer" (65), "Fabain
   Spitzer" ~ "Fabian Spitzer" (62); "Fabian Müller" ≁ "Fabian Spitzer", "Lara Müller" ≁ "Lena
   Müller", "Lea Müller" ≁ "Lena Müller" (short tokens must be equal), "Fabian S." ≁ "Fabian
@@ -59,7 +65,7 @@ from enum import Enum
 
 from rapidfuzz import fuzz
 
-from calbridge.domain.text import Lookup, fold
+from calbridge.domain.text import Lookup, fold, transliterate
 
 IDENTICAL = 74
 DROPPED_PENALTY = 4
@@ -75,14 +81,20 @@ TITLES = frozenset({"dr", "prof", "herr", "frau", "mr", "mrs", "ms", "mx"})
 # Letters NFKD does not decompose (so fold() would turn them into spaces), in both spellings.
 _WRITTEN_OUT = str.maketrans({"ø": "oe", "Ø": "Oe", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe"})
 _DROPPED = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe"})
-_OTHER = str.maketrans({"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th"})
-_OTHER_DOTLESS = str.maketrans({"ı": "i"})
+_OTHER = str.maketrans(
+    {"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i"}
+)
 _WHITESPACE = re.compile(r"\s+")
 
 
+def _letters(name: str, spelling: dict[int, str]) -> str:
+    """`name` with the letters NFKD cannot decompose replaced (`spelling`: written out or dropped)."""
+    return unicodedata.normalize("NFC", name).translate(_OTHER).translate(spelling)
+
+
 def exact_name_key(name: str) -> str:
-    """Case- and whitespace-insensitive form, nothing else: ' Lena  MÜLLER ' -> 'lena müller'."""
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", name).casefold()).strip()
+    """The written-out spelling, ignoring case and whitespace: ' Jürgen  GROß ' -> 'juergen gross'."""
+    return _WHITESPACE.sub(" ", transliterate(_letters(name, _WRITTEN_OUT))).strip()
 
 
 class _Pair(Enum):
@@ -130,12 +142,12 @@ def _strip_marks(text: str) -> str:
 
 
 def _tokens(name: str) -> list[_Token]:
-    name = unicodedata.normalize("NFC", name).translate(_OTHER).translate(_OTHER_DOTLESS)
+    name = unicodedata.normalize("NFC", name)
     if name.count(",") == 1:  # "Spitzer, Fabian" -> "Fabian Spitzer"
         last, first = name.split(",")
         name = f"{first} {last}"
-    written_out = fold(name.translate(_WRITTEN_OUT)).split()  # ä -> ae (fold's own rule)
-    dropped = fold(_strip_marks(name.translate(_DROPPED))).split()  # ä -> a
+    written_out = fold(_letters(name, _WRITTEN_OUT)).split()  # ä -> ae (fold's own rule)
+    dropped = fold(_strip_marks(_letters(name, _DROPPED))).split()  # ä -> a
     if len(written_out) != len(dropped):  # cannot happen with the tables above; stay safe
         dropped = written_out
     tokens = [_Token(frozenset({a, b})) for a, b in zip(written_out, dropped, strict=True)]

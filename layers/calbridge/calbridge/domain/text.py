@@ -16,13 +16,24 @@ _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
+def transliterate(text: str) -> str:
+    """Case-folded, umlauts and ß written out, accents removed; every other character kept:
+    'Jürgen Groß-José' -> 'juergen gross-jose'.
+
+    ä → ae, ö → oe, ü → ue, ß → ss is how German writes a name without umlauts (DIN 5007-2 name
+    lists; the machine-readable zone of a German passport, ICAO Doc 9303). NFC first, so a
+    decomposed 'u' + diaeresis is an umlaut too, not an accent to drop.
+    """
+    text = unicodedata.normalize("NFC", text).casefold().translate(_UMLAUTS)
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def fold(text: str, *, keep: str = "") -> str:
     """Case-, umlaut- and diacritic-insensitive form: 'Föhnen, Färben' -> 'foehnen faerben'.
 
     `keep` names punctuation to preserve (dates and times keep '.', ':' and '-').
     """
-    text = text.casefold().translate(_UMLAUTS)
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    text = transliterate(text)
     non_word = re.compile(f"[^a-z0-9{re.escape(keep)}]+") if keep else _NON_WORD
     return non_word.sub(" ", text).strip()
 
