@@ -43,6 +43,12 @@ class Settings(BaseModel):
     appointments_table: str = Field(min_length=1)
     slot_cache_table: str = Field(min_length=1)
     slot_cache_s: int = Field(default=60, ge=0)
+    # check_availability's limits (docs/adr/0016-availability-budget.md): the time it may spend,
+    # below Retell's timeout_ms of 8000 for reads (docs/retell-agent.md), the Cal.com requests one
+    # check may send, and how many of them run at once.
+    availability_budget_ms: int = Field(default=5000, ge=100, le=25000)
+    availability_max_calcom_requests: int = Field(default=8, ge=1, le=64)
+    availability_concurrency: int = Field(default=8, ge=1, le=32)
     event_map_table: str = Field(min_length=1)
     # The booking workflow (docs/adr/0006-booking-saga.md): slot leases and the state machine.
     leases_table: str = Field(min_length=1)
@@ -115,6 +121,9 @@ _ENV = {
     "appointments_table": "APPOINTMENTS_TABLE",
     "slot_cache_table": "SLOT_CACHE_TABLE",
     "slot_cache_s": "SLOT_CACHE_S",
+    "availability_budget_ms": "AVAILABILITY_BUDGET_MS",
+    "availability_max_calcom_requests": "AVAILABILITY_MAX_CALCOM_REQUESTS",
+    "availability_concurrency": "AVAILABILITY_CONCURRENCY",
     "event_map_table": "EVENT_MAP_TABLE",
     "leases_table": "LEASES_TABLE",
     "booking_state_machine_arn": "BOOKING_STATE_MACHINE_ARN",

@@ -3,32 +3,59 @@
 A start is free for a staff member when every hold of the segment plan (docs/pause-policies.md)
 is a Cal.com slot of that hold's event type for that staff member. Each hold of each staff member
 has an event type of its own with them as the only host (the event map; docs/adr/0013), so its
-slots are their free times. Slots are read per event type and local day (the day from the
-company's local midnight to the next, sent as UTC instants: Cal.com reads a date-only window as
-the UTC day), cached for a minute in DynamoDB (adapters/store/slot_cache.py), and a start sooner
-than the company's minimum notice is never offered.
+slots are their free times. A start sooner than the company's minimum notice is never offered.
+
+Within the caller's patience (docs/adr/0016-availability-budget.md):
+
+- One check reads the asked day and the SEARCH_DAYS after it (where alternatives come from), in
+  ONE `GET /v2/slots` per event type: its window runs from the first day's local midnight to the
+  last one's (Cal.com reads a date-only window as the UTC day), and its answer is keyed by date.
+- Not every event type is asked: a staff member's holds whose event types step on the same
+  `slotInterval` with the same minimum notice (calbridge provisions them so, and a sync checks it)
+  are read from the shortest one's slots (`slot_readers`); a composite costs at most two
+  requests per staff member, a simple service one.
+- The requests run in parallel (at most `concurrency` at once), at most `max_calcom_requests` per
+  check, and the check stops waiting at its time budget: what did not answer is left out and
+  the answer says it is not `complete`.
+- Slots are cached per event type, Cal.com user and local day for a minute in DynamoDB
+  (adapters/store/slot_cache.py): a multi-day answer fills one entry per day.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+import time as monotonic_time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field
 
 from calbridge.adapters.calcom import CalcomClient
 from calbridge.adapters.store.event_map import EventMapRepository
 from calbridge.adapters.store.host_mappings import HostMappingRepository
 from calbridge.adapters.store.repositories import StaffRepository
 from calbridge.adapters.store.slot_cache import SlotCache, cache_key
-from calbridge.domain.event_types import event_type_for, hold_targets, index_event_map
+from calbridge.config import Settings, get_settings
+from calbridge.domain.event_types import (
+    EventMapEntry,
+    EventMapIndex,
+    SyncStatus,
+    event_type_for,
+    hold_targets,
+    index_event_map,
+)
 from calbridge.domain.mappings import calcom_users_by_staff
 from calbridge.domain.models import Company, Service
 from calbridge.domain.planning import Hold, SegmentPlan, nearest_alternatives, plan_fits, plan_variants
-from calbridge.errors import EventTypeMissing, NotFound
+from calbridge.errors import CalcomError, CalcomUnavailable, EventTypeMissing, NotFound
+from calbridge.observability import logger, metrics
 
-#: (staff id, Cal.com user id, hold key -> that staff member's event type of the hold)
-Candidate = tuple[str, int, dict[str, int]]
+#: One event type's slots for one Cal.com user: (event type id, user id).
+Source = tuple[int, int]
 
 
 class StartOption(BaseModel):
@@ -48,7 +75,112 @@ class AvailabilityAnswer(BaseModel):
     requested: datetime | None
     match: StartOption | None  # the requested start, when it is free
     alternatives: tuple[StartOption, ...] = ()  # nearest free starts, same day first
-    starts: tuple[StartOption, ...] = ()  # every free start found in the searched days
+    starts: tuple[StartOption, ...] = ()  # every free start found on the asked day
+    #: False when part of the calendar was not read (the time budget or the request cap ran out,
+    #: or Cal.com failed for some staff): a start missing from the answer may still be free.
+    complete: bool = True
+
+
+class AvailabilityLimits(BaseModel):
+    """How much one check may spend (docs/adr/0016-availability-budget.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    budget_ms: int = Field(default=5000, gt=0)  # below Retell's timeout_ms 8000 for reads
+    max_calcom_requests: int = Field(default=8, ge=1)
+    concurrency: int = Field(default=8, ge=1)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(
+            budget_ms=settings.availability_budget_ms,
+            max_calcom_requests=settings.availability_max_calcom_requests,
+            concurrency=settings.availability_concurrency,
+        )
+
+
+class SlotReader(BaseModel):
+    """How a hold's free starts are read from one event type's slots (the hold's own, or a
+    shorter hold's of the same staff member on the same grid): the hold is free at `t` when the
+    source has a slot at `t + offset` for every offset."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_type_id: int
+    offsets: tuple[int, ...] = (0,)  # minutes
+
+    def free(self, start: datetime, slots: set[datetime]) -> bool:
+        return all(start + timedelta(minutes=offset) in slots for offset in self.offsets)
+
+
+def slot_readers(service: Service, entries: EventMapIndex, user_id: int) -> dict[str, SlotReader]:
+    """Per hold key, where its free starts are read for Cal.com user `user_id` (EventTypeMissing
+    when a hold has no bookable event type).
+
+    Cal.com offers an event type's slot at `t` when `t` is on its grid (`slotInterval` steps from
+    the start of the working range, after the minimum notice) and the host works and is free for
+    the whole length (packages/lib/slots.ts, getAggregatedAvailability.ts; one host: that host's
+    ranges, docs/adr/0013). Two event types of one host with the same `slotInterval` and minimum
+    notice share that grid, so a hold of length L at `t` is free exactly when the shorter source
+    (length S >= the interval) has slots at t, t + step, ... up to t + L - S: together they cover
+    [t, t + L) inside one working range, free. Only holds whose interval and notice calbridge
+    wrote and a sync found in step (SYNCED) are grouped; any other hold reads its own event type.
+    """
+    holds = hold_targets(service)
+    chosen: dict[str, EventMapEntry] = {}
+    for hold in holds:
+        event_type_for(hold, service, entries, user_id)  # raises EventTypeMissing
+        chosen[hold.key] = entries[(hold.key, user_id)]
+    groups: dict[tuple[int, int], list[EventMapEntry]] = {}
+    readers: dict[str, SlotReader] = {}
+    for key, entry in chosen.items():
+        assert entry.event_type_id is not None  # event_type_for checked it
+        shares_grid = (
+            entry.sync_status is SyncStatus.SYNCED
+            and entry.slot_interval is not None
+            and entry.minimum_notice is not None
+        )
+        if shares_grid:
+            groups.setdefault((entry.slot_interval, entry.minimum_notice), []).append(entry)  # type: ignore[arg-type]
+        else:
+            readers[key] = SlotReader(event_type_id=entry.event_type_id)
+    for (step, _), members in groups.items():
+        source = min(members, key=lambda e: e.length)
+        assert source.event_type_id is not None
+        for entry in members:
+            if entry.event_type_id == source.event_type_id or source.length < step:
+                readers[entry.segment_key] = SlotReader(event_type_id=entry.event_type_id)  # type: ignore[arg-type]
+                continue
+            covering = math.ceil((entry.length - source.length) / step)
+            readers[entry.segment_key] = SlotReader(
+                event_type_id=source.event_type_id, offsets=tuple(k * step for k in range(covering + 1))
+            )
+    return {hold.key: readers[hold.key] for hold in holds}
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A staff member who performs the service and can be booked, and how their holds are read."""
+
+    staff_id: str
+    user_id: int
+    readers: dict[str, SlotReader]
+
+    @property
+    def sources(self) -> list[Source]:
+        return list(dict.fromkeys((r.event_type_id, self.user_id) for r in self.readers.values()))
+
+
+@dataclass
+class _Search:
+    """The slots one check could read, per source, and whether everything asked was read."""
+
+    candidates: list[_Candidate]
+    slots: dict[Source, set[datetime]]
+    complete: bool
+
+    def readable(self) -> list[_Candidate]:
+        return [c for c in self.candidates if all(s in self.slots for s in c.sources)]
 
 
 class AvailabilityService:
@@ -62,6 +194,7 @@ class AvailabilityService:
         event_map: EventMapRepository,
         slot_cache: SlotCache,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        limits: AvailabilityLimits | None = None,
     ) -> None:
         self._calcom = calcom
         self._staff = staff
@@ -69,6 +202,8 @@ class AvailabilityService:
         self._event_map = event_map
         self._slot_cache = slot_cache
         self._clock = clock
+        # None: the environment's (AVAILABILITY_* in template.yaml).
+        self._limits = limits if limits is not None else AvailabilityLimits.from_settings(get_settings())
 
     def check(
         self,
@@ -78,23 +213,28 @@ class AvailabilityService:
         at: time | None = None,
         staff_id: str | None = None,
     ) -> AvailabilityAnswer:
-        """Is `at` on `day` (company local time) free? If not, the 3 nearest free starts.
+        """Is `at` on `day` (company local time) free? If not, the 3 nearest free starts (the asked
+        day first, then the SEARCH_DAYS after it).
 
         Without `at`: every free start of the day. With `staff_id`: only that staff member.
         """
         zone = company.zone
         requested = datetime.combine(day, at, tzinfo=zone).astimezone(UTC) if at else None
-        starts = self.free_starts(company, service, [day], staff_id)
+        following = [day + timedelta(days=n) for n in range(1, self.SEARCH_DAYS + 1)]
+        search = self._search(company, service, [day, *following], staff_id)
+        starts = self._free_starts(company, service, search, [day])
+        complete = search.complete
         if requested is not None:
             match = next((o for o in starts if o.start == requested), None)
             if match is not None:
-                return AvailabilityAnswer(requested=requested, match=match, starts=tuple(starts))
+                return AvailabilityAnswer(
+                    requested=requested, match=match, starts=tuple(starts), complete=complete
+                )
         if requested is None and starts:
-            return AvailabilityAnswer(requested=None, match=None, starts=tuple(starts))
+            return AvailabilityAnswer(requested=None, match=None, starts=tuple(starts), complete=complete)
         pool = list(starts)
-        if len(pool) < 3:  # the asked day is (nearly) full: look at the following days too
-            following = [day + timedelta(days=n) for n in range(1, self.SEARCH_DAYS + 1)]
-            pool += self.free_starts(company, service, following, staff_id)
+        if len(pool) < 3:  # the asked day is (nearly) full: its following days were read too
+            pool += self._free_starts(company, service, search, following)
         by_start = {o.start: o for o in reversed(pool)}  # earliest staff member per start wins
         anchor = requested or datetime.combine(day, time(12, 0), tzinfo=zone).astimezone(UTC)
         nearest = nearest_alternatives(anchor, by_start, zone=zone, now=self._earliest(company))
@@ -103,36 +243,15 @@ class AvailabilityService:
             match=None,
             alternatives=tuple(by_start[s] for s in nearest),
             starts=tuple(starts),
+            complete=complete,
         )
 
     def free_starts(
-        self, company: Company, service: Service, days: Iterable[date], staff_id: str | None = None
+        self, company: Company, service: Service, days: Sequence[date], staff_id: str | None = None
     ) -> list[StartOption]:
         """Every free start on `days`, earliest first; per start the first staff member it fits."""
-        candidates = self._candidates(company, service, staff_id)
-        first = hold_targets(service)[0].key
-        earliest = self._earliest(company)
-        found: dict[datetime, StartOption] = {}
-        for day in days:
-            for member, user_id, event_types in candidates:
-                slots = self._slots(company, set(event_types.values()), user_id, day)
-
-                def free(
-                    hold: Hold, slots: dict[int, set[datetime]] = slots, types: dict[str, int] = event_types
-                ) -> bool:
-                    return hold.start in slots[types[hold.key]]
-
-                for start in sorted(slots[event_types[first]]):
-                    if start < earliest or start in found:
-                        continue
-                    fitting = next(
-                        (plan for plan in plan_variants(service, start) if plan_fits(plan, free)), None
-                    )
-                    if fitting is not None:
-                        found[start] = StartOption(
-                            start=start, staff_id=member, calcom_user_id=user_id, plan=fitting
-                        )
-        return [found[s] for s in sorted(found)]
+        search = self._search(company, service, days, staff_id)
+        return self._free_starts(company, service, search, days)
 
     # ------------------------------------------------------------------ internals
 
@@ -140,7 +259,43 @@ class AvailabilityService:
         """The first start a caller may book now (the company's minimum notice from now)."""
         return self._clock() + timedelta(minutes=company.minimum_notice_minutes)
 
-    def _candidates(self, company: Company, service: Service, staff_id: str | None) -> list[Candidate]:
+    def _free_starts(
+        self, company: Company, service: Service, search: _Search, days: Iterable[date]
+    ) -> list[StartOption]:
+        wanted, zone = set(days), company.zone
+        first = hold_targets(service)[0].key
+        earliest = self._earliest(company)
+        found: dict[datetime, StartOption] = {}
+        for candidate in search.readable():
+
+            def free(
+                hold: Hold,
+                candidate: _Candidate = candidate,
+                slots: dict[Source, set[datetime]] = search.slots,
+            ) -> bool:
+                reader = candidate.readers[hold.key]
+                return reader.free(hold.start, slots[(reader.event_type_id, candidate.user_id)])
+
+            opener = candidate.readers[first]
+            opener_slots = search.slots[(opener.event_type_id, candidate.user_id)]
+            for start in sorted(opener_slots):
+                if start < earliest or start in found or start.astimezone(zone).date() not in wanted:
+                    continue
+                if not opener.free(start, opener_slots):
+                    continue
+                fitting = next(
+                    (plan for plan in plan_variants(service, start) if plan_fits(plan, free)), None
+                )
+                if fitting is not None:
+                    found[start] = StartOption(
+                        start=start,
+                        staff_id=candidate.staff_id,
+                        calcom_user_id=candidate.user_id,
+                        plan=fitting,
+                    )
+        return [found[s] for s in sorted(found)]
+
+    def _candidates(self, company: Company, service: Service, staff_id: str | None) -> list[_Candidate]:
         """The staff who perform the service and can be booked: a Cal.com user, and an event type
         for every hold. None of them provisioned: EventTypeMissing."""
         if staff_id and staff_id not in service.staff_ids:
@@ -148,44 +303,131 @@ class AvailabilityService:
         staff = self._staff.list(company.company_id)
         users = calcom_users_by_staff(staff, self._mappings.list(company.company_id))
         entries = index_event_map(self._event_map.list(company.company_id, service.service_id))
-        holds = hold_targets(service)
-        candidates: list[Candidate] = []
+        candidates: list[_Candidate] = []
         missing: list[str] = []
         for member in [staff_id] if staff_id else service.staff_ids:
             if member not in users:
                 continue
             user_id = users[member][0]
             try:
-                types = {hold.key: event_type_for(hold, service, entries, user_id) for hold in holds}
+                readers = slot_readers(service, entries, user_id)
             except EventTypeMissing as exc:
                 missing.append(exc.message)
                 continue
-            candidates.append((member, user_id, types))
+            candidates.append(_Candidate(member, user_id, readers))
         if not candidates and missing:
             raise EventTypeMissing(missing[0])
         return candidates
 
-    def _slots(
-        self, company: Company, event_type_ids: set[int], user_id: int, day: date
-    ) -> dict[int, set[datetime]]:
-        """Per event type, the staff member's Cal.com slot starts on the local `day`: from the slot
-        cache (one read for them all), the missing ones from Cal.com (then cached, in one write)."""
+    def _search(
+        self, company: Company, service: Service, days: Sequence[date], staff_id: str | None
+    ) -> _Search:
+        """The candidates' slots on `days`: from the slot cache (one read), the rest from Cal.com
+        (one request per source for all its missing days, in parallel, within the request cap and
+        the time budget; then cached, in one write)."""
+        deadline = monotonic_time.monotonic() + self._limits.budget_ms / 1000
+        candidates = self._candidates(company, service, staff_id)
+        sources = list(dict.fromkeys(s for c in candidates for s in c.sources))
         keys = {
-            event_type: cache_key(company.company_id, event_type, user_id, day)
-            for event_type in event_type_ids
+            (source, day): cache_key(company.company_id, source[0], source[1], day)
+            for source in sources
+            for day in days
         }
         cached = self._slot_cache.get_many(keys.values())
-        fetched: dict[str, list[datetime]] = {}
-        start, end = local_day(day, company)
-        for event_type, key in keys.items():
+        missing: dict[Source, list[date]] = {}
+        for (source, day), key in keys.items():
             if key not in cached:
-                slots = self._calcom.get_slots(event_type, start, end, company.timezone)
-                fetched[key] = [slot.start.astimezone(UTC) for slot in slots.slots]
-        self._slot_cache.put_many(fetched)
-        return {
-            event_type: set(cached[key] if key in cached else fetched[key])
-            for event_type, key in keys.items()
+                missing.setdefault(source, []).append(day)
+
+        # Whole staff members within the cap, in the service's order: half a member's sources
+        # read nothing.
+        asked: list[Source] = []
+        complete = True
+        for candidate in candidates:
+            needed = [s for s in candidate.sources if s in missing and s not in asked]
+            if len(asked) + len(needed) > self._limits.max_calcom_requests:
+                complete = False
+                continue
+            asked += needed
+        fetched, errors = self._fetch(company, {s: missing[s] for s in asked}, deadline)
+        complete = complete and not errors and len(fetched) == len(asked)
+
+        slots: dict[Source, set[datetime]] = {}
+        for source in sources:
+            if source in missing and source not in fetched:
+                continue
+            days_read = fetched.get(source, {})
+            slots[source] = {
+                start
+                for day in days
+                for start in (days_read[day] if day in days_read else cached[keys[(source, day)]])
+            }
+        self._slot_cache.put_many(
+            {
+                keys[(source, day)]: starts
+                for source, by_day in fetched.items()
+                for day, starts in by_day.items()
+            }
+        )
+        search = _Search(candidates, slots, complete)
+        if candidates and not search.readable():
+            if errors:
+                raise errors[0]
+            if not complete:
+                raise CalcomUnavailable("Cal.com did not answer within the availability budget")
+        if not complete:
+            logger.warning(
+                "availability incomplete",
+                company_id=company.company_id,
+                service_id=service.service_id,
+                asked=len(asked),
+                answered=len(fetched),
+                errors=[type(e).__name__ for e in errors],
+            )
+            metrics.add_metric(name="AvailabilityIncomplete", unit=MetricUnit.Count, value=1)
+        return search
+
+    def _fetch(
+        self, company: Company, wanted: dict[Source, list[date]], deadline: float
+    ) -> tuple[dict[Source, dict[date, list[datetime]]], list[CalcomError]]:
+        """Each source's slots on its days, by local day: one request per source for the span of
+        its days, at most `concurrency` at once; what has not answered by `deadline` is left out
+        (its thread finishes on its own, bounded by the client's timeout)."""
+        if not wanted:
+            return {}, []
+        pool = ThreadPoolExecutor(
+            max_workers=min(self._limits.concurrency, len(wanted)), thread_name_prefix="calcom-slots"
+        )
+        futures: dict[Future[dict[date, list[datetime]]], Source] = {
+            pool.submit(self._ask_calcom, company, source, days): source for source, days in wanted.items()
         }
+        done, _ = wait(futures, timeout=max(deadline - monotonic_time.monotonic(), 0.0))
+        pool.shutdown(wait=False, cancel_futures=True)
+        fetched: dict[Source, dict[date, list[datetime]]] = {}
+        errors: list[CalcomError] = []
+        for future in done:
+            error = future.exception()
+            if error is None:
+                fetched[futures[future]] = future.result()
+            elif isinstance(error, CalcomError):
+                errors.append(error)
+            else:
+                raise error
+        return fetched, errors
+
+    def _ask_calcom(self, company: Company, source: Source, days: list[date]) -> dict[date, list[datetime]]:
+        """One `GET /v2/slots` for the local days from the first of `days` to the last: the UTC
+        starts of each of `days` (a day without slots: an empty list)."""
+        zone = company.zone
+        start, _ = local_day(min(days), company)
+        _, end = local_day(max(days), company)
+        answer = self._calcom.get_slots(source[0], start, end, company.timezone)
+        by_day: dict[date, list[datetime]] = {day: [] for day in days}
+        for slot in answer.slots:
+            day = slot.start.astimezone(zone).date()
+            if day in by_day:
+                by_day[day].append(slot.start.astimezone(UTC))
+        return by_day
 
 
 def local_day(day: date, company: Company) -> tuple[datetime, datetime]:
