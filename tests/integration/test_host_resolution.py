@@ -17,6 +17,8 @@ FABIAN_HOST = {
 }
 EMMA_HOST = {"id": 1420210, "name": "Emma Williams", "email": "emma@askproai.de", "username": "emmawilliams"}
 LENA_HOST = {"id": 1420211, "name": "Lena Mueller", "email": "lena@askproai.de", "username": "lenamueller"}
+# The same profile typed without the umlaut: "Muller" is another surname, so only a fuzzy match.
+LENA_MULLER_HOST = {**LENA_HOST, "name": "Lena Muller"}
 
 
 @pytest.fixture
@@ -80,8 +82,13 @@ def test_exact_name_links_when_emails_differ(cb):
     assert (result.staff_id, result.strategy, result.confidence) == ("emma-williams", "auto_name", 75)
 
 
+def test_a_name_written_without_umlauts_is_an_exact_name_link(cb):
+    result = cb.resolver.resolve("salon-demo", host(cb, LENA_HOST))  # "Lena Mueller" is "Lena Müller"
+    assert (result.staff_id, result.strategy, result.confidence) == ("lena-mueller", "auto_name", 75)
+
+
 def test_below_threshold_is_a_review_candidate_not_a_link(cb):
-    result = cb.resolver.resolve("salon-demo", host(cb, LENA_HOST))  # "Lena Mueller" vs "Lena Müller"
+    result = cb.resolver.resolve("salon-demo", host(cb, LENA_MULLER_HOST))  # fuzzy: 74
     assert result.staff_id is None and result.outcome == "review"
     assert cb.mapping_store.HostMappingRepository().get("salon-demo", 1420211) is None
     reviews = cb.mapping_store.HostReviewRepository().list("salon-demo", kind="review")
@@ -93,7 +100,7 @@ def test_below_threshold_is_a_review_candidate_not_a_link(cb):
 def test_company_threshold_lets_strong_fuzzy_matches_link(cb):
     company = cb.store.CompanyRepository().get("salon-demo")
     cb.store.CompanyRepository().save(company.model_copy(update={"host_match_threshold": 70}))
-    result = cb.resolver.resolve("salon-demo", host(cb, LENA_HOST))
+    result = cb.resolver.resolve("salon-demo", host(cb, LENA_MULLER_HOST))
     assert (result.staff_id, result.strategy) == ("lena-mueller", "auto_fuzzy")
 
 
@@ -320,7 +327,7 @@ def emitted_metrics(output: str) -> dict[str, list]:
 def test_resolutions_emit_the_documented_metrics(fresh, capsys):
     capsys.readouterr()
     fresh.invoke("HostResolutionFunction", {"company_id": "salon-demo", "host": FABIAN_HOST})
-    fresh.invoke("HostResolutionFunction", {"company_id": "salon-demo", "host": LENA_HOST})
+    fresh.invoke("HostResolutionFunction", {"company_id": "salon-demo", "host": LENA_MULLER_HOST})
     fresh.invoke("HostResolutionFunction", {"company_id": "salon-demo", "host": FABIAN_HOST})
     found = emitted_metrics(capsys.readouterr().out)
     assert found["MappingCreated"] and found["ReviewCandidate"] and found["StaffUnassigned"]
