@@ -83,11 +83,12 @@ def test_a_caller_we_cannot_reach_is_asked_for_contact_details(fresh, retell):
     assert active_bookings(fresh) == []
 
 
-def test_missing_customer_name_is_a_protocol_error(fresh, retell):
+def test_missing_customer_name_is_asked_for(fresh, retell):
     response = retell.tool(
         "book_appointment", {"service": "Föhnen", "date": next_monday(), "time": "10:00"}, CALL
     )
-    assert response.status_code == 400 and response.json()["field"] == "args.customer_name"
+    assert response.status_code == 200 and response.json()["data"]["argument"] == "customer_name"
+    assert response.json()["message"] == "Auf welchen Namen darf ich den Termin eintragen?"
     assert active_bookings(fresh) == []
 
 

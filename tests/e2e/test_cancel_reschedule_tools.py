@@ -135,12 +135,13 @@ def test_no_match_is_a_speakable_no(fresh, retell):
     assert anonymous["data"]["error"] == "need_identification"
 
 
-def test_a_national_number_named_by_the_caller_finds_their_appointment(fresh, retell):
+def test_a_national_number_named_by_the_caller_finds_their_appointment_then_asks_for_the_code(fresh, retell):
     booked = book(retell, service="Föhnen", date=next_monday(), time="10:00")
     from_elsewhere = {**CALL, "from_number": "+4917099999999"}
 
     result = tool(retell, "cancel_appointment", from_elsewhere, customer_phone="0151 12345678")
-    assert result["success"] and result["data"]["appointment_id"] == booked["appointment_id"], result
+    assert result["data"]["error"] == "confirmation_code_needed", result
+    assert appointment_item(fresh, booked["appointment_id"])["status"]["S"] == "booked"
 
 
 def test_a_cancelled_appointment_cannot_be_cancelled_again(fresh, retell):
@@ -243,8 +244,9 @@ def test_reschedule_refuses_a_past_or_unclear_new_time(fresh, retell):
     book(retell, service="Föhnen", date=monday, time="10:00")
     past = tool(retell, "reschedule_appointment", new_date="2020-01-06", new_time="10:00")
     assert past["success"] is False and past["data"]["error"] == "date_in_past"
-    missing = retell.tool("reschedule_appointment", {"new_date": monday}, CALL)
-    assert missing.status_code == 400 and missing.json()["field"] == "args.new_time"
+    missing = tool(retell, "reschedule_appointment", new_date=monday)
+    assert missing["data"]["argument"] == "new_time"
+    assert missing["message"] == "Auf welche Uhrzeit möchten Sie den Termin verschieben?"
 
 
 # ------------------------------------------------------------------ natural dates (domain/when.py)

@@ -196,9 +196,11 @@ def test_read_only_tools_are_answered_fresh(fresh, retell):
     assert tool(retell, "check_availability", args)["data"]["available"] is False
 
 
-def test_protocol_errors_are_not_remembered(fresh, retell):
+def test_argument_mistakes_are_not_remembered(fresh, retell):
     args = {"service": "Föhnen", "date": next_monday(), "time": "10:00"}
-    assert retell.tool("book_appointment", args, CALL).status_code == 400  # no customer_name
+    missing = tool(retell, "book_appointment", args)  # no customer_name: asked for it
+    assert missing["data"]["error"] == "invalid_argument" and missing["data"]["argument"] == "customer_name"
+    assert missing["data"]["problem"].startswith("args.customer_name: ")
     fixed = tool(retell, "book_appointment", {**args, "customer_name": "Anna"})
     assert fixed["success"], fixed
 
@@ -226,14 +228,26 @@ def test_args_as_a_json_string_are_accepted(fresh, retell):
     [
         ("delete_everything", {}, "name"),
         ("cancel_appointment", "[1, 2]", "args"),
-        ("cancel_appointment", {"confirmation_code": 123456}, "args.confirmation_code"),
-        ("reschedule_appointment", {"new_date": "2030-01-01", "new_time": 14}, "args.new_time"),
-        ("list_staff", {"service": ["Föhnen"]}, "args.service"),
     ],
 )
-def test_unknown_tools_and_wrong_args_are_400_naming_the_field(fresh, retell, name, args, field):
+def test_unknown_tools_and_args_that_are_no_object_are_400_naming_the_field(fresh, retell, name, args, field):
     response = retell.tool(name, args, CALL)
     assert response.status_code == 400 and response.json()["field"] == field
+    assert appointments(fresh) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "argument"),
+    [
+        ("cancel_appointment", {"confirmation_code": 123456}, "confirmation_code"),
+        ("reschedule_appointment", {"new_date": "2030-01-01", "new_time": 14}, "new_time"),
+        ("list_staff", {"service": ["Föhnen"]}, "service"),
+    ],
+)
+def test_a_wrong_argument_is_asked_back_naming_it(fresh, retell, name, args, argument):
+    result = tool(retell, name, args)
+    assert result["success"] is False and result["data"]["error"] == "invalid_argument"
+    assert result["data"]["argument"] == argument and result["message"].endswith("?")
     assert appointments(fresh) == []
 
 

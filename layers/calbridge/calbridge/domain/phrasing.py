@@ -331,6 +331,56 @@ def appointment_not_found(by_code: bool, lang: Language) -> str:
     )
 
 
+def code_needed_for_other_number(lang: Language) -> str:
+    """A number the caller names is not their caller ID: it only finds; the code proves it is theirs."""
+    if lang == "de":
+        return (
+            "Unter dieser Nummer habe ich einen Termin gefunden. Damit ich ihn ändern darf, nennen Sie "
+            "mir bitte den Bestätigungscode aus Ihrer Buchungsbestätigung."
+        )
+    return (
+        "I found an appointment under that number. Before I can change it, please tell me the "
+        "confirmation code from your booking confirmation."
+    )
+
+
+# What to ask when the agent's call of a tool lacks an argument or gives one the tool cannot use.
+_ASK_FOR: dict[str, tuple[str, str]] = {
+    "service": ("Welche Behandlung möchten Sie?", "Which service would you like?"),
+    "date": ("Für welchen Tag möchten Sie den Termin?", "Which day would you like?"),
+    "time": ("Um wie viel Uhr soll es sein?", "What time would you like?"),
+    "mitarbeiter": ("Bei wem möchten Sie den Termin?", "Who would you like to see?"),
+    "customer_name": (
+        "Auf welchen Namen darf ich den Termin eintragen?",
+        "What name should I put the appointment under?",
+    ),
+    "customer_phone": (
+        "Unter welcher Telefonnummer erreichen wir Sie?",
+        "What phone number can we reach you on?",
+    ),
+    "customer_email": ("Wie lautet Ihre E-Mail-Adresse?", "What is your e-mail address?"),
+    "confirmation_code": ("Wie lautet Ihr Bestätigungscode?", "What is your confirmation code?"),
+    "new_date": (
+        "Auf welchen Tag möchten Sie den Termin verschieben?",
+        "Which day would you like to move it to?",
+    ),
+    "new_time": (
+        "Auf welche Uhrzeit möchten Sie den Termin verschieben?",
+        "What time would you like to move it to?",
+    ),
+}
+
+
+def ask_for(argument: str | None, lang: Language) -> str:
+    """The question that gets a tool the argument it is missing (or could not use)."""
+    asked = _ASK_FOR.get(argument or "")
+    if asked is not None:
+        return asked[0] if lang == "de" else asked[1]
+    if lang == "de":
+        return "Das habe ich nicht ganz verstanden. Können Sie es bitte noch einmal sagen?"
+    return "I didn't quite catch that. Could you say it again, please?"
+
+
 def need_identification(lang: Language) -> str:
     if lang == "de":
         return (

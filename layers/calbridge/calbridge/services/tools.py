@@ -1,19 +1,23 @@
 """Retell tool calls: the tenant comes from the signed call metadata, never from LLM-filled args.
 
 Tools: get_service_info, list_staff, check_availability (read-only, answered fresh every time) and
-book_appointment, cancel_appointment, reschedule_appointment (they change appointments, so each
-runs once per call, tool and normalised arguments: a repeat gets the first answer; docs/adr/0008).
+book_appointment, cancel_appointment, reschedule_appointment (they change appointments). Retell
+sends no id per tool invocation, so a changing tool runs once per call, tool, normalised arguments
+and number of changes other tool calls made in the call before it: Retell's retry gets the first
+answer, the caller asking again after a cancel or a reschedule gets a new run (docs/adr/0008, 0017).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from calbridge.adapters.idempotency import OnceOnly, StillRunning
 from calbridge.adapters.parsing import parse_model
@@ -30,14 +34,16 @@ from calbridge.domain.models import (
     phone_in_country,
 )
 from calbridge.domain.name_matching import find_person
-from calbridge.domain.text import fold, lookup
+from calbridge.domain.text import fold, lookup, without_controls
 from calbridge.domain.when import Unclear, resolve_when
 from calbridge.errors import (
     CalcomContractError,
+    CalcomError,
     EventTypeMissing,
     InvalidRequest,
     NotFound,
     StoreUnavailable,
+    WorkflowUnavailable,
 )
 from calbridge.observability import logger
 
@@ -78,31 +84,58 @@ def our_error(lang: Language) -> ToolResult:
     return refusal(phrasing.our_error(lang), "booking_system_error", final=False)
 
 
+def _clean_name(value: Any) -> Any:
+    return without_controls(value) if isinstance(value, str) else value
+
+
+#: A name as said (service, staff member, customer): control characters never reach Cal.com or
+#: a spoken answer. Days and times keep theirs, so domain/when.py asks them back.
+SpokenName = Annotated[str, BeforeValidator(_clean_name)]
+
+
+def argument_mistake(exc: InvalidRequest, lang: Language) -> ToolResult:
+    """The agent called a tool without an argument it needs, or with one the tool cannot use: a
+    question the agent can ask the caller (HTTP 200), naming the argument for the LLM. Not kept,
+    so the corrected call runs."""
+    field = exc.field or "args"
+    argument = field.split(".")[1] if field.count(".") else None
+    return refusal(
+        phrasing.ask_for(argument, lang),
+        "invalid_argument",
+        final=False,
+        argument=argument,
+        problem=exc.message,
+    )
+
+
 class _Args(BaseModel):
-    # LLM-filled; extra keys (e.g. a smuggled company_id) are ignored, not trusted.
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    # LLM-filled; extra keys (e.g. a smuggled company_id) are ignored, not trusted. No argument a
+    # caller says is longer than a few hundred characters.
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, str_max_length=500)
 
 
 class ServiceInfoArgs(_Args):
-    service: str | None = Field(default=None, validation_alias=AliasChoices("service", "service_name"))
+    service: SpokenName | None = Field(default=None, validation_alias=AliasChoices("service", "service_name"))
 
 
 class AvailabilityArgs(_Args):
-    service: str = Field(min_length=1, validation_alias=AliasChoices("service", "service_name"))
+    service: SpokenName = Field(min_length=1, validation_alias=AliasChoices("service", "service_name"))
     date: str = Field(min_length=1, description="the day as said ('morgen') or YYYY-MM-DD, company-local")
     time: str | None = Field(default=None, description="the time as said ('halb drei') or HH:MM, 24 h")
-    mitarbeiter: str | None = Field(default=None, validation_alias=AliasChoices("mitarbeiter", "staff"))
+    mitarbeiter: SpokenName | None = Field(
+        default=None, validation_alias=AliasChoices("mitarbeiter", "staff")
+    )
 
 
 class BookingArgs(AvailabilityArgs):
     time: str = Field(min_length=1, description="the time as said or HH:MM, 24 h")
-    customer_name: str = Field(min_length=1, max_length=200)
-    customer_phone: str | None = None
-    customer_email: str | None = None
+    customer_name: SpokenName = Field(min_length=1, max_length=200)
+    customer_phone: str | None = Field(default=None, max_length=40)
+    customer_email: str | None = Field(default=None, max_length=254)
 
 
 class StaffArgs(_Args):
-    service: str | None = Field(default=None, validation_alias=AliasChoices("service", "service_name"))
+    service: SpokenName | None = Field(default=None, validation_alias=AliasChoices("service", "service_name"))
 
 
 class FindAppointmentArgs(_Args):
@@ -113,26 +146,43 @@ class FindAppointmentArgs(_Args):
     )
     date: str | None = Field(default=None, description="the appointment's day")
     time: str | None = Field(default=None, description="the appointment's time")
-    service: str | None = Field(default=None, validation_alias=AliasChoices("service", "service_name"))
-    customer_phone: str | None = Field(default=None, max_length=40, description="else call.from_number")
+    service: SpokenName | None = Field(default=None, validation_alias=AliasChoices("service", "service_name"))
+    customer_phone: str | None = Field(
+        default=None, max_length=40, description="finds only; a change needs the caller ID or the code"
+    )
 
 
 class RescheduleArgs(FindAppointmentArgs):
     new_date: str = Field(min_length=1)
     new_time: str = Field(min_length=1)
-    mitarbeiter: str | None = Field(default=None, validation_alias=AliasChoices("mitarbeiter", "staff"))
+    mitarbeiter: SpokenName | None = Field(
+        default=None, validation_alias=AliasChoices("mitarbeiter", "staff")
+    )
 
 
-def tool_call_key(company_id: str, request: ToolCallRequest) -> dict[str, Any]:
-    """What makes two tool calls the same: company, call, tool and the arguments normalised
-    (keys sorted by the hash, strings trimmed, inner whitespace collapsed and case-folded, empty
-    values dropped), since Retell sends no tool-call id (docs/reference/retell.md §2.2)."""
+def tool_call_identity(company_id: str, request: ToolCallRequest) -> dict[str, Any]:
+    """What a retry of a tool call repeats: company, call, tool and the arguments normalised (keys
+    sorted by the hash, strings trimmed, inner whitespace collapsed and case-folded, empty values
+    dropped). Retell's request has no tool-call id (docs/reference/retell.md §2.2)."""
     return {
         "company_id": company_id,
         "call_id": request.call.call_id,
         "tool": request.name,
         "args": _normalised(request.args),
     }
+
+
+def fingerprint(identity: dict[str, Any]) -> str:
+    """A short stable name of a tool call's identity, noted on the call record with its change."""
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def tool_call_key(identity: dict[str, Any], changes_before: int) -> dict[str, Any]:
+    """The once-only key: the identity and the number of changes other tool calls made in the call
+    before it. A retry sees the same number (its own first run's change does not count) and gets
+    the first answer; the same words after a cancel or reschedule in between run again."""
+    return {**identity, "changes_before": changes_before}
 
 
 def _normalised(value: Any) -> Any:
@@ -233,21 +283,35 @@ class ToolCalls:
             )
         company = self._companies.get(company_id)
         logger.info("tool call", tool=request.name, company_id=company_id, call_id=request.call.call_id)
+        changing = request.name in CHANGING_TOOLS
+        identity = tool_call_identity(company.company_id, request)
         try:
-            if request.name in CHANGING_TOOLS and self._once is not None:
-                result = self._run_once(self._once, company, request, tool)
+            if changing and self._once is not None:
+                result = self._run_once(self._once, company, request, tool, identity)
             else:
                 result = tool(company, request.args, request.call)
+        except InvalidRequest as exc:
+            if not (exc.field or "").startswith("args"):
+                raise  # a protocol fault of the request itself: HTTP 400
+            return argument_mistake(exc, company.language)
         except EventTypeMissing as exc:
             logger.warning("service not bookable: booking event types missing", reason=exc.message)
             return refusal(phrasing.not_bookable_by_phone(company.language), "not_bookable")
         except CalcomContractError:  # the client logged Cal.com's message at error level
             return our_error(company.language)
-        if request.name in CHANGING_TOOLS and result.success:
-            self._note_on_call(company, request, result)
+        except (CalcomError, WorkflowUnavailable) as exc:
+            status = exc.status_code if isinstance(exc, CalcomError) else None
+            logger.warning("calendar unavailable during a tool call", error=type(exc).__name__, status=status)
+            return refusal(
+                phrasing.calendar_unavailable(company.language), "calendar_unavailable", final=False
+            )
+        if changing and result.success:
+            self._note_on_call(company, request, result, fingerprint(identity))
         return result
 
-    def _note_on_call(self, company: Company, request: ToolCallRequest, result: ToolResult) -> None:
+    def _note_on_call(
+        self, company: Company, request: ToolCallRequest, result: ToolResult, change_of: str
+    ) -> None:
         """List the appointment on the call's record. The appointment is made already, so a store
         failure here is logged, not turned into a failed answer (noting again is harmless)."""
         appointment_id = result.data.get("appointment_id")
@@ -255,24 +319,39 @@ class ToolCalls:
             return
         try:
             self._call_records.note_appointment(
-                company.company_id, request.call.call_id, appointment_id, _CALL_ACTIONS[request.name]
+                company.company_id,
+                request.call.call_id,
+                appointment_id,
+                _CALL_ACTIONS[request.name],
+                change_of=change_of,
             )
         except StoreUnavailable:
             logger.warning("could not note the appointment on the call record", call_id=request.call.call_id)
 
-    @staticmethod
     def _run_once(
-        once: OnceOnly, company: Company, request: ToolCallRequest, tool: ToolHandler
+        self,
+        once: OnceOnly,
+        company: Company,
+        request: ToolCallRequest,
+        tool: ToolHandler,
+        identity: dict[str, Any],
     ) -> ToolResult:
-        """The first answer of this call, tool and arguments; protocol errors (raised) and
-        transient failures (not final) are not kept, so a repeat of those runs again."""
+        """The first answer of this tool call (same identity, same changes before it); protocol
+        errors (raised) and transient failures (not final) are not kept, so a repeat runs again."""
 
         def action() -> tuple[dict[str, Any], bool]:
             result = tool(company, request.args, request.call)
             return result.model_dump(mode="json"), result.final
 
+        changes_before = (
+            0
+            if self._call_records is None
+            else self._call_records.changes_not_by(
+                company.company_id, request.call.call_id, fingerprint(identity)
+            )
+        )
         try:
-            answer = once.run(tool_call_key(company.company_id, request), action)
+            answer = once.run(tool_call_key(identity, changes_before), action)
         except StillRunning:
             logger.info("duplicate tool call still running", tool=request.name, call_id=request.call.call_id)
             return refusal(
@@ -577,7 +656,11 @@ class ToolCalls:
                     phrasing.appointment_not_active(None, lang), "appointment_not_active", status=found.status
                 )
             return found, self._phrase(company, found, names), names
-        phone = self._caller_phone(company, args.customer_phone, call)
+        # Only the caller changes their appointment: their caller ID or the code says who they are.
+        # A number they name (or one while their caller ID is withheld) only finds.
+        caller_id = self._phone(company, call.from_number, call)
+        named = self._phone(company, args.customer_phone, call)
+        phone = named or caller_id
         if phone is None:
             return refusal(phrasing.need_identification(lang), "need_identification")
         candidates = self._appointments.for_customer_phone(company.company_id, phone, after=now)
@@ -596,6 +679,9 @@ class ToolCalls:
             candidates = self._of_service(company, candidates, args.service)
         if not candidates:
             return refusal(phrasing.appointment_not_found(False, lang), "appointment_not_found")
+        if phone != caller_id:
+            logger.info("appointment found by a number that is not the caller's; code needed")
+            return refusal(phrasing.code_needed_for_other_number(lang), "confirmation_code_needed")
         if len(candidates) > 1:
             phrases = [self._phrase(company, a, names) for a in candidates]
             return refusal(
@@ -617,18 +703,16 @@ class ToolCalls:
         return [a for a in appointments if wanted and wanted in fold(a.service_name or "")]
 
     @staticmethod
-    def _caller_phone(company: Company, spoken: str | None, call: Call) -> str | None:
-        """The number the caller booked with: the one they name, else the one they call from
-        (a national number is read in the salon's country)."""
+    def _phone(company: Company, value: str | None, call: Call) -> str | None:
+        """`value` in E.164 (a national number read in the salon's country), or None when it is no
+        phone number (withheld caller ID, anonymous SIP)."""
+        if not value:
+            return None
         home = call.to_number or next((n for b in company.branches for n in b.phone_numbers), None)
-        for value in (spoken, call.from_number):
-            if not value:
-                continue
-            try:
-                return phone_in_country(value, home) if home else normalize_phone(value)
-            except ValueError:
-                continue
-        return None
+        try:
+            return phone_in_country(value, home) if home else normalize_phone(value)
+        except ValueError:
+            return None
 
     def _phrase(self, company: Company, appointment: CustomerAppointment, names: dict[str, str]) -> str:
         today = self._clock().astimezone(company.zone).date()
