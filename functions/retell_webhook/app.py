@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from calbridge.adapters.http import error_response, json_app, map_common_errors
 from calbridge.adapters.http import raw_body as raw_body_of
-from calbridge.adapters.parsing import parse_json, parse_model
+from calbridge.adapters.parsing import parse_model
 from calbridge.adapters.retell import signature
 from calbridge.adapters.retell.payloads import InboundRequest, ToolCallRequest
 from calbridge.adapters.secrets import get_secret
@@ -35,10 +35,10 @@ from calbridge.services import wiring
 from calbridge.services.inbound import InboundRouting
 from calbridge.services.tools import ToolCalls
 
-MAX_BODY_BYTES = 256 * 1024
-# Lifecycle webhooks carry the whole transcript with word timings: a long call is megabytes.
-EVENTS_PATH = "/retell/events"
-MAX_EVENT_BODY_BYTES = 6 * 1024 * 1024  # Lambda's limit for a synchronous request
+# Tool calls and lifecycle webhooks carry the call's transcript with word timings: a long call is
+# megabytes. Every route takes what Lambda takes in a synchronous request; the handlers parse only
+# the fields they declare (adapters/retell/payloads.py).
+MAX_BODY_BYTES = 6 * 1024 * 1024
 
 settings = get_settings()
 _companies, _staff, _services = wiring.config_reads()  # cached per container for a few seconds
@@ -58,8 +58,7 @@ app = json_app()
 
 def raw_body() -> bytes:
     """The exact bytes Retell signed."""
-    limit = MAX_EVENT_BODY_BYTES if app.current_event.path == EVENTS_PATH else MAX_BODY_BYTES
-    return raw_body_of(app, limit)
+    return raw_body_of(app, MAX_BODY_BYTES)
 
 
 def verify_retell_signature(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
@@ -79,22 +78,23 @@ app.use(middlewares=[verify_retell_signature])
 @app.post("/retell/inbound")
 @tracer.capture_method
 def inbound_call() -> dict[str, Any]:
-    request = parse_model(InboundRequest, parse_json(raw_body()))
+    request = parse_model(InboundRequest, raw_body())
     return inbound_routing.answer(request)
 
 
 @app.post("/retell/functions")
 @tracer.capture_method
 def tool_call() -> dict[str, Any]:
-    request = parse_model(ToolCallRequest, parse_json(raw_body()))
+    request = parse_model(ToolCallRequest, raw_body())
     return tool_calls.handle(request).model_dump()
 
 
-@app.post(EVENTS_PATH)
+@app.post("/retell/events")
 @tracer.capture_method
 def call_event() -> Response:
-    # Retell only needs a fast 2xx; a redelivered or unrecorded event gets the same answer.
-    call_records.receive(parse_json(raw_body()))
+    # Retell only needs a fast 2xx; a redelivered or unrecorded event, or one of a call no company
+    # claims, gets the same answer.
+    call_records.receive(raw_body())
     return Response(status_code=204)
 
 
@@ -118,6 +118,8 @@ def _invalid_request(exc: InvalidRequest) -> Response:
 
 @app.exception_handler(UnknownCompany)
 def _unknown_company(exc: UnknownCompany) -> Response:
+    # A tool call of a call no company claims (services/tenancy.py), or metadata naming a company
+    # that no longer exists. The fix is configuration: the field says where to look.
     logger.warning("rejected request: unknown company", reason=exc.message)
     return error_response(400, "unknown_company", exc.message, field="call.metadata.company_id")
 

@@ -1,7 +1,8 @@
 """POST /retell/events: Retell's call lifecycle webhooks, signed, over the HTTP front of the local stack.
 
 Each event, redeliveries, every arrival order, concurrent delivery, other event types, appointments
-noted by the tools, bad signatures and payloads, and the tenant (metadata, dialled number, isolation).
+noted by the tools, bad signatures and payloads, and the tenant (metadata, agent id, dialled number,
+calls no company claims, isolation).
 """
 
 from __future__ import annotations
@@ -40,6 +41,23 @@ def call_records(fresh):
 def nothing_written(calls):
     yield
     assert calls.list(COMPANY) == [], "a request that was not recorded wrote a call record"
+
+
+@pytest.fixture
+def salon_two(fresh):
+    """A second company with its own number and agent."""
+    cb = importlib.import_module("calbridge.adapters.store.repositories")
+    models = importlib.import_module("calbridge.domain.models")
+    cb.CompanyRepository().save(
+        models.Company(
+            company_id="salon-two",
+            name="Salon Two",
+            timezone="Europe/Berlin",
+            branches=[{"branch_id": "main", "name": "Main", "phone_numbers": ["+4940555555"]}],
+            retell_agent_ids=["agent_salon_two"],
+        )
+    )
+    return "salon-two"
 
 
 def webhook(event: str, call_id: str = "call_e2e_events", **call: Any) -> dict[str, Any]:
@@ -250,25 +268,57 @@ def test_missing_or_wrong_fields_are_400_naming_the_field(retell, nothing_writte
 # ------------------------------------------------------------------ tenant
 
 
-def test_unknown_company_in_metadata_is_400(retell, nothing_written):
-    response = send(retell, webhook("call_started", metadata={"company_id": "no-such-salon"}))
-    assert response.status_code == 400
-    assert response.json()["error"] == "unknown_company"
-    assert response.json()["field"] == "call.metadata.company_id"
+UNCLAIMED = {"metadata": None, "agent_id": "agent_nobody_claims", "to_number": "+4940999999"}
 
 
-def test_without_metadata_the_dialled_number_routes_the_call(retell, calls):
-    assert send(retell, webhook("call_ended", metadata=None)).status_code == 204
+def test_without_metadata_the_agent_id_routes_the_call(retell, calls):
+    """A dashboard test call: no inbound webhook, so no metadata and no routed number."""
+    body = webhook("call_ended", metadata=None, to_number="+4940999999")
+    assert body["call"]["agent_id"] == "agent_local_demo"  # the demo salon's retell_agent_ids
+    assert send(retell, body).status_code == 204
+    stored = record(calls)
+    # The demo salon has one branch: an agent-routed call is that branch's.
+    assert (stored["company_id"], stored["branch_id"], stored["status"]) == (COMPANY, "berlin-mitte", "ended")
+
+
+def test_a_web_call_without_numbers_is_routed_by_its_agent_id(retell, calls):
+    body = webhook("call_started", metadata=None, from_number=None, to_number=None, direction=None)
+    body["call"]["call_type"] = "web_call"
+    assert send(retell, body).status_code == 204
+    assert record(calls)["company_id"] == COMPANY
+
+
+def test_without_metadata_and_an_unclaimed_agent_the_dialled_number_routes_the_call(retell, calls):
+    assert (
+        send(retell, webhook("call_ended", metadata=None, agent_id="agent_nobody_claims")).status_code == 204
+    )
     stored = record(calls)
     assert (stored["company_id"], stored["branch_id"], stored["status"]) == (COMPANY, "berlin-mitte", "ended")
 
 
-def test_without_metadata_and_an_unrouted_number_is_400(retell, nothing_written):
-    response = send(retell, webhook("call_ended", metadata=None, to_number="+4940999999"))
-    assert response.status_code == 400
-    body = response.json()
-    assert body["error"] == "unknown_company" and "dialled number" in body["message"]
-    assert "+4940999999" not in response.text
+@pytest.mark.parametrize("event", EVENTS)
+def test_a_call_no_company_claims_is_acknowledged_counted_and_writes_nothing(
+    retell, nothing_written, capsys, caplog, event
+):
+    # Retell redelivers anything but a 2xx three times: refusing would only repeat the event.
+    response = send(retell, webhook(event, **UNCLAIMED))
+    assert response.status_code == 204 and response.content == b""
+    assert '"CallEventUnknownCompany":[1.0]' in capsys.readouterr().out
+    [warning] = [r for r in caplog.records if r.getMessage() == "call event of no company; not recorded"]
+    assert warning.agent_id == "agent_nobody_claims"
+    assert "+4940999999" not in str(vars(warning)) and CALLER not in str(vars(warning))  # numbers stay out
+
+
+def test_metadata_naming_no_company_is_acknowledged_and_writes_nothing(retell, nothing_written, capsys):
+    response = send(retell, webhook("call_started", metadata={"company_id": "no-such-salon"}))
+    assert response.status_code == 204
+    assert '"CallEventUnknownCompany":[1.0]' in capsys.readouterr().out
+
+
+def test_metadata_wins_over_the_agent_id(retell, calls, salon_two):
+    send(retell, webhook("call_started", metadata={"company_id": "salon-two", "branch_id": "main"}))
+    assert record(calls, company_id="salon-two")["branch_id"] == "main"
+    assert calls.list(COMPANY) == []
 
 
 def test_the_tenant_comes_only_from_signed_call_data(retell, calls):
@@ -280,21 +330,19 @@ def test_the_tenant_comes_only_from_signed_call_data(retell, calls):
     assert calls.list("salon-two") == []
 
 
-def test_calls_of_two_companies_never_mix(retell, calls, stack):
-    cb = importlib.import_module("calbridge.adapters.store.repositories")
-    models = importlib.import_module("calbridge.domain.models")
-    cb.CompanyRepository().save(
-        models.Company(
-            company_id="salon-two",
-            name="Salon Two",
-            timezone="Europe/Berlin",
-            branches=[{"branch_id": "main", "name": "Main", "phone_numbers": ["+4940555555"]}],
-        )
-    )
+def test_calls_of_two_companies_never_mix(retell, calls, salon_two):
     send(retell, webhook("call_analyzed", call_id="call_same_id"))
     send(retell, webhook("call_started", call_id="call_same_id", metadata={"company_id": "salon-two"}))
-    send(retell, webhook("call_ended", call_id="call_two_only", metadata=None, to_number="+4940555555"))
+    send(
+        retell,
+        webhook("call_ended", call_id="call_two_only", metadata=None, agent_id=None, to_number="+4940555555"),
+    )
+    send(retell, webhook("call_ended", call_id="call_two_agent", metadata=None, agent_id="agent_salon_two"))
     assert record(calls, "call_same_id")["status"] == "analyzed"
     assert record(calls, "call_same_id", "salon-two")["status"] == "started"
-    assert sorted(c.call_id for c in calls.list("salon-two")) == ["call_same_id", "call_two_only"]
+    assert sorted(c.call_id for c in calls.list("salon-two")) == [
+        "call_same_id",
+        "call_two_agent",
+        "call_two_only",
+    ]
     assert [c.call_id for c in calls.list(COMPANY)] == ["call_same_id"]

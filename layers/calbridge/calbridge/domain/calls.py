@@ -74,6 +74,13 @@ class CallAppointment(BaseModel):
     change_of: str | None = None
 
 
+# Free text from Retell is stored cut to these lengths (docs/adr/0015-tenant-of-a-call.md): a
+# summary is a few sentences, a label (sentiment, hang-up reason, direction) one word of an enum.
+# Both keep a call record far below DynamoDB's 400 KB item limit.
+SUMMARY_MAX_CHARS = 4000
+LABEL_MAX_CHARS = 64
+
+
 class CallFacts(BaseModel):
     """What one lifecycle event says about the call; None where the event says nothing.
 
@@ -84,15 +91,15 @@ class CallFacts(BaseModel):
 
     branch_id: str | None = None
     agent_id: str | None = None
-    direction: str | None = None
+    direction: str | None = Field(default=None, max_length=LABEL_MAX_CHARS)
     from_number: str | None = None
     to_number: str | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
     duration_ms: int | None = None
-    disconnection_reason: str | None = None
-    summary: str | None = None
-    user_sentiment: str | None = None
+    disconnection_reason: str | None = Field(default=None, max_length=LABEL_MAX_CHARS)
+    summary: str | None = Field(default=None, max_length=SUMMARY_MAX_CHARS)
+    user_sentiment: str | None = Field(default=None, max_length=LABEL_MAX_CHARS)
     call_successful: bool | None = None
     in_voicemail: bool | None = None
 

@@ -131,6 +131,19 @@ class Company(_Model):
     opening_hours: OpeningHours | None = None
     # The nightly team sync repairs drifted segment event types in Cal.com (else only records them).
     sync_repair_drift: bool = False
+    # The Retell agents that answer for this company. A call that skipped /retell/inbound (a
+    # dashboard test call, a web call) is routed by its agent id (docs/adr/0015-tenant-of-a-call.md);
+    # an agent serves at most one company. At most 20: they are written in one transaction.
+    retell_agent_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")]] = Field(
+        default_factory=list, max_length=20
+    )
+
+    @field_validator("retell_agent_ids")
+    @classmethod
+    def _distinct_agents(cls, agent_ids: list[str]) -> list[str]:
+        if len(set(agent_ids)) != len(agent_ids):
+            raise ValueError("an agent id is listed twice")
+        return agent_ids
 
     def branch(self, branch_id: str) -> Branch | None:
         return next((b for b in self.branches if b.branch_id == branch_id), None)

@@ -525,6 +525,8 @@ class AdminService:
         """
         company = self._companies.get(company_id)
         updated, changed = apply_settings(company, parse_json(raw))
+        if "retell_agent_ids" in changed:
+            self._refuse_claimed_agents(company, updated)
         before, after = _settings_view(company), _settings_view(updated)
         if changed:
             try:
@@ -543,6 +545,18 @@ class AdminService:
         if "minimum_notice_minutes" in changed:
             answer.update(self._provision_own_changes(updated))
         return answer
+
+    def _refuse_claimed_agents(self, company: Company, updated: Company) -> None:
+        """An agent id serves one company: one another company lists is refused, naming the field.
+        (The write re-checks each claim in its transaction: a claim made meanwhile is a 409.)"""
+        for agent_id in set(updated.retell_agent_ids) - set(company.retell_agent_ids):
+            owner = self._companies.company_of_agent(agent_id)
+            if owner is not None and owner != company.company_id:
+                raise InvalidRequest(
+                    f"retell_agent_ids: agent {agent_id!r} already serves another company; "
+                    "remove it there first",
+                    field="retell_agent_ids",
+                )
 
     def _provision_own_changes(self, company: Company) -> dict[str, Any]:
         """Bring the booking event types in step with what an admin just changed (a new minimum

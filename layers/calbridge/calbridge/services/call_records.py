@@ -1,7 +1,8 @@
 """Call records from Retell's lifecycle webhooks (`POST /retell/events`) and from the tools.
 
-The tenant comes from signed call data only: `call.metadata.company_id` (our inbound answer put it
-there), else the dialled number of an inbound call through the phone-number routes.
+The tenant comes from signed call data only, through services/tenancy.py (metadata, agent id,
+dialled number). Events of a call no company claims are acknowledged, logged and counted, and
+write nothing: Retell would redeliver a refused webhook three times, to no avail.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from calbridge.domain.calls import AppointmentAction, CallAppointment, CallEvent
 from calbridge.domain.models import normalize_phone
 from calbridge.errors import UnknownCompany
 from calbridge.observability import logger, metrics
+from calbridge.services.tenancy import CallTenancy, Tenant
 
 
 def _utc(timestamp_ms: int | None) -> datetime | None:
@@ -52,15 +54,16 @@ class CallRecords:
         calls: CallRepository,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._companies = companies
+        self._tenancy = CallTenancy(companies)
         self._calls = calls
         self._clock = clock
 
-    def receive(self, body: Any) -> bool:
-        """Record a lifecycle webhook; True if it changed the record.
+    def receive(self, body: bytes | dict[str, Any]) -> bool:
+        """Record a lifecycle webhook (the raw body, or its parsed JSON); True if it changed the record.
 
-        Other Retell events are acknowledged and ignored; a redelivered event changes nothing.
-        Raises InvalidRequest (bad payload) or UnknownCompany (no tenant) before anything is written.
+        Other Retell events, redelivered events and events of a call no company claims are
+        acknowledged and change nothing. Raises InvalidRequest (bad payload) before anything is
+        written.
         """
         name = webhook_event_name(body)
         if name not in CALL_LIFECYCLE_EVENTS:
@@ -68,7 +71,10 @@ class CallRecords:
             return False
         request = parse_call_event(body)
         call = request.call
-        company_id, branch_id = self._tenant(call)
+        tenant = self._tenant(call)
+        if tenant is None:
+            return False
+        company_id, branch_id = tenant.company.company_id, tenant.branch_id
         event = CallEvent(request.event)
         recorded = self._calls.record_event(
             company_id, call.call_id, event, self._facts(call, branch_id), now=self._clock()
@@ -118,21 +124,21 @@ class CallRecords:
         recorded = self._calls.get(company_id, call_id)
         return 0 if recorded is None else recorded.changes_not_by(fingerprint)
 
-    def _tenant(self, call: LifecycleCall) -> tuple[str, str | None]:
-        """(company_id, branch_id) from the signed call data; UnknownCompany if it names none."""
-        company_id = call.metadata.company_id
-        if company_id:
-            self._companies.get(company_id)  # UnknownCompany for an id no company has
-            return company_id, call.metadata.branch_id
-        if call.direction != "outbound" and call.to_number:
-            route = self._companies.route_for(call.to_number)
-            if route is not None:
-                return route.company_id, route.branch_id
-        metrics.add_metric(name="CallEventUnknownCompany", unit=MetricUnit.Count, value=1)
-        raise UnknownCompany(
-            "no company for this call: call.metadata.company_id is missing and the dialled number "
-            "routes to no company"
-        )
+    def _tenant(self, call: LifecycleCall) -> Tenant | None:
+        """The call's tenant; None (logged and counted) when no company claims the call."""
+        try:
+            tenant = self._tenancy.tenant_of(call)
+        except UnknownCompany:  # the metadata names a company that no longer exists
+            tenant = None
+        if tenant is None:
+            metrics.add_metric(name="CallEventUnknownCompany", unit=MetricUnit.Count, value=1)
+            logger.warning(  # ids only: the numbers are the caller's
+                "call event of no company; not recorded",
+                call_id=call.call_id,
+                agent_id=call.agent_id,
+                metadata_company_id=call.metadata.company_id,
+            )
+        return tenant
 
     @staticmethod
     def _facts(call: LifecycleCall, branch_id: str | None) -> CallFacts:

@@ -1,18 +1,44 @@
 """Typed shapes of what Retell sends (docs/reference/retell.md), parsed leniently.
 
 Unknown fields are ignored (Retell adds fields over time); the fields we rely on are typed, and
-a failure names the field so the HTTP answer can say what is wrong.
+a failure names the field so the HTTP answer can say what is wrong. The handlers hand over the raw
+body: only the declared fields become Python objects, so the live transcript a tool call carries
+(the call object "with the transcript up to the moment of the request", retell.md §2.2) is parsed
+but never walked or copied.
+
+Every field we store or use as a key is bounded (docs/adr/0015-tenant-of-a-call.md): identifiers
+longer than MAX_ID_CHARS are refused (DynamoDB refuses keys over 1024 bytes), free text is cut to
+its bound in domain/calls.py and stored, and timestamps must be instants a datetime can hold.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, get_args
+import math
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from calbridge.adapters.parsing import parse_model
+from calbridge.domain.calls import LABEL_MAX_CHARS, SUMMARY_MAX_CHARS
 from calbridge.errors import InvalidRequest
+
+# Retell's ids are about 32 characters (call_id, agent_id "agent_…"); ours are at most 64.
+MAX_ID_CHARS = 128
+# E.164 has at most 16 characters; SIP URIs in from_number are longer, but not this long.
+MAX_NUMBER_CHARS = 128
+# 9999-12-31T23:59:59.999Z, the last instant a Python datetime holds.
+MAX_EPOCH_MS = 253_402_300_799_999
+
+
+def _cut_to(limit: int) -> AfterValidator:
+    return AfterValidator(lambda text: text[:limit])
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+NumberText = Annotated[str, Field(max_length=MAX_NUMBER_CHARS)]
+Label = Annotated[str, _cut_to(LABEL_MAX_CHARS)]
+EpochMs = Annotated[int, Field(ge=0, le=MAX_EPOCH_MS)]
 
 
 class _Lenient(BaseModel):
@@ -20,10 +46,10 @@ class _Lenient(BaseModel):
 
 
 class InboundCall(_Lenient):
-    from_number: str = Field(min_length=1)
-    to_number: str = Field(min_length=1)
-    agent_id: str | None = None
-    call_id: str | None = None
+    from_number: NumberText = Field(min_length=1)
+    to_number: NumberText = Field(min_length=1)
+    agent_id: Identifier | None = None
+    call_id: Identifier | None = None
 
 
 class InboundRequest(_Lenient):
@@ -34,15 +60,16 @@ class InboundRequest(_Lenient):
 class CallMetadata(_Lenient):
     """What our inbound answer stored on the call; the only source of the tenant."""
 
-    company_id: str | None = None
-    branch_id: str | None = None
+    company_id: Identifier | None = None
+    branch_id: Identifier | None = None
 
 
 class Call(_Lenient):
-    call_id: str = Field(min_length=1)
-    from_number: str | None = None
-    to_number: str | None = None
-    direction: str | None = None
+    call_id: Identifier
+    agent_id: Identifier | None = None  # routes calls that skipped /retell/inbound (services/tenancy.py)
+    from_number: NumberText | None = None
+    to_number: NumberText | None = None
+    direction: Label | None = None
     metadata: CallMetadata = CallMetadata()
 
 
@@ -66,6 +93,25 @@ class ToolCallRequest(_Lenient):
             raise ValueError("args is a JSON string that does not hold an object")
         return parsed
 
+    @field_validator("args")
+    @classmethod
+    def _finite_numbers(cls, args: dict[str, Any]) -> dict[str, Any]:
+        # The JSON parser reads NaN, Infinity and 1e400 as floats; no argument is such a number.
+        # InvalidRequest passes through pydantic as it is, so the answer names the argument itself.
+        for path, value in _leaves(args):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InvalidRequest(f"{path}: not a finite number", field=path)
+        return args
+
+
+def _leaves(value: Any, path: str = "args") -> list[tuple[str, Any]]:
+    """(path, value) of every scalar inside the arguments (a few, shallow: the parser caps depth)."""
+    if isinstance(value, dict):
+        return [leaf for key, item in value.items() for leaf in _leaves(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [leaf for index, item in enumerate(value) for leaf in _leaves(item, f"{path}.{index}")]
+    return [(path, value)]
+
 
 # Call webhooks (docs/reference/retell.md §1.2): the lifecycle events calbridge records. The others
 # Retell can send (opt-in extras, chat agents, ones added later) are acknowledged, not recorded.
@@ -74,8 +120,8 @@ CALL_LIFECYCLE_EVENTS = frozenset(get_args(CallLifecycleEvent))
 
 
 class CallAnalysis(_Lenient):
-    call_summary: str | None = None
-    user_sentiment: str | None = None
+    call_summary: Annotated[str, _cut_to(SUMMARY_MAX_CHARS)] | None = None
+    user_sentiment: Label | None = None
     call_successful: bool | None = None
     in_voicemail: bool | None = None
 
@@ -83,38 +129,43 @@ class CallAnalysis(_Lenient):
 class LifecycleCall(Call):
     """The call object of a lifecycle webhook; only call_id is sure to be there."""
 
-    agent_id: str | None = None
-    start_timestamp: int | None = Field(default=None, ge=0)  # ms since the epoch
-    end_timestamp: int | None = Field(default=None, ge=0)
-    duration_ms: int | None = Field(default=None, ge=0)
-    disconnection_reason: str | None = None
+    start_timestamp: EpochMs | None = None  # ms since the epoch
+    end_timestamp: EpochMs | None = None
+    duration_ms: EpochMs | None = None
+    disconnection_reason: Label | None = None
     call_analysis: CallAnalysis | None = None  # call_analyzed only
 
 
+# The event is `event` (or `event_type`, as one Retell doc page spells it); the call is `call` (or
+# `data`, Retell's deprecated name for it).
+_EVENT = AliasChoices("event", "event_type")
+_CALL = AliasChoices("call", "data")
+
+
 class CallEventRequest(_Lenient):
-    event: CallLifecycleEvent
-    call: LifecycleCall
+    event: CallLifecycleEvent = Field(validation_alias=_EVENT)
+    call: LifecycleCall = Field(validation_alias=_CALL)
 
 
-def webhook_event_name(data: Any) -> str:
-    """The event of a call webhook (`event`, or `event_type` as one Retell doc page spells it).
+class _WebhookEnvelope(_Lenient):
+    event: Any = Field(default=None, validation_alias=_EVENT)
+
+
+def webhook_event_name(body: bytes | dict[str, Any]) -> str:
+    """The event of a call webhook, from the raw body or its parsed JSON.
 
     InvalidRequest when it is missing or not a name. Any other name is returned as it is: Retell
     adds event types (transcript_updated, transfer_*, chat_*, ...) and the caller acknowledges
     those it does not record instead of making Retell redeliver them.
     """
-    if not isinstance(data, dict):
-        raise InvalidRequest("the request body must be a JSON object", field="body")
-    name = data.get("event", data.get("event_type"))
+    name = parse_model(_WebhookEnvelope, body).event
     if name is None:
         raise InvalidRequest("event is missing", field="event")
     if not isinstance(name, str) or not name.strip():
-        raise InvalidRequest(f"event must be a non-empty string, not {name!r}", field="event")
+        raise InvalidRequest("event must be a non-empty string", field="event")
     return name
 
 
-def parse_call_event(data: dict[str, Any]) -> CallEventRequest:
-    """A lifecycle webhook; the call is `call` (or `data`, Retell's deprecated name for it)."""
-    call = data.get("call", data.get("data"))
-    envelope = {"event": webhook_event_name(data)} | ({} if call is None else {"call": call})
-    return parse_model(CallEventRequest, envelope)
+def parse_call_event(body: bytes | dict[str, Any]) -> CallEventRequest:
+    """A lifecycle webhook, from the raw body or its parsed JSON."""
+    return parse_model(CallEventRequest, body)

@@ -88,6 +88,7 @@ class CompanyRecord(Model):
     minimum_notice_minutes = NumberAttribute(default=120)
     opening_hours = MapAttribute(null=True)  # OpeningHours as JSON: {"weekly": {"0": [["09:00:00", …]]}}
     sync_repair_drift = BooleanAttribute(default=False)
+    retell_agent_ids = ListAttribute(of=UnicodeAttribute, default=list)  # routed in AgentRouteRecord
     updated_at = UTCDateTimeAttribute()
 
 
@@ -108,6 +109,22 @@ class PhoneRouteRecord(Model):
     company_id = UnicodeAttribute()
     branch_id = UnicodeAttribute()
     by_company = PhoneByCompanyIndex()
+
+
+# Agent routes share the routing table with the phone numbers (docs/adr/0015-tenant-of-a-call.md):
+# their key is AGENT_ROUTE_PREFIX + the Retell agent id, which no E.164 number ("+…") can equal,
+# and the by_company index lists both kinds of a company's routes.
+AGENT_ROUTE_PREFIX = "agent#"
+
+
+class AgentRouteRecord(Model):
+    """A Retell agent id and the company it answers for (a call without our inbound metadata)."""
+
+    class Meta(_Meta):
+        table_name = _settings.phone_numbers_table
+
+    route_key = UnicodeAttribute(hash_key=True, attr_name="phone_number")  # "agent#<agent id>"
+    company_id = UnicodeAttribute()
 
 
 class StaffRecord(Model):

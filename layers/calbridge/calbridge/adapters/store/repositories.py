@@ -24,6 +24,8 @@ from pynamodb.transactions import TransactWrite
 
 from calbridge.adapters.cache import TtlCache
 from calbridge.adapters.store.models import (
+    AGENT_ROUTE_PREFIX,
+    AgentRouteRecord,
     CompanyRecord,
     PhoneRouteRecord,
     ServiceRecord,
@@ -32,13 +34,14 @@ from calbridge.adapters.store.models import (
     transaction_connection,
 )
 from calbridge.domain.models import Company, PhoneRoute, Service, StaffMember, normalize_phone
-from calbridge.errors import NotFound, PhoneNumberTaken, StoreUnavailable, UnknownCompany
+from calbridge.errors import MappingConflict, NotFound, PhoneNumberTaken, StoreUnavailable, UnknownCompany
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R", bound=Model)
 
 # The company attributes an admin may change on their own (PATCH .../settings): each is one
-# attribute of CompanyRecord, none touches the branches or the phone routes.
+# attribute of CompanyRecord, none touches the branches or the phone routes. retell_agent_ids also
+# writes the agent routes, in the same transaction.
 COMPANY_SETTINGS = (
     "language",
     "host_match_threshold",
@@ -46,7 +49,13 @@ COMPANY_SETTINGS = (
     "minimum_notice_minutes",
     "opening_hours",
     "sync_repair_drift",
+    "retell_agent_ids",
 )
+_UNAVAILABLE = "the company store is unavailable"
+
+
+class _Unclaimed(Exception):
+    """No company claims the agent id: raised out of the cache's loader so a miss is not cached."""
 
 
 def _to_domain[M: BaseModel](record: Any, model: type[M]) -> M:
@@ -65,6 +74,8 @@ def _to_record[R: Model](record_type: type[R], entity: BaseModel) -> R:
 class CompanyRepository:
     def __init__(self, cache_ttl_s: float = 0) -> None:
         self._cache: TtlCache[str, Company] = TtlCache(cache_ttl_s)  # 0: every read reads
+        # agent id -> company id. Only claims are kept: an agent id set a moment ago routes at once.
+        self._agents: TtlCache[str, str] = TtlCache(cache_ttl_s)
 
     def get(self, company_id: str) -> Company:
         return self._cache.get(company_id, lambda: self._read(company_id))
@@ -80,6 +91,7 @@ class CompanyRepository:
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        self._agents.clear()
 
     def calcom_team_ids(self) -> dict[str, int | None]:
         """Every company's Cal.com team id (None when unset), for the nightly team sync's fan-out.
@@ -108,15 +120,34 @@ class CompanyRepository:
         except PynamoDBException as exc:
             raise StoreUnavailable("the phone routing store is unavailable") from exc
 
-    def save(self, company: Company) -> None:
-        """Write the company and its phone routes in one transaction.
+    def company_of_agent(self, agent_id: str) -> str | None:
+        """The company a Retell agent answers for (one GetItem, or this container's cache), or None."""
+        try:
+            return self._agents.get(agent_id, lambda: self._read_agent_route(agent_id))
+        except _Unclaimed:
+            return None
 
-        A number routed to another company makes the whole write fail (PhoneNumberTaken);
-        numbers the company no longer lists are removed in the same transaction.
+    @staticmethod
+    def _read_agent_route(agent_id: str) -> str:
+        try:
+            return AgentRouteRecord.get(AGENT_ROUTE_PREFIX + agent_id).company_id
+        except DoesNotExist as exc:
+            raise _Unclaimed(agent_id) from exc
+        except PynamoDBException as exc:
+            raise StoreUnavailable("the agent routing store is unavailable") from exc
+
+    def save(self, company: Company) -> None:
+        """Write the company, its phone routes and its agent routes in one transaction.
+
+        A number routed to another company makes the whole write fail (PhoneNumberTaken), an agent
+        id another company claims too (MappingConflict); numbers and agents the company no longer
+        lists are removed in the same transaction.
         """
         wanted = {number: branch.branch_id for branch in company.branches for number in branch.phone_numbers}
+        stale: set[str] = set()
         try:
-            existing = {r.phone_number for r in PhoneRouteRecord.by_company.query(company.company_id)}
+            routed = self._routed_keys(company.company_id)
+            stale = {key for key in routed if not key.startswith(AGENT_ROUTE_PREFIX)} - wanted.keys()
             with TransactWrite(connection=transaction_connection(), client_request_token=None) as tx:
                 tx.save(_to_record(CompanyRecord, company))
                 for number, branch_id in wanted.items():
@@ -126,23 +157,64 @@ class CompanyRepository:
                         condition=PhoneRouteRecord.phone_number.does_not_exist()
                         | (PhoneRouteRecord.company_id == company.company_id),
                     )
-                for number in existing - wanted.keys():
+                for number in stale:
                     tx.delete(
                         PhoneRouteRecord(number),
                         condition=PhoneRouteRecord.company_id == company.company_id,
                     )
+                self._write_agent_routes(tx, company, routed)
         except TransactWriteError as exc:
-            if exc.cancellation_reasons and any(
-                r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons
-            ):
+            taken = self._taken_route(exc, agents_from=1 + len(wanted) + len(stale))
+            if taken == "phone":
                 raise PhoneNumberTaken(
                     f"a phone number of company {company.company_id!r} routes to another company"
                 ) from exc
-            raise StoreUnavailable("the company store is unavailable") from exc
+            if taken == "agent":
+                raise self._agent_taken(company) from exc
+            raise StoreUnavailable(_UNAVAILABLE) from exc
         except PynamoDBException as exc:
-            raise StoreUnavailable("the company store is unavailable") from exc
+            raise StoreUnavailable(_UNAVAILABLE) from exc
         finally:
             self._cache.invalidate(company.company_id)
+            self._agents.clear()
+
+    @staticmethod
+    def _routed_keys(company_id: str) -> set[str]:
+        """The keys of every route of the company: its phone numbers and "agent#<id>" keys."""
+        return {r.phone_number for r in PhoneRouteRecord.by_company.query(company_id)}
+
+    @staticmethod
+    def _write_agent_routes(tx: TransactWrite, company: Company, routed: set[str]) -> None:
+        """Claim the company's agent ids (refused if another company holds one) and release the
+        ones it no longer lists. Every agent route of the company is rewritten: cheap (a few
+        items) and it re-checks each claim in the transaction."""
+        wanted = {AGENT_ROUTE_PREFIX + agent_id for agent_id in company.retell_agent_ids}
+        for key in wanted:
+            tx.save(
+                AgentRouteRecord(key, company_id=company.company_id),
+                condition=AgentRouteRecord.route_key.does_not_exist()
+                | (AgentRouteRecord.company_id == company.company_id),
+            )
+        for key in {k for k in routed if k.startswith(AGENT_ROUTE_PREFIX)} - wanted:
+            tx.delete(AgentRouteRecord(key), condition=AgentRouteRecord.company_id == company.company_id)
+
+    @staticmethod
+    def _taken_route(exc: TransactWriteError, *, agents_from: int) -> str | None:
+        """Which kind of route another company holds ("phone", "agent"), from the transaction's
+        cancellation reasons (one per operation, in order: operations from `agents_from` on are
+        agent routes); None when no route condition failed."""
+        failed = [
+            index
+            for index, reason in enumerate(exc.cancellation_reasons or [])
+            if reason is not None and reason.code == "ConditionalCheckFailed"
+        ]
+        if not failed:
+            return None
+        return "agent" if failed[0] >= agents_from else "phone"
+
+    @staticmethod
+    def _agent_taken(company: Company) -> MappingConflict:
+        return MappingConflict(f"a Retell agent id of company {company.company_id!r} serves another company")
 
     def save_settings(self, company: Company, fields: Iterable[str]) -> None:
         """Write only the named settings of the company (COMPANY_SETTINGS), to a company that
@@ -162,14 +234,37 @@ class CompanyRepository:
         actions.append(CompanyRecord.updated_at.set(datetime.now(UTC)))
         record = CompanyRecord(company.company_id)
         try:
-            written = conditional_write(
-                lambda: record.update(actions=actions, condition=CompanyRecord.company_id.exists()),
-                unavailable="the company store is unavailable",
-            )
+            if "retell_agent_ids" in names:
+                written = self._save_with_agent_routes(company, record, actions)
+            else:
+                written = conditional_write(
+                    lambda: record.update(actions=actions, condition=CompanyRecord.company_id.exists()),
+                    unavailable=_UNAVAILABLE,
+                )
         finally:
             self._cache.invalidate(company.company_id)
+            self._agents.clear()
         if not written:
             raise UnknownCompany(f"unknown company {company.company_id!r}")
+
+    def _save_with_agent_routes(self, company: Company, record: CompanyRecord, actions: list[Any]) -> bool:
+        """The settings update and the company's agent routes in one transaction; False when the
+        company is gone, MappingConflict when another company claims one of the agent ids."""
+        try:
+            routed = self._routed_keys(company.company_id)
+            with TransactWrite(connection=transaction_connection(), client_request_token=None) as tx:
+                tx.update(record, actions=actions, condition=CompanyRecord.company_id.exists())
+                self._write_agent_routes(tx, company, routed)
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+                return False
+            if self._taken_route(exc, agents_from=1) == "agent":
+                raise self._agent_taken(company) from exc
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+        return True
 
 
 class _CompanyScoped[E: BaseModel]:
