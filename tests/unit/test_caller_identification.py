@@ -115,6 +115,8 @@ def test_confirmation_codes_as_read_out(spoken, code):
         ("(415) 555-0100", "+12125550100", "+14155550100"),  # no trunk prefix in the US
         ("0049 30 1234567", "+12125550100", "+49301234567"),  # 00 although the US dials 011
         ("011 49 30 1234567", "+12125550100", "+49301234567"),
+        ("+49 151 12345678", None, "+4915112345678"),  # no home: international numbers only
+        ("0049 151 12345678", "sip:reception@salon.example", "+4915112345678"),
     ],
 )
 def test_phone_numbers_as_said_are_read_in_the_salons_country(said, home, e164):
@@ -129,8 +131,9 @@ def test_phone_numbers_as_said_are_read_in_the_salons_country(said, home, e164):
         ("0151 1234", "+4930123456789"),  # digits missing: too short for a German mobile
         ("0000 000000", "+4930123456789"),
         ("+49 (0)30 1234567 Durchwahl 12", "+4930123456789"),
-        ("030 1234567", "030 1234567"),  # the home number must be E.164 itself
+        ("030 1234567", "030 1234567"),  # a national number needs an E.164 home to be read in
         ("030 1234567", "+4912"),
+        ("030 1234567", None),
     ],
 )
 def test_phone_numbers_that_are_none(said, home):

@@ -241,12 +241,18 @@ class Service(_Model):
         return sum(s.gap_after for s in self.segments)
 
 
-def phone_in_country(value: str, home: str) -> str:
+def phone_in_country(value: str, home: str | None) -> str:
     """A number as a caller says it, in E.164: an international one as `normalize_phone` reads
     it ('+43 1 2345678' stays Austrian), a national one ('030 1234567', '0151 1234 5678') in the
     country of `home` (an E.164 number, e.g. the salon's: libphonenumber's region of that number).
-    ValueError when `home` or `value` is not a valid number."""
+    Without a usable `home` (None, a SIP address) only international numbers are read. ValueError
+    when `value` is no valid number there."""
     import phonenumbers  # lazily, as in _phone_number
 
-    region = phonenumbers.region_code_for_number(phonenumbers.parse(normalize_phone(home)))
+    try:
+        home_number = normalize_phone(home or "")
+    except ValueError:
+        region = None
+    else:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(home_number))
     return _phone_number(value, region)
