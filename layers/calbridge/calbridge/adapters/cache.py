@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable
 
 
@@ -42,3 +43,19 @@ class TtlCache[K: Hashable, V]:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+class CacheGroup:
+    """Caches one write must drop together: every instance of a repository in this container."""
+
+    def __init__(self) -> None:
+        self._caches: weakref.WeakSet[TtlCache] = weakref.WeakSet()
+
+    def new[K: Hashable, V](self, ttl_s: float) -> TtlCache[K, V]:
+        cache: TtlCache[K, V] = TtlCache(ttl_s)
+        self._caches.add(cache)
+        return cache
+
+    def clear(self) -> None:
+        for cache in list(self._caches):
+            cache.clear()

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from calbridge.adapters.calcom import CalcomClient
     from calbridge.adapters.idempotency import OnceOnly
     from calbridge.adapters.queue import JobQueue
+    from calbridge.adapters.store.event_map import EventMapRepository
     from calbridge.services.appointment_changes import AppointmentChanges
     from calbridge.services.availability import AvailabilityService
     from calbridge.services.booking import BookingSaga
@@ -48,11 +49,24 @@ def config_reads() -> tuple[CompanyRepository, StaffRepository, ServiceRepositor
     return CompanyRepository(ttl), StaffRepository(ttl), ServiceRepository(ttl)
 
 
+@cache
+def booking_reads() -> tuple[HostMappingRepository, EventMapRepository]:
+    """Host mappings and the event map as availability and booking plans read them: kept in this
+    container for settings.directory_cache_s (a write in this container drops them at once)."""
+    from calbridge.adapters.store.event_map import EventMapRepository  # its table: booking functions only
+
+    ttl = get_settings().directory_cache_s
+    return HostMappingRepository(ttl), EventMapRepository(ttl)
+
+
 def clear_caches() -> None:
     """Forget everything this container cached about companies (tests reseeding the stack)."""
     host_resolver().clear()
     for repository in config_reads():
         repository.clear_cache()
+    HostMappingRepository.clear_cache()
+    if booking_reads.cache_info().currsize:
+        booking_reads()[1].clear_cache()
 
 
 # The Cal.com pieces are imported on first use: handlers that never call Cal.com (host
@@ -88,15 +102,13 @@ def event_type_provisioner() -> EventTypeProvisioner:
 
 @cache
 def availability() -> AvailabilityService:
-    from calbridge.adapters.store.event_map import EventMapRepository
     from calbridge.adapters.store.slot_cache import SlotCache
     from calbridge.services.availability import AvailabilityService
 
     return AvailabilityService(
         calcom_client(),
         config_reads()[1],
-        HostMappingRepository(),
-        EventMapRepository(),
+        *booking_reads(),
         SlotCache(get_settings().slot_cache_s),
     )
 
@@ -105,15 +117,14 @@ def availability() -> AvailabilityService:
 def booking_saga() -> BookingSaga:
     """The booking workflow's steps; the Cal.com client is built only by the steps that call it."""
     from calbridge.adapters.store.bookings import BookingRecordRepository
-    from calbridge.adapters.store.event_map import EventMapRepository
     from calbridge.adapters.store.leases import LeaseRepository
     from calbridge.services.booking import BookingSaga
 
     return BookingSaga(
         calcom=calcom_client,
         resolver=host_resolver(),
-        services=ServiceRepository(),
-        event_map=EventMapRepository(),
+        services=config_reads()[2],
+        event_map=booking_reads()[1],
         leases=LeaseRepository(),
         records=BookingRecordRepository(),
         lease_ttl_s=get_settings().booking_lease_s,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pynamodb.exceptions import PynamoDBException
 
+from calbridge.adapters.cache import CacheGroup, TtlCache
 from calbridge.adapters.store.models import EventMapRecord
 from calbridge.domain.event_types import EventMapEntry
 from calbridge.errors import StoreUnavailable
@@ -24,9 +25,27 @@ def _record(entry: EventMapEntry) -> EventMapRecord:
     return EventMapRecord(entry.company_id, entry.key, **data)
 
 
+# Every cached listing in this container: a write through any repository instance drops them all.
+_LISTINGS = CacheGroup()
+
+
 class EventMapRepository:
+    def __init__(self, cache_ttl_s: float = 0) -> None:
+        # The tool path (availability, booking plans) keeps what it listed per container for
+        # `cache_ttl_s`; this container's writes drop it, another's show after the TTL.
+        self._listed: TtlCache[tuple[str, str | None], list[EventMapEntry]] = _LISTINGS.new(cache_ttl_s)
+
     def list(self, company_id: str, service_id: str | None = None) -> list[EventMapEntry]:
         """The company's entries (one service's, given its id), ordered by service and segment."""
+        return list(self._listed.get((company_id, service_id), lambda: self._read(company_id, service_id)))
+
+    @staticmethod
+    def clear_cache() -> None:
+        """Forget every listing this container cached (tests that reset the tables)."""
+        _LISTINGS.clear()
+
+    @staticmethod
+    def _read(company_id: str, service_id: str | None) -> list[EventMapEntry]:
         condition = None if service_id is None else EventMapRecord.map_key.startswith(f"{service_id}#")
         try:
             return [_entry(r) for r in EventMapRecord.query(company_id, condition)]
@@ -34,6 +53,7 @@ class EventMapRepository:
             raise StoreUnavailable(_UNAVAILABLE) from exc
 
     def save(self, entry: EventMapEntry) -> None:
+        _LISTINGS.clear()
         try:
             _record(entry).save()
         except PynamoDBException as exc:
@@ -43,6 +63,7 @@ class EventMapRepository:
         """Upsert in BatchWriteItem calls of 25 (PynamoDB retries unprocessed items)."""
         if not entries:
             return
+        _LISTINGS.clear()
         try:
             with EventMapRecord.batch_write() as batch:
                 for entry in entries:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from calbridge.adapters.cache import CacheGroup, TtlCache
 from calbridge.adapters.store.models import (
     AppointmentRecord,
     HostMappingRecord,
@@ -74,7 +75,16 @@ def _mapping(record: HostMappingRecord) -> HostMapping:
     return HostMapping.model_validate(data)
 
 
+# Every cached listing in this container: a write through any repository instance drops them all.
+_LISTINGS = CacheGroup()
+
+
 class HostMappingRepository:
+    def __init__(self, cache_ttl_s: float = 0) -> None:
+        # The tool path's listing (availability, booking plans) is kept per container for
+        # `cache_ttl_s`, as the company directory is (wiring.config_reads); writes drop it.
+        self._listed: TtlCache[tuple[str, bool], list[HostMapping]] = _LISTINGS.new(cache_ttl_s)
+
     def get(self, company_id: str, host_id: int) -> HostMapping | None:
         """The mapping of a host, active or not; None if the host was never mapped."""
         try:
@@ -85,6 +95,15 @@ class HostMappingRepository:
             raise StoreUnavailable(_UNAVAILABLE) from exc
 
     def list(self, company_id: str, *, active_only: bool = True) -> list[HostMapping]:
+        return list(self._listed.get((company_id, active_only), lambda: self._read(company_id, active_only)))
+
+    @staticmethod
+    def clear_cache() -> None:
+        """Forget every listing this container cached (tests that reset the tables)."""
+        _LISTINGS.clear()
+
+    @staticmethod
+    def _read(company_id: str, active_only: bool) -> list[HostMapping]:
         try:
             records = HostMappingRecord.query(company_id, HostMappingRecord.mapping_key.startswith("host#"))
             mappings = [_mapping(r) for r in records]
@@ -121,6 +140,7 @@ class HostMappingRepository:
             if replaces is None
             else HostMappingRecord.version == replaces.version
         )
+        _LISTINGS.clear()
         self._transact(record, condition, audit)
 
     def save_rule(self, rule: ManualRuleRecord, audit: MappingAudit) -> None:
