@@ -126,8 +126,9 @@ def test_phone_numbers_are_normalized_to_e164(raw, normalized):
     ],
 )
 def test_non_e164_numbers_are_rejected(raw):
-    with pytest.raises(ValueError, match=r"E\.164"):
+    with pytest.raises(ValueError, match=r"E\.164") as refused:
         normalize_phone(raw)
+    assert str(refused.value) == "not a valid E.164 phone number"  # never quotes a person's number
 
 
 def test_every_number_in_the_fixtures_and_events_is_accepted():

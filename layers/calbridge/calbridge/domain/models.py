@@ -16,6 +16,8 @@ _ID = r"^[A-Za-z0-9_-]{1,64}$"
 # What a typed or transcribed phone number may hold: digits, the separators people write, one
 # leading '+'. Letters are refused (libphonenumber would read them as a keypad word: '…abc' -> '…222').
 _PHONE_TEXT = re.compile(r"\+?[0-9\s()./-]{1,40}")
+# Without the value: it is a person's number, and error messages reach logs and error bodies.
+_NOT_A_NUMBER = "not a valid E.164 phone number"
 
 
 def _phone_number(value: str, region: str | None) -> str:
@@ -32,7 +34,7 @@ def _phone_number(value: str, region: str | None) -> str:
 
     text = value.strip() if isinstance(value, str) else ""
     if not _PHONE_TEXT.fullmatch(text):
-        raise ValueError(f"not an E.164 phone number: {value!r}")
+        raise ValueError(_NOT_A_NUMBER)
     readings = [(text, region)] + ([("+" + text[2:], None)] if text.startswith("00") else [])
     for candidate, in_region in readings:
         try:
@@ -41,7 +43,7 @@ def _phone_number(value: str, region: str | None) -> str:
             continue
         if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    raise ValueError(f"not an E.164 phone number: {value!r}")
+    raise ValueError(_NOT_A_NUMBER)
 
 
 def normalize_phone(value: str) -> str:
