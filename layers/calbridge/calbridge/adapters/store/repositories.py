@@ -54,6 +54,10 @@ COMPANY_SETTINGS = (
 _UNAVAILABLE = "the company store is unavailable"
 
 
+def _condition_failed(exc: TransactWriteError) -> bool:
+    return any(r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons or [])
+
+
 class _Unclaimed(Exception):
     """No company claims the agent id: raised out of the cache's loader so a miss is not cached."""
 
@@ -144,7 +148,6 @@ class CompanyRepository:
         lists are removed in the same transaction.
         """
         wanted = {number: branch.branch_id for branch in company.branches for number in branch.phone_numbers}
-        stale: set[str] = set()
         try:
             routed = self._routed_keys(company.company_id)
             stale = {key for key in routed if not key.startswith(AGENT_ROUTE_PREFIX)} - wanted.keys()
@@ -164,14 +167,13 @@ class CompanyRepository:
                     )
                 self._write_agent_routes(tx, company, routed)
         except TransactWriteError as exc:
-            taken = self._taken_route(exc, agents_from=1 + len(wanted) + len(stale))
-            if taken == "phone":
-                raise PhoneNumberTaken(
-                    f"a phone number of company {company.company_id!r} routes to another company"
-                ) from exc
-            if taken == "agent":
+            if not _condition_failed(exc):
+                raise StoreUnavailable(_UNAVAILABLE) from exc
+            if self._agents_claimed_elsewhere(company):
                 raise self._agent_taken(company) from exc
-            raise StoreUnavailable(_UNAVAILABLE) from exc
+            raise PhoneNumberTaken(
+                f"a phone number of company {company.company_id!r} routes to another company"
+            ) from exc
         except PynamoDBException as exc:
             raise StoreUnavailable(_UNAVAILABLE) from exc
         finally:
@@ -198,19 +200,18 @@ class CompanyRepository:
         for key in {k for k in routed if k.startswith(AGENT_ROUTE_PREFIX)} - wanted:
             tx.delete(AgentRouteRecord(key), condition=AgentRouteRecord.company_id == company.company_id)
 
-    @staticmethod
-    def _taken_route(exc: TransactWriteError, *, agents_from: int) -> str | None:
-        """Which kind of route another company holds ("phone", "agent"), from the transaction's
-        cancellation reasons (one per operation, in order: operations from `agents_from` on are
-        agent routes); None when no route condition failed."""
-        failed = [
-            index
-            for index, reason in enumerate(exc.cancellation_reasons or [])
-            if reason is not None and reason.code == "ConditionalCheckFailed"
-        ]
-        if not failed:
-            return None
-        return "agent" if failed[0] >= agents_from else "phone"
+    def _agents_claimed_elsewhere(self, company: Company) -> bool:
+        """After a refused transaction: does another company hold one of the company's agent ids?
+        (Read again rather than told by the cancellation reasons, whose order is PynamoDB's
+        grouping of the operations, not ours.)"""
+        for agent_id in company.retell_agent_ids:
+            try:
+                owner = self._read_agent_route(agent_id)
+            except _Unclaimed:
+                continue
+            if owner != company.company_id:
+                return True
+        return False
 
     @staticmethod
     def _agent_taken(company: Company) -> MappingConflict:
@@ -256,12 +257,11 @@ class CompanyRepository:
                 tx.update(record, actions=actions, condition=CompanyRecord.company_id.exists())
                 self._write_agent_routes(tx, company, routed)
         except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons or []
-            if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-                return False
-            if self._taken_route(exc, agents_from=1) == "agent":
+            if not _condition_failed(exc):
+                raise StoreUnavailable(_UNAVAILABLE) from exc
+            if self._agents_claimed_elsewhere(company):
                 raise self._agent_taken(company) from exc
-            raise StoreUnavailable(_UNAVAILABLE) from exc
+            return False  # the company's own condition: it is gone
         except PynamoDBException as exc:
             raise StoreUnavailable(_UNAVAILABLE) from exc
         return True
