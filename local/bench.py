@@ -677,6 +677,138 @@ def import_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
     ]
 
 
+# ------------------------------------------------------------------ check_availability, worst case
+
+AVAILABILITY_LATENCIES_MS = (150, 400)
+AVAILABILITY_RUNS = 50  # at least, per latency (--calcom-runs when larger)
+AVAILABILITY_SERVICE = "177"  # 4 segments: two event types to read per staff member (ADR 0016)
+#: The fixture's Cal.com users of the demo salon's four staff members.
+AVAILABILITY_STAFF = {
+    "fabian-spitzer": 1420209,
+    "emma-williams": 1420210,
+    "lena-mueller": 1420211,
+    "sara-oezdemir": 1420212,
+}
+#: Issue 11's goals for check_availability's worst case (day full or closed, no preference, 4 staff).
+GOAL_AVAILABILITY_ROUND_TRIPS, GOAL_AVAILABILITY_OVERHEAD_MS, GOAL_AVAILABILITY_REQUESTS = 2, 100.0, 8
+
+
+def availability_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
+    """check_availability's worst case through the HTTP front, signed as Retell signs: service 177
+    performed by all four staff (linked to their Cal.com users, their event types provisioned, as
+    the team sync does), no staff preference, a Monday the stand-in has fully booked, the slot
+    cache emptied before every request (untimed). Per latency of the stand-in: the caller's wait
+    (p50/p95, the whole request), Cal.com requests and DynamoDB calls per check (counted at our
+    client and at PynamoDB, in every thread), against the goals."""
+    wiring = importlib.import_module("calbridge.services.wiring")
+    store = importlib.import_module("calbridge.adapters.store.repositories")
+    slot_cache_record = importlib.import_module("calbridge.adapters.store.models").SlotCacheRecord
+    staff_store, service_store = store.StaffRepository(), store.ServiceRepository()
+    for staff_id, user_id in AVAILABILITY_STAFF.items():
+        member = staff_store.get("salon-demo", staff_id)
+        staff_store.save(member.model_copy(update={"calcom_user_id": user_id}))
+    service = service_store.get("salon-demo", AVAILABILITY_SERVICE)
+    service_store.save(service.model_copy(update={"staff_ids": list(AVAILABILITY_STAFF)}))
+    report = wiring.event_type_provisioner().provision("salon-demo", repair=False, create_missing=True)
+    if not report.ok:
+        raise RuntimeError(f"the bench could not provision the staff's event types: {report.summary()}")
+    wiring.clear_caches()
+    company = store.CompanyRepository().get("salon-demo")
+
+    # A Monday at least two days ahead, every staff member booked from 06:00 to 21:00 local.
+    today = datetime.now(company.zone).date()
+    monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
+    monday += timedelta(days=7) if (monday - today).days < 2 else timedelta(0)
+    day_start = datetime.combine(monday, datetime.min.time(), tzinfo=company.zone) + timedelta(hours=6)
+    control = httpx.Client(base_url=stack.calcom_url, timeout=30)
+    retell = RetellSimulator(stack.http_url)
+    calcom = wiring.calcom_client()
+    event_map = importlib.import_module("calbridge.adapters.store.event_map").EventMapRepository()
+    event_type = next(
+        e.event_type_id for e in event_map.list("salon-demo", AVAILABILITY_SERVICE) if e.event_type_id
+    )
+    runs = max(args.calcom_runs, AVAILABILITY_RUNS)
+    arguments = {"service": "Ansatzfärbung", "date": monday.isoformat(), "time": "11:00"}
+    rows: list[str] = []
+    control.post("/_standin/rate-limit", json={"enabled": False}).raise_for_status()
+    try:
+        for user_id in AVAILABILITY_STAFF.values():
+            control.post(
+                "/_standin/bookings",
+                json={"start": day_start.isoformat(), "duration": 15 * 60, "host_user_id": user_id},
+            ).raise_for_status()
+        for latency in AVAILABILITY_LATENCIES_MS:
+            control.post("/_standin/latency", json={"ms": latency}).raise_for_status()
+            round_trips = []
+            for _ in range(5):  # one Cal.com round trip through our client, at this latency
+                started = time.perf_counter()
+                calcom.get_team_event_type(company.calcom_team_id, event_type)
+                round_trips.append((time.perf_counter() - started) * 1000)
+            round_trip = statistics.median(round_trips)
+            times, overheads, requests, dynamodb = [], [], [], []
+            for index in range(runs + 1):  # request 0 warms the path up and is not counted
+                with slot_cache_record.batch_write() as batch:
+                    for record in slot_cache_record.scan():
+                        batch.delete(record)
+                call = {**CALL, "call_id": f"call_bench_{uuid.uuid4().hex}"}
+                with calcom_exchanges() as spans, dynamodb_calls() as calls:
+                    started = time.perf_counter()
+                    response = retell.tool("check_availability", arguments, call)
+                    elapsed = (time.perf_counter() - started) * 1000
+                response.raise_for_status()
+                answer = response.json()
+                if answer.get("data", {}).get("available") is not False or not answer["data"].get(
+                    "alternatives"
+                ):
+                    raise RuntimeError(
+                        f"the worst case should offer alternatives, the tool answered {answer}"
+                    )
+                if index == 0:
+                    continue
+                times.append(elapsed)
+                overheads.append(elapsed - covered_ms(spans))
+                requests.append(len(spans))
+                dynamodb.append(len(calls))
+            p50, p95 = statistics.median(times), percentile(times, 95)
+            goal_ms = GOAL_AVAILABILITY_ROUND_TRIPS * round_trip + GOAL_AVAILABILITY_OVERHEAD_MS
+            requests_met = max(requests) <= GOAL_AVAILABILITY_REQUESTS
+            rows.append(
+                f"| {latency} ms | {runs} | {round_trip:.0f} | {p50:.0f} | {p95:.0f} "
+                f"| {statistics.median(overheads):.0f} | {percentile(overheads, 95):.0f} "
+                f"| ≤ {goal_ms:.0f} ({GOAL_AVAILABILITY_ROUND_TRIPS} × {round_trip:.0f} + "
+                f"{GOAL_AVAILABILITY_OVERHEAD_MS:.0f}): {'yes' if p95 <= goal_ms else 'NO'} "
+                f"| {statistics.mean(requests):g} (max {max(requests)}) "
+                f"| ≤ {GOAL_AVAILABILITY_REQUESTS}: {'yes' if requests_met else 'NO'} "
+                f"| {statistics.mean(dynamodb):g} (max {max(dynamodb)}) |"
+            )
+    finally:
+        control.post("/_standin/latency", json={"ms": 0})
+        control.post("/_standin/rate-limit", json={"enabled": True})
+        control.close()
+        retell.close()
+        stack.reset()  # back to the demo salon as seeded: one linked staff member, no bookings
+        seed_demo(stack)
+        wiring.clear_caches()
+    return [
+        f"| check_availability worst case: service {AVAILABILITY_SERVICE} (4 segments), 4 staff, no "
+        "preference, the asked day fully booked, slot cache cold; Cal.com latency | runs "
+        "| one Cal.com round trip ms (median of 5) | p50 ms | p95 ms | our time p50 ms | our time p95 ms "
+        "| goal p95 ms | Cal.com requests per check | goal | DynamoDB calls per check |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "Times: the whole request as the caller waits for it (the Retell simulator's signed POST through "
+        "the HTTP front, signature check, the tool, Cal.com, the answer); our time: that minus the time "
+        "at least one Cal.com exchange was open. The stand-in runs in the bench's process and checks "
+        "every answer against Cal.com's contract, so its work on 8 parallel answers (a week of "
+        "5-minute slots each for B) competes with ours for the interpreter and shows in both columns. "
+        "Cal.com requests: our client's "
+        "exchanges; DynamoDB calls: PynamoDB's, in every thread. The asked day and the 7 after it are read "
+        "in one round trip: per staff member one request for segment A's event type and one for B's, "
+        "whose slots also answer for C and D (docs/adr/0016-availability-budget.md).",
+    ]
+
+
 #: The sections, in report order: name -> what measures them and gives their table's lines.
 SECTIONS: dict[str, Callable[[LocalStack, argparse.Namespace], list[str]]] = {
     "tools": tool_rows,
@@ -684,6 +816,7 @@ SECTIONS: dict[str, Callable[[LocalStack, argparse.Namespace], list[str]]] = {
     "booking": lambda stack, args: booking_rows(stack, args.booking_runs)[0],
     "sync": lambda stack, args: team_sync_rows(stack),
     "imports": import_rows,
+    "availability": availability_rows,
 }
 RESULTS_INTRO = """# Benchmarks
 

@@ -23,7 +23,6 @@ Within the caller's patience (docs/adr/0016-availability-budget.md):
 
 from __future__ import annotations
 
-import math
 import time as monotonic_time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -40,17 +39,18 @@ from calbridge.adapters.store.host_mappings import HostMappingRepository
 from calbridge.adapters.store.repositories import StaffRepository
 from calbridge.adapters.store.slot_cache import SlotCache, cache_key
 from calbridge.config import Settings, get_settings
-from calbridge.domain.event_types import (
-    EventMapEntry,
-    EventMapIndex,
-    SyncStatus,
-    event_type_for,
-    hold_targets,
-    index_event_map,
-)
+from calbridge.domain.event_types import hold_targets, index_event_map
 from calbridge.domain.mappings import calcom_users_by_staff
 from calbridge.domain.models import Company, Service
-from calbridge.domain.planning import Hold, SegmentPlan, nearest_alternatives, plan_fits, plan_variants
+from calbridge.domain.planning import (
+    Hold,
+    SegmentPlan,
+    nearest_alternatives,
+    plan_fits,
+    plan_service,
+    plan_variants,
+)
+from calbridge.domain.slot_grid import SlotReader, slot_readers
 from calbridge.errors import CalcomError, CalcomUnavailable, EventTypeMissing, NotFound
 from calbridge.observability import logger, metrics
 
@@ -97,65 +97,6 @@ class AvailabilityLimits(BaseModel):
             max_calcom_requests=settings.availability_max_calcom_requests,
             concurrency=settings.availability_concurrency,
         )
-
-
-class SlotReader(BaseModel):
-    """How a hold's free starts are read from one event type's slots (the hold's own, or a
-    shorter hold's of the same staff member on the same grid): the hold is free at `t` when the
-    source has a slot at `t + offset` for every offset."""
-
-    model_config = ConfigDict(frozen=True)
-
-    event_type_id: int
-    offsets: tuple[int, ...] = (0,)  # minutes
-
-    def free(self, start: datetime, slots: set[datetime]) -> bool:
-        return all(start + timedelta(minutes=offset) in slots for offset in self.offsets)
-
-
-def slot_readers(service: Service, entries: EventMapIndex, user_id: int) -> dict[str, SlotReader]:
-    """Per hold key, where its free starts are read for Cal.com user `user_id` (EventTypeMissing
-    when a hold has no bookable event type).
-
-    Cal.com offers an event type's slot at `t` when `t` is on its grid (`slotInterval` steps from
-    the start of the working range, after the minimum notice) and the host works and is free for
-    the whole length (packages/lib/slots.ts, getAggregatedAvailability.ts; one host: that host's
-    ranges, docs/adr/0013). Two event types of one host with the same `slotInterval` and minimum
-    notice share that grid, so a hold of length L at `t` is free exactly when the shorter source
-    (length S >= the interval) has slots at t, t + step, ... up to t + L - S: together they cover
-    [t, t + L) inside one working range, free. Only holds whose interval and notice calbridge
-    wrote and a sync found in step (SYNCED) are grouped; any other hold reads its own event type.
-    """
-    holds = hold_targets(service)
-    chosen: dict[str, EventMapEntry] = {}
-    for hold in holds:
-        event_type_for(hold, service, entries, user_id)  # raises EventTypeMissing
-        chosen[hold.key] = entries[(hold.key, user_id)]
-    groups: dict[tuple[int, int], list[EventMapEntry]] = {}
-    readers: dict[str, SlotReader] = {}
-    for key, entry in chosen.items():
-        assert entry.event_type_id is not None  # event_type_for checked it
-        shares_grid = (
-            entry.sync_status is SyncStatus.SYNCED
-            and entry.slot_interval is not None
-            and entry.minimum_notice is not None
-        )
-        if shares_grid:
-            groups.setdefault((entry.slot_interval, entry.minimum_notice), []).append(entry)  # type: ignore[arg-type]
-        else:
-            readers[key] = SlotReader(event_type_id=entry.event_type_id)
-    for (step, _), members in groups.items():
-        source = min(members, key=lambda e: e.length)
-        assert source.event_type_id is not None
-        for entry in members:
-            if entry.event_type_id == source.event_type_id or source.length < step:
-                readers[entry.segment_key] = SlotReader(event_type_id=entry.event_type_id)  # type: ignore[arg-type]
-                continue
-            covering = math.ceil((entry.length - source.length) / step)
-            readers[entry.segment_key] = SlotReader(
-                event_type_id=source.event_type_id, offsets=tuple(k * step for k in range(covering + 1))
-            )
-    return {hold.key: readers[hold.key] for hold in holds}
 
 
 @dataclass(frozen=True)
@@ -253,6 +194,50 @@ class AvailabilityService:
         search = self._search(company, service, days, staff_id)
         return self._free_starts(company, service, search, days)
 
+    def bookable_staff(self, company: Company, service: Service) -> list[str]:
+        """The staff ids (in the service's order) who perform `service` and can be booked now: a
+        Cal.com user and a booking event type for every hold. No Cal.com request."""
+        try:
+            return [c.staff_id for c in self._candidates(company, service, None)]
+        except EventTypeMissing:
+            return []
+
+    def first_choice(
+        self, company: Company, service: Service, day: date, at: time, staff_id: str | None = None
+    ) -> StartOption | None:
+        """What a booking tries first, without asking Cal.com (docs/adr/0018-booking-without-a-check.md):
+        `at` on `day` with the staff member named, else with the first one the slot cache shows
+        free then, else with the first bookable one the cache does not show busy. None when the
+        time is inside the minimum notice or nobody is left: then only a check can tell. One read
+        of the slot cache."""
+        start = datetime.combine(day, at, tzinfo=company.zone).astimezone(UTC)
+        if start < self._earliest(company):
+            return None
+        candidates = self._candidates(company, service, staff_id)
+        sources = list(dict.fromkeys(s for c in candidates for s in c.sources))
+        keys = {source: cache_key(company.company_id, source[0], source[1], day) for source in sources}
+        cached = self._slot_cache.get_many(keys.values())
+        slots = {source: set(cached[key]) for source, key in keys.items() if key in cached}
+        unknown: list[_Candidate] = []
+        for candidate in candidates:
+            if not all(source in slots for source in candidate.sources):
+                unknown.append(candidate)
+                continue
+            fitting = _fitting_plan(service, candidate, start, slots)
+            if fitting is not None:
+                return StartOption(
+                    start=start, staff_id=candidate.staff_id, calcom_user_id=candidate.user_id, plan=fitting
+                )
+        if not unknown:
+            return None
+        first = unknown[0]
+        return StartOption(
+            start=start,
+            staff_id=first.staff_id,
+            calcom_user_id=first.user_id,
+            plan=plan_service(service, start),
+        )
+
     # ------------------------------------------------------------------ internals
 
     def _earliest(self, company: Company) -> datetime:
@@ -267,15 +252,6 @@ class AvailabilityService:
         earliest = self._earliest(company)
         found: dict[datetime, StartOption] = {}
         for candidate in search.readable():
-
-            def free(
-                hold: Hold,
-                candidate: _Candidate = candidate,
-                slots: dict[Source, set[datetime]] = search.slots,
-            ) -> bool:
-                reader = candidate.readers[hold.key]
-                return reader.free(hold.start, slots[(reader.event_type_id, candidate.user_id)])
-
             opener = candidate.readers[first]
             opener_slots = search.slots[(opener.event_type_id, candidate.user_id)]
             for start in sorted(opener_slots):
@@ -283,9 +259,7 @@ class AvailabilityService:
                     continue
                 if not opener.free(start, opener_slots):
                     continue
-                fitting = next(
-                    (plan for plan in plan_variants(service, start) if plan_fits(plan, free)), None
-                )
+                fitting = _fitting_plan(service, candidate, start, search.slots)
                 if fitting is not None:
                     found[start] = StartOption(
                         start=start,
@@ -421,13 +395,25 @@ class AvailabilityService:
         zone = company.zone
         start, _ = local_day(min(days), company)
         _, end = local_day(max(days), company)
-        answer = self._calcom.get_slots(source[0], start, end, company.timezone)
+        answer = self._calcom.get_slots(source[0], start, end, company.timezone, ends=False)
         by_day: dict[date, list[datetime]] = {day: [] for day in days}
         for slot in answer.slots:
             day = slot.start.astimezone(zone).date()
             if day in by_day:
                 by_day[day].append(slot.start.astimezone(UTC))
         return by_day
+
+
+def _fitting_plan(
+    service: Service, candidate: _Candidate, start: datetime, slots: dict[Source, set[datetime]]
+) -> SegmentPlan | None:
+    """The first plan of `service` at `start` whose every hold the candidate's slots show free."""
+
+    def free(hold: Hold) -> bool:
+        reader = candidate.readers[hold.key]
+        return reader.free(hold.start, slots[(reader.event_type_id, candidate.user_id)])
+
+    return next((plan for plan in plan_variants(service, start) if plan_fits(plan, free)), None)
 
 
 def local_day(day: date, company: Company) -> tuple[datetime, datetime]:
