@@ -141,7 +141,6 @@ def test_wrong_or_missing_tenant_is_a_4xx(retell, unchanged_tables, call, error,
         ({"name": "get_service_info", "args": '["Föhnen"]', "call": CALL}, "args"),
         ({"name": "get_service_info", "args": "service=Föhnen", "call": CALL}, "args"),
         ({"name": "get_service_info", "args": {}, "call": {**CALL, "call_id": 42}}, "call.call_id"),
-        ({"name": "get_service_info", "args": {"service": 42}, "call": CALL}, "args.service"),
         ({"name": "get_service_info", "args": {}}, "call"),
         ({"event": "call_inbound"}, "name"),
     ],
@@ -163,7 +162,8 @@ def test_malformed_json_is_400(retell, unchanged_tables, raw, message):
 
 
 def test_oversized_body_is_413(retell, unchanged_tables):
-    body = {"name": "get_service_info", "args": {"service": "x" * 300_000}, "call": CALL}
+    # Lambda's synchronous payload limit: tool calls carry the live transcript, megabytes long.
+    body = {"name": "get_service_info", "args": {"service": "x" * (6 * 1024 * 1024)}, "call": CALL}
     assert retell.post("/retell/functions", body).status_code == 413
 
 
