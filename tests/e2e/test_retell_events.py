@@ -112,7 +112,7 @@ def test_the_three_events_make_the_full_record(retell, calls):
 
 
 def test_a_long_calls_transcript_fits(retell, calls):
-    """Word timings make a long call's webhook megabytes; the tools' 256 KB limit does not apply."""
+    """Word timings make a long call's webhook megabytes (every Retell route takes up to 6 MB)."""
     words = [{"word": "Haarschnitt", "start": n * 0.4, "end": n * 0.4 + 0.3} for n in range(20_000)]
     body = webhook("call_analyzed", transcript_object=[{"role": "user", "content": "…", "words": words}])
     assert len(compact(body)) > 1024 * 1024
