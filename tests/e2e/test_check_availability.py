@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import importlib
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from tests.helpers import BERLIN, next_monday
+from tests.helpers import BERLIN, link_staff, next_monday
 
 CALL = {"call_id": "call_availability", "metadata": {"company_id": "salon-demo", "branch_id": "berlin-mitte"}}
 
@@ -51,6 +52,31 @@ def test_without_a_time_the_first_free_starts_are_offered(fresh, retell):
     result = ask(retell, service="Damenhaarschnitt", date=next_monday())
     assert result["success"] and len(result["data"]["starts"]) == 3
     assert result["message"].startswith("Frei wäre")
+
+
+def test_a_closed_day_with_four_staff_offers_the_next_day_within_eight_calcom_requests(fresh, retell):
+    """Issue 11's worst case: no preference, four staff, a Sunday (the salon is closed): the asked
+    day and the week after it in one round of at most 8 slots requests (docs/adr/0016)."""
+    users = {
+        "fabian-spitzer": 1420209,
+        "emma-williams": 1420210,
+        "lena-mueller": 1420211,
+        "sara-oezdemir": 1420212,
+    }
+    services = importlib.import_module("calbridge.adapters.store.repositories").ServiceRepository()
+    services.save(services.get("salon-demo", "177").model_copy(update={"staff_ids": list(users)}))
+    for staff_id, user_id in users.items():
+        link_staff(staff_id, user_id)
+    sunday = date.fromisoformat(next_monday()) + timedelta(days=6)
+    httpx.delete(f"{fresh.calcom_url}/_standin/requests").raise_for_status()
+
+    result = ask(retell, service="Ansatzfärbung", date=sunday.isoformat(), time="11:00")
+
+    assert result["success"] and not result["data"]["available"]
+    monday = (sunday + timedelta(days=1)).isoformat()
+    assert [a["start"][:10] for a in result["data"]["alternatives"]] == [monday] * 3
+    served = httpx.get(f"{fresh.calcom_url}/_standin/requests").json()
+    assert len([r for r in served if r["path"] == "/v2/slots"]) == 8
 
 
 @pytest.mark.parametrize(
