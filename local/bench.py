@@ -6,7 +6,9 @@ Sections: `tools` (per Retell request: the webhook handler's time and our own ov
 spent waiting on Cal.com subtracted, warm, p50/p95), `hosts` (resolving a mapped host), `booking`
 (a 4-segment composite booking through the booking state machine with the Cal.com stand-in at
 150 ms latency: end-to-end time, Cal.com and DynamoDB calls per booking, against issue 4's
-goals), `sync` (the team sync) and `imports` (the cold-start import of every function's handler
+goals), `availability` (check_availability's worst case through the HTTP front: 4 staff, no
+preference, the asked day full, cold slot cache, at 150 and 400 ms Cal.com latency, against issue
+11's goals), `sync` (the team sync) and `imports` (the cold-start import of every function's handler
 module, in a fresh interpreter with Lambda's packages only). Results are printed; each section's
 table replaces its own block in docs/benchmarks.md (between `<!-- bench:NAME -->` markers), so
 the text around the blocks stays and a run of some sections leaves the others' figures.
@@ -776,7 +778,8 @@ def availability_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
                 f"| {latency} ms | {runs} | {round_trip:.0f} | {p50:.0f} | {p95:.0f} "
                 f"| {statistics.median(overheads):.0f} | {percentile(overheads, 95):.0f} "
                 f"| ≤ {goal_ms:.0f} ({GOAL_AVAILABILITY_ROUND_TRIPS} × {round_trip:.0f} + "
-                f"{GOAL_AVAILABILITY_OVERHEAD_MS:.0f}): {'yes' if p95 <= goal_ms else 'NO'} "
+                f"{GOAL_AVAILABILITY_OVERHEAD_MS:.0f}): p50 {'yes' if p50 <= goal_ms else 'NO'}, "
+                f"p95 {'yes' if p95 <= goal_ms else 'NO'} "
                 f"| {statistics.mean(requests):g} (max {max(requests)}) "
                 f"| ≤ {GOAL_AVAILABILITY_REQUESTS}: {'yes' if requests_met else 'NO'} "
                 f"| {statistics.mean(dynamodb):g} (max {max(dynamodb)}) |"
@@ -793,7 +796,7 @@ def availability_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
         f"| check_availability worst case: service {AVAILABILITY_SERVICE} (4 segments), 4 staff, no "
         "preference, the asked day fully booked, slot cache cold; Cal.com latency | runs "
         "| one Cal.com round trip ms (median of 5) | p50 ms | p95 ms | our time p50 ms | our time p95 ms "
-        "| goal p95 ms | Cal.com requests per check | goal | DynamoDB calls per check |",
+        "| goal ms (met by p50, p95) | Cal.com requests per check | goal | DynamoDB calls per check |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",

@@ -99,6 +99,9 @@ def test_bad_requests_get_a_speakable_no(fresh, retell, args, error):
     assert result["message"] and "Traceback" not in result["message"]
 
 
-def test_wrong_typed_args_are_a_protocol_error(fresh, retell):
-    response = retell.tool("check_availability", {"service": "Föhnen", "date": 20260302}, CALL)
-    assert response.status_code == 400 and response.json()["field"] == "args.date"
+def test_wrong_typed_args_are_a_question_not_a_protocol_error(fresh, retell):
+    # Issue 11: an argument mistake an LLM makes is a speakable success:false, HTTP 4xx only for
+    # protocol faults (tests/e2e/test_truthful_answers.py covers the other tools).
+    result = ask(retell, service="Föhnen", date=20260302)
+    assert result["success"] is False and result["data"]["error"] == "invalid_argument", result
+    assert result["data"]["argument"] == "date" and result["message"].startswith("Für welchen Tag")
