@@ -348,7 +348,9 @@ class AvailabilityService:
             if errors:
                 raise errors[0]
             if not complete:
-                raise CalcomUnavailable("Cal.com did not answer within the availability budget")
+                raise CalcomUnavailable(
+                    "no staff member's slots came in within the availability budget and cap"
+                )
         if not complete:
             logger.warning(
                 "availability incomplete",
