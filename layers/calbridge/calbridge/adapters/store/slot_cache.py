@@ -1,9 +1,11 @@
 """Cal.com slots cached in DynamoDB for a minute, shared by every container.
 
-Keyed per (company, event type, staff member's Cal.com user, local day). Entries expire by
-DynamoDB TTL and are also checked on read (TTL deletion is lazy). The booking, cancel and
-reschedule sagas delete the entries their appointments touch, inside their own transactions
-(adapters/store/bookings.py), so the next check sees Cal.com again. Writing an entry is best
+Keyed per (company, event type, staff member's Cal.com user, local day); availability asks
+Cal.com for a week at once and writes one entry per day of the answer. Entries expire by DynamoDB
+TTL and are also checked on read (TTL deletion is lazy). The booking, cancel and reschedule sagas
+delete the entries of every hold their appointments touch, inside their own transactions
+(adapters/store/bookings.py): a superset of the event types availability reads (docs/adr/0016),
+so the next check sees Cal.com again. Writing an entry is best
 effort: it fails when such a transaction holds the item at that moment (DynamoDB's
 TransactionConflict), and a missing entry only means the next check asks Cal.com.
 """
