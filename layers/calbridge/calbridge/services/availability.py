@@ -174,8 +174,13 @@ class AvailabilityService:
         if requested is None and starts:
             return AvailabilityAnswer(requested=None, match=None, starts=tuple(starts), complete=complete)
         pool = list(starts)
-        if len(pool) < 3:  # the asked day is (nearly) full: its following days were read too
-            pool += self._free_starts(company, service, search, following)
+        # The asked day is (nearly) full: its following days were read too. Every start of a later
+        # day is further from the asked time than every start of an earlier one, so the days are
+        # planned one by one until three starts are found.
+        for later in following:
+            if len(pool) >= 3:
+                break
+            pool += self._free_starts(company, service, search, [later])
         by_start = {o.start: o for o in reversed(pool)}  # earliest staff member per start wins
         anchor = requested or datetime.combine(day, time(12, 0), tzinfo=zone).astimezone(UTC)
         nearest = nearest_alternatives(anchor, by_start, zone=zone, now=self._earliest(company))
