@@ -808,7 +808,8 @@ def availability_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
         "Cal.com requests: our client's "
         "exchanges; DynamoDB calls: PynamoDB's, in every thread. The asked day and the 7 after it are read "
         "in one round trip: per staff member one request for segment A's event type and one for B's, "
-        "whose slots also answer for C and D (docs/adr/0016-availability-budget.md).",
+        "whose slots also answer for C and D (docs/adr/0016-availability-budget.md). Load average at "
+        f"the end of the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (p95 tails grow with it).",
     ]
 
 
