@@ -12,7 +12,7 @@ Within the caller's patience (docs/adr/0016-availability-budget.md):
   last one's (Cal.com reads a date-only window as the UTC day), and its answer is keyed by date.
 - Not every event type is asked: a staff member's holds whose event types step on the same
   `slotInterval` with the same minimum notice (calbridge provisions them so, and a sync checks it)
-  are read from the shortest one's slots (domain/slot_grid.py); a composite costs at most two
+  are read from the shortest one's slots (domain/slot_grid.py); a composite in step costs two
   requests per staff member, a simple service one.
 - The requests run in parallel (at most `concurrency` at once), at most `max_calcom_requests` per
   check, and the check stops waiting at its time budget: what did not answer is left out and
