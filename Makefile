@@ -7,12 +7,13 @@ PORT ?= 3000
 COMPANY ?= salon-demo
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo test test-fast serve invoke provision sync smoke-calcom lint format validate build bench clean
+.PHONY: help venv demo test test-fast test-clock serve invoke provision sync smoke-calcom lint format validate build bench clean
 
 help:
 	@echo "make demo      scripted phone call on the local stack (inbound routing, service info)"
 	@echo "make test      all tests: unit, integration, e2e, template (lint, sam validate/build)"
-	@echo "make test-fast all tests except the slow sam build"
+	@echo "make test-fast all tests except the slow ones (sam build, the clock sweep)"
+	@echo "make test-clock  only the clock sweep: the date-sensitive tests on each weekday and in summer time"
 	@echo "make serve     run the local stack (HTTP front on 127.0.0.1:\$$PORT, default 3000)"
 	@echo "make invoke FN=RetellWebhookFunction EVENT=events/retell_inbound.json"
 	@echo "make provision [COMPANY=salon-demo]  segment event types in Cal.com (stand-in by default)"
@@ -33,6 +34,9 @@ test: venv
 
 test-fast: venv
 	@$(PY) -m pytest -m "not slow"
+
+test-clock: venv
+	@$(PY) -m pytest -m clock_sweep
 
 serve: venv
 	@PORT=$(PORT) $(PY) -m local serve --port $(PORT)

@@ -31,6 +31,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_CLOCK] = traveller
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The clock sweep last: it runs the suite again on other days, after this day's failures."""
+    items.sort(key=lambda item: item.get_closest_marker("clock_sweep") is not None)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     traveller = config.stash.get(_CLOCK, None)
     if traveller is not None:
