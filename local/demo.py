@@ -358,7 +358,7 @@ def meet_hosts(stack: LocalStack, calcom: Any, members: list[Any]) -> None:
             json={
                 "host_id": lena.user_id,
                 "staff_id": "lena-mueller",
-                "reason": "Lena Mueller is Lena Müller",
+                "reason": "Lena Muller is Lena Müller",
             },
         ),
         201,

@@ -52,6 +52,7 @@ tool_calls = ToolCalls(
     appointments=BookingRecordRepository(),
     once=wiring.tool_call_once(),
     call_records=call_records,
+    booking=wiring.booking_saga,
 )
 app = json_app()
 

@@ -19,7 +19,7 @@ SALON = "/admin/companies/salon-demo"
 EVENTS = Path(__file__).parents[2] / "events"
 
 FABIAN_HOST = {"id": 1420209, "name": "Fabian Spitzer", "email": "fabian@askproai.de"}
-LENA_HOST = {"id": 999001, "name": "Lena Mueller", "email": "lena@askproai.de"}
+LENA_HOST = {"id": 999001, "name": "Lena Muller", "email": "lena@askproai.de"}
 NOBODY_HOST = {"id": 999002, "name": "Nobody Known"}
 
 
@@ -498,7 +498,7 @@ def test_review_candidates_and_unmapped_hosts_after_resolution(stack, admin, fre
     [
         (b"{not json", 400, "body", "not valid JSON"),
         (b"", 400, "body", "empty"),
-        (b"[]", 400, "body", "valid dictionary"),
+        (b"[]", 400, "body", "must be a JSON object"),
         ({"host_id": 1420209, "staff_id": 42, "reason": "r"}, 400, "staff_id", "valid string"),
         ({"host_id": True, "staff_id": "lena-mueller", "reason": "r"}, 400, "host_id", "true/false"),
         ({"host_id": "12a", "staff_id": "lena-mueller", "reason": "r"}, 400, "host_id", "is a number"),
@@ -517,7 +517,7 @@ def test_review_candidates_and_unmapped_hosts_after_resolution(stack, admin, fre
             "exactly one",
         ),
         ({"staff_id": "lena-mueller", "reason": "r"}, 400, "host_id", "exactly one"),
-        ({"host_id": 1420209, "staff_id": "lena-mueller"}, 400, "reason", "required"),
+        ({"host_id": 1420209, "staff_id": "lena-mueller"}, 400, "reason", "is missing"),
         ({"host_id": 1420209, "staff_id": "lena-mueller", "reason": "   "}, 400, "reason", "at least 1"),
         ({"host_id": 1420209, "staff_id": "lena-mueller", "reason": 5}, 400, "reason", "valid string"),
         ({"email": "lena", "staff_id": "lena-mueller", "reason": "r"}, 400, "email", "e-mail"),

@@ -37,6 +37,7 @@ SEEDED = {
     "minimum_notice_minutes": 120,
     "opening_hours": SEEDED_HOURS,
     "sync_repair_drift": False,
+    "retell_agent_ids": ["agent_local_demo"],
 }
 
 

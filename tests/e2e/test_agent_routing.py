@@ -154,3 +154,9 @@ def test_the_cached_look_up_sees_a_new_claim_at_once(store):
     assert cached.company_of_agent(DASHBOARD_AGENT) is None
     companies.save(companies.get("salon-two").model_copy(update={"retell_agent_ids": [DASHBOARD_AGENT]}))
     assert cached.company_of_agent(DASHBOARD_AGENT) == "salon-two"
+
+
+def test_a_dashboard_test_call_uses_the_tools(retell):
+    call = {"call_id": "call_dash", "agent_id": "agent_local_demo", "call_type": "web_call"}
+    answer = retell.tool("get_service_info", {"service": "Damenhaarschnitt"}, call)
+    assert answer.status_code == 200 and answer.json()["success"] is True

@@ -125,7 +125,15 @@ def test_tenant_in_args_is_ignored(retell):
             "unknown_company",
             "call.metadata.company_id",
         ),
-        ({k: v for k, v in CALL.items() if k != "metadata"}, "invalid_request", "call.metadata.company_id"),
+        (
+            {
+                **{k: v for k, v in CALL.items() if k != "metadata"},
+                "agent_id": "agent_nobody",
+                "to_number": "+4940999999",
+            },
+            "unknown_company",
+            "call.metadata.company_id",
+        ),
     ],
 )
 def test_wrong_or_missing_tenant_is_a_4xx(retell, unchanged_tables, call, error, field):

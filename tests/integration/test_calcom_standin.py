@@ -499,7 +499,7 @@ def test_team_event_types_create_update_delete(api: httpx.Client) -> None:
         },
         {
             "userId": SARA,
-            "name": "Sara Oezdemir",
+            "name": "Sara Ozdemir",
             "username": "saraoezdemir",
             "avatarUrl": None,
             "mandatory": False,

@@ -3,7 +3,7 @@
 
 Demo salon (local/fixtures/salon_demo.json): Cal.com team 39203 with Fabian (1420209, same e-mail
 as his staff record, and his calcom_user_id is seeded), Emma (1420210, other e-mail, same name),
-Lena "Mueller" and Sara "Oezdemir" (fuzzy names: review candidates); team event types 3719001-3
+Lena "Muller" and Sara "Ozdemir" (umlauts dropped: fuzzy names, review candidates); team event types 3719001-3
 (services 41, 43, 44) plus the 15 `cb-` booking event types the seed provisioned for Fabian, the
 only staff member with a Cal.com user then (one per hold of each service he performs).
 """

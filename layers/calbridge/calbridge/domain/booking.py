@@ -67,6 +67,9 @@ class BookingRequest(_Frozen):
     staff_id: EntityId
     customer: Customer
     call_id: str | None = Field(default=None, max_length=128)
+    # The fingerprint of the tool call that asks for the booking, noted with it on the call record
+    # (docs/adr/0017-tool-call-identity.md).
+    change_of: str | None = Field(default=None, max_length=64)
     # Minutes each gap of a `flexible` plan is stretched by, as availability found it free.
     gap_stretch: tuple[int, ...] = ()
 
@@ -98,6 +101,7 @@ class BookingPlan(_Frozen):
     lease_key: str
     customer: Customer
     call_id: str | None = None
+    change_of: str | None = None
     segments: tuple[PlannedSegment, ...]
     holds: tuple[PlannedHold, ...] = Field(min_length=1)
 

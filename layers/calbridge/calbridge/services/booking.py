@@ -54,6 +54,7 @@ from calbridge.domain.booking import (
     lease_key,
     parse_reservations,
 )
+from calbridge.domain.calls import AppointmentAction, CallAppointment
 from calbridge.domain.event_types import event_type_for, index_event_map
 from calbridge.domain.models import Service, StaffMember
 from calbridge.domain.planning import plan_service
@@ -201,6 +202,7 @@ class BookingSaga:
             lease_key=lease_key(staff.staff_id, planned.start.astimezone(company.zone).date()),
             customer=request.customer,
             call_id=request.call_id,
+            change_of=request.change_of,
             segments=planned.segments,
             holds=holds,
         )
@@ -352,7 +354,8 @@ class BookingSaga:
     def finalize(
         self, plan: BookingPlan, items: list[dict[str, Any]], assignments: list[StaffAssignment]
     ) -> AppointmentSummary:
-        """Appointment + segments + confirmation code + lease release: one transaction."""
+        """Appointment + segments + confirmation code + lease release + the booking noted on the
+        call's record: one transaction."""
         summary, by_hold = build_summary(
             plan,
             items,
@@ -362,8 +365,16 @@ class BookingSaga:
             composite_group_uid=str(uuid.uuid4()),
         )
         lease = LeaseRef(plan.company_id, plan.lease_key, plan.booking_id)
+        call_note = None
+        if plan.call_id:
+            call_note = CallAppointment(
+                appointment_id=plan.booking_id,
+                action=AppointmentAction.BOOKED,
+                at=self._clock(),
+                change_of=plan.change_of,
+            )
         stored = self._records.save_booked(
-            summary, plan.customer, by_hold, lease, stale_slots=stale_slot_keys(plan)
+            summary, plan.customer, by_hold, lease, stale_slots=stale_slot_keys(plan), call_note=call_note
         )
         logger.info(
             "appointment booked",
@@ -557,23 +568,39 @@ def _stepfunctions() -> Any:
     return boto3.client("stepfunctions")
 
 
-def run_booking(execution_input: Mapping[str, Any], *, client: Any = None) -> BookingOutcome:
+def run_booking(
+    execution_input: Mapping[str, Any] | BookingRequest,
+    *,
+    plan: BookingPlan | None = None,
+    client: Any = None,
+) -> BookingOutcome:
     """Run the booking state machine synchronously (StartSyncExecution) and read its outcome.
 
-    The input is validated first (InvalidRequest naming the field, nothing started). SUCCEEDED
-    gives the appointment; FAILED gives the error name the workflow ended with (SlotUnavailable,
-    LeaseBusy, StaffNotBookable, ...) and the error's message; TIMED_OUT is a WorkflowUnavailable
-    outcome. Raises WorkflowUnavailable when the execution cannot be started at all.
+    The input is validated first (InvalidRequest naming the field, nothing started). With `plan`
+    (made by `BookingSaga.plan` from this request, e.g. in the caller's warm container), the
+    workflow starts at AcquireLock and its Plan task reads nothing. SUCCEEDED gives the
+    appointment; FAILED gives the error name the workflow ended with (SlotUnavailable, LeaseBusy,
+    StaffNotBookable, ...) and the error's message; TIMED_OUT is a WorkflowUnavailable outcome.
+    Raises WorkflowUnavailable when the execution cannot be started at all.
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    request = parse_model(BookingRequest, execution_input)
+    request = (
+        execution_input
+        if isinstance(execution_input, BookingRequest)
+        else parse_model(BookingRequest, execution_input)
+    )
+    if plan is not None and (plan.booking_id, plan.company_id) != (request.booking_id, request.company_id):
+        raise ValueError("the plan is not this request's")
+    state = request.model_dump(mode="json", exclude_none=True)
+    if plan is not None:
+        state["plan"] = plan.model_dump(mode="json", exclude_none=True)
     sfn = client or _stepfunctions()
     try:
         response = sfn.start_sync_execution(
             stateMachineArn=get_settings().booking_state_machine_arn,
             name=request.booking_id,
-            input=request.model_dump_json(exclude_none=True),
+            input=json.dumps(state, separators=(",", ":")),
         )
     except (BotoCoreError, ClientError) as exc:
         raise WorkflowUnavailable("the booking workflow could not be started") from exc

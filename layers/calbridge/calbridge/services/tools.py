@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from calbridge.adapters.idempotency import OnceOnly, StillRunning
@@ -24,7 +25,7 @@ from calbridge.adapters.parsing import parse_model
 from calbridge.adapters.retell.payloads import Call, ToolCallRequest
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.domain import phrasing
-from calbridge.domain.booking import Customer, CustomerAppointment, normalize_code
+from calbridge.domain.booking import BookingRequest, Customer, CustomerAppointment, normalize_code
 from calbridge.domain.models import (
     Company,
     Language,
@@ -43,23 +44,25 @@ from calbridge.errors import (
     InvalidRequest,
     NotFound,
     StoreUnavailable,
+    UnknownCompany,
     WorkflowUnavailable,
 )
-from calbridge.observability import logger
+from calbridge.observability import logger, metrics
+from calbridge.services.tenancy import CallTenancy
 
 if TYPE_CHECKING:
     from calbridge.adapters.store.bookings import BookingRecordRepository
     from calbridge.services.availability import AvailabilityAnswer, AvailabilityService, StartOption
+    from calbridge.services.booking import BookingOutcome, BookingSaga
     from calbridge.services.call_records import CallRecords
 
+#: How the booking saga ends when the time was not free for that staff member (after all).
+_TAKEN = frozenset({"SlotUnavailable", "LeaseBusy"})
 #: Tools that change appointments: run once per (call, tool, normalised args).
 CHANGING_TOOLS = frozenset({"book_appointment", "cancel_appointment", "reschedule_appointment"})
-#: What a successful changing tool did to its appointment, as the call record lists it.
-_CALL_ACTIONS = {
-    "book_appointment": "booked",
-    "cancel_appointment": "cancelled",
-    "reschedule_appointment": "rescheduled",
-}
+#: What a successful cancel or reschedule did to its appointment, as the call record lists it (a
+#: booking is noted by the booking saga's Finalize, in its transaction).
+_CALL_ACTIONS = {"cancel_appointment": "cancelled", "reschedule_appointment": "rescheduled"}
 
 
 class ToolResult(BaseModel):
@@ -160,16 +163,11 @@ class RescheduleArgs(FindAppointmentArgs):
     )
 
 
-def tool_call_identity(company_id: str, request: ToolCallRequest) -> dict[str, Any]:
+def tool_call_identity(company_id: str, call_id: str, tool: str, args: dict[str, Any]) -> dict[str, Any]:
     """What a retry of a tool call repeats: company, call, tool and the arguments normalised (keys
     sorted by the hash, strings trimmed, inner whitespace collapsed and case-folded, empty values
     dropped). Retell's request has no tool-call id (docs/reference/retell.md §2.2)."""
-    return {
-        "company_id": company_id,
-        "call_id": request.call.call_id,
-        "tool": request.name,
-        "args": _normalised(request.args),
-    }
+    return {"company_id": company_id, "call_id": call_id, "tool": tool, "args": _normalised(args)}
 
 
 def fingerprint(identity: dict[str, Any]) -> str:
@@ -244,6 +242,7 @@ class ToolCalls:
         appointments: BookingRecordRepository | None = None,
         once: OnceOnly | None = None,
         call_records: CallRecords | None = None,
+        booking: Callable[[], BookingSaga] | None = None,
     ) -> None:
         self._companies = companies
         self._staff = staff
@@ -253,6 +252,8 @@ class ToolCalls:
         self._appointments = appointments
         self._once = once  # None: changing tools run every time (tests of the tools alone)
         self._call_records = call_records
+        self._tenancy = CallTenancy(companies)  # whose call: metadata, agent id, dialled number
+        self._booking = booking  # plans a booking here, so the saga reads nothing (None: the saga plans)
         self._tools: dict[str, ToolHandler] = {
             "get_service_info": self.get_service_info,
             "list_staff": self.list_staff,
@@ -270,21 +271,29 @@ class ToolCalls:
         return sorted(self._tools)
 
     def handle(self, request: ToolCallRequest) -> ToolResult:
-        company_id = request.call.metadata.company_id
-        if not company_id:
-            raise InvalidRequest(
-                "call.metadata.company_id is missing: the call was not routed by /retell/inbound",
-                field="call.metadata.company_id",
-            )
         tool = self._tools.get(request.name)
         if tool is None:
             raise InvalidRequest(
                 f"unknown tool {request.name!r}; known tools: {', '.join(self.names)}", field="name"
             )
-        company = self._companies.get(company_id)
-        logger.info("tool call", tool=request.name, company_id=company_id, call_id=request.call.call_id)
+        tenant = self._tenancy.tenant_of(request.call)  # UnknownCompany: metadata naming no company
+        if tenant is None:
+            metrics.add_metric(name="ToolCallUnknownCompany", unit=MetricUnit.Count, value=1)
+            raise UnknownCompany(
+                "no company for this call: it has no call.metadata.company_id (it did not pass "
+                "/retell/inbound), and neither its agent id nor its dialled number routes to a company; "
+                "list the agent id in the company's retell_agent_ids"
+            )
+        company = tenant.company
+        logger.info(
+            "tool call",
+            tool=request.name,
+            company_id=company.company_id,
+            call_id=request.call.call_id,
+            routed_by=tenant.routed_by,
+        )
         changing = request.name in CHANGING_TOOLS
-        identity = tool_call_identity(company.company_id, request)
+        identity = tool_call_identity(company.company_id, request.call.call_id, request.name, request.args)
         try:
             if changing and self._once is not None:
                 result = self._run_once(self._once, company, request, tool, identity)
@@ -305,7 +314,7 @@ class ToolCalls:
             return refusal(
                 phrasing.calendar_unavailable(company.language), "calendar_unavailable", final=False
             )
-        if changing and result.success:
+        if request.name in _CALL_ACTIONS and result.success:
             self._note_on_call(company, request, result, fingerprint(identity))
         return result
 
@@ -445,60 +454,93 @@ class ToolCalls:
         return self._taken(asked, answer, success=True)
 
     def book_appointment(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
-        from calbridge.services.booking import run_booking  # boto3's Step Functions client: on first use
-
+        """Book without asking Cal.com first: the saga's creates decide (docs/adr/0018). The first
+        try goes to the staff member named, else the one the slot cache last saw free, else the
+        first who can be booked; a taken time then asks Cal.com who is free, books them or
+        answers with the nearest alternatives."""
         args = parse_model(BookingArgs, raw_args, at="args")
         asked = self._ask(company, args)
         if isinstance(asked, ToolResult):
             return asked
-        phone = args.customer_phone or call.from_number
+        if asked.at is None:  # "am Nachmittag": a time to book is needed
+            return refusal(
+                phrasing.ask_for("time", company.language), "invalid_argument", final=False, argument="time"
+            )
+        # A number the caller names is read in the salon's country; else the caller ID.
+        phone = self._phone(company, args.customer_phone, call)
+        if args.customer_phone and phone is None:
+            return refusal(phrasing.need_contact(company.language), "customer_unreachable")
+        phone = phone or self._phone(company, call.from_number, call)
         try:
             customer = Customer(name=args.customer_name, email=args.customer_email, phone=phone)
         except ValueError:
             return refusal(phrasing.need_contact(company.language), "customer_unreachable")
-        answer = self._check(asked)
-        if answer.match is None:
-            return self._taken(asked, answer, success=False)
-        outcome = run_booking(
-            {
-                "company_id": company.company_id,
-                "booking_id": f"bk_{uuid.uuid4().hex}",
-                "service_id": asked.service.service_id,
-                "start": answer.match.start.isoformat(),
-                "staff_id": answer.match.staff_id,
-                "customer": customer.model_dump(exclude_none=True),
-                "call_id": call.call_id,
-                "gap_stretch": list(answer.match.plan.gap_stretch),
-            }
+        change_of = fingerprint(
+            tool_call_identity(company.company_id, call.call_id, "book_appointment", raw_args)
         )
+        first = self._availability_service().first_choice(
+            company, asked.service, asked.day, asked.at, asked.staff_id
+        )
+        tried = None
+        if first is not None:
+            outcome = self._run_booking(asked, first, customer, call, change_of)
+            if outcome.error not in _TAKEN:
+                return self._booking_answer(asked, first, outcome, call)
+            tried = first
+        answer = self._check(asked)  # Cal.com: who is free at that time, else the alternatives
+        if answer.match is None or answer.match == tried:
+            return self._taken(asked, answer, success=False)
+        outcome = self._run_booking(asked, answer.match, customer, call, change_of)
+        if outcome.error in _TAKEN:
+            return self._taken(asked, self._check(asked), success=False)  # someone was faster
+        return self._booking_answer(asked, answer.match, outcome, call)
+
+    def _run_booking(
+        self, asked: _Ask, option: StartOption, customer: Customer, call: Call, change_of: str
+    ) -> BookingOutcome:
+        from calbridge.services.booking import run_booking  # boto3's Step Functions client: on first use
+
+        request = BookingRequest(
+            company_id=asked.company.company_id,
+            booking_id=f"bk_{uuid.uuid4().hex}",
+            service_id=asked.service.service_id,
+            start=option.start,
+            staff_id=option.staff_id,
+            customer=customer,
+            call_id=call.call_id,
+            change_of=change_of,
+            gap_stretch=option.plan.gap_stretch,
+        )
+        plan = self._booking().plan(request) if self._booking is not None else None
+        return run_booking(request, plan=plan)
+
+    def _booking_answer(
+        self, asked: _Ask, option: StartOption, outcome: BookingOutcome, call: Call
+    ) -> ToolResult:
+        lang = asked.company.language
         if outcome.booked and outcome.appointment is not None:
             appointment = outcome.appointment
             return ToolResult(
                 success=True,
                 message=phrasing.booked(
                     asked.service,
-                    asked.spoken(answer.match),
-                    asked.name_of(answer.match),
+                    asked.spoken(option),
+                    asked.name_of(option),
                     appointment.confirmation_code,
-                    company.language,
+                    lang,
                 ),
                 data={
                     "booked": True,
                     "appointment_id": appointment.appointment_id,
                     "confirmation_code": appointment.confirmation_code,
-                    **asked.data(answer.match),
+                    **asked.data(option),
                 },
             )
-        if outcome.error in ("SlotUnavailable", "LeaseBusy"):
-            return self._taken(asked, self._check(asked), success=False)  # someone was faster
         if outcome.error == CalcomContractError.__name__:
-            return our_error(company.language)
+            return our_error(lang)
         logger.warning("booking failed", error=outcome.error, call_id=call.call_id)
         return refusal(
-            phrasing.calendar_unavailable(company.language),
-            "booking_failed",
-            final=False,
-            reason=outcome.error,
+            phrasing.calendar_unavailable(lang), "booking_failed", final=False, reason=outcome.error
         )
 
     def cancel_appointment(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:

@@ -30,6 +30,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from calbridge.adapters.store.calls import CallRepository
 from calbridge.adapters.store.leases import LeaseRepository
 from calbridge.adapters.store.models import AppointmentRecord, SlotCacheRecord, transaction_connection
 from calbridge.domain.booking import (
@@ -40,6 +41,7 @@ from calbridge.domain.booking import (
     StaffAssignment,
     new_confirmation_code,
 )
+from calbridge.domain.calls import CallAppointment
 from calbridge.errors import AppointmentConflict, NotFound, StoreUnavailable
 from calbridge.observability import logger
 
@@ -93,9 +95,11 @@ class BookingRecordRepository:
         assignments: Mapping[str, StaffAssignment],
         lease: LeaseRef | None,
         stale_slots: Sequence[str] = (),
+        call_note: CallAppointment | None = None,
     ) -> AppointmentSummary:
-        """Write the appointment, its segments and its code, release the lease and drop the
-        slot-cache entries `stale_slots` (kept on the appointment): one transaction.
+        """Write the appointment, its segments and its code, release the lease, drop the
+        slot-cache entries `stale_slots` (kept on the appointment) and note the booking on its
+        call's record (`call_note`): one transaction.
 
         Returns the summary as stored: with this call's confirmation code, or, when the appointment
         was written before (a retried step), with the stored one. Another attempt's appointment
@@ -108,12 +112,17 @@ class BookingRecordRepository:
             if lease is not None:
                 ops.append(("lease", "delete", _release(lease)))
             ops += _drop_slots(stale_slots)
+            if call_note is not None and summary.call_id:
+                ops.append(("call", "update", _note_call(summary.company_id, summary.call_id, call_note)))
             try:
                 self._transact(ops)
                 return stored
             except _ConditionsFailed as failed:
                 if "appointment" in failed.labels:
                     return self._already_booked(summary)
+                if "call" in failed.labels:  # noted by a retried Finalize: not ours to note again
+                    call_note = None
+                    continue
                 if "segment" in failed.labels:
                     raise AppointmentConflict(
                         f"segments of appointment {summary.appointment_id} exist without it"
@@ -434,7 +443,7 @@ class BookingRecordRepository:
         """One TransactWrite; a lost condition raises _ConditionsFailed with the items' labels."""
         # PynamoDB sends condition checks, then deletes, then puts, then updates: the cancellation
         # reasons come back in that order, so label them in that order.
-        sent = [op for op in ops if op[1] == "delete"] + [op for op in ops if op[1] == "put"]
+        sent = [op for kind in ("delete", "put", "update") for op in ops if op[1] == kind]
         try:
             with TransactWrite(connection=transaction_connection()) as tx:
                 for _, _, add in sent:
@@ -468,6 +477,10 @@ def _drop_slots(keys: Iterable[str]) -> list[_Op]:
 
 def _delete_slot(key: str) -> Callable[[TransactWrite], None]:
     return lambda tx: tx.delete(SlotCacheRecord(key))
+
+
+def _note_call(company_id: str, call_id: str, note: CallAppointment) -> Callable[[TransactWrite], None]:
+    return lambda tx: CallRepository.note_in(tx, company_id, call_id, note)
 
 
 def _release(lease: LeaseRef) -> Callable[[TransactWrite], None]:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException
+from pynamodb.transactions import TransactWrite
 
 from calbridge.adapters.store.models import CallAppointmentAttribute, CallRecord, conditional_write
 from calbridge.domain.calls import (
@@ -39,6 +40,27 @@ def _recorded(record: CallRecord) -> RecordedCall:
         for a in record.appointments or []
     ]
     return RecordedCall.model_validate(data)
+
+
+def _note(appointment: CallAppointment) -> tuple[list[Any], Any]:
+    """The update that appends `appointment` to a call's record, and its once-only condition."""
+    key = f"{appointment.appointment_id}#{appointment.action.value}"
+    entry = CallAppointmentAttribute(
+        appointment_id=appointment.appointment_id,
+        action=appointment.action.value,
+        at=appointment.at,
+        change_of=appointment.change_of,
+    )
+    actions = [
+        CallRecord.appointments.set((CallRecord.appointments | []).append([entry])),
+        CallRecord.appointment_keys.add({key}),
+        CallRecord.created_at.set(CallRecord.created_at | appointment.at),
+        CallRecord.updated_at.set(appointment.at),
+    ]
+    condition = None
+    if appointment.action in ONCE_PER_APPOINTMENT:
+        condition = CallRecord.appointment_keys.does_not_exist() | ~CallRecord.appointment_keys.contains(key)
+    return actions, condition
 
 
 class CallRepository:
@@ -66,25 +88,15 @@ class CallRepository:
         Booking or cancelling one appointment is noted once: False, and nothing written, the
         second time. Every reschedule is noted.
         """
-        key = f"{appointment.appointment_id}#{appointment.action.value}"
-        entry = CallAppointmentAttribute(
-            appointment_id=appointment.appointment_id,
-            action=appointment.action.value,
-            at=appointment.at,
-            change_of=appointment.change_of,
-        )
-        actions = [
-            CallRecord.appointments.set((CallRecord.appointments | []).append([entry])),
-            CallRecord.appointment_keys.add({key}),
-            CallRecord.created_at.set(CallRecord.created_at | appointment.at),
-            CallRecord.updated_at.set(appointment.at),
-        ]
-        condition = None
-        if appointment.action in ONCE_PER_APPOINTMENT:
-            condition = CallRecord.appointment_keys.does_not_exist() | ~CallRecord.appointment_keys.contains(
-                key
-            )
+        actions, condition = _note(appointment)
         return self._update(company_id, call_id, actions, condition)
+
+    @staticmethod
+    def note_in(tx: TransactWrite, company_id: str, call_id: str, appointment: CallAppointment) -> None:
+        """The same note as one item of a transaction (the booking's Finalize): its condition fails
+        the transaction when the appointment was noted already."""
+        actions, condition = _note(appointment)
+        tx.update(CallRecord(company_id, call_id), actions=actions, condition=condition)
 
     def get(self, company_id: str, call_id: str) -> RecordedCall | None:
         try:
