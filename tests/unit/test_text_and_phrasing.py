@@ -110,3 +110,16 @@ def test_choices_join_with_oder_without_touching_names():
     names = ["Beratung und Waschen", "Föhnen"]
     assert phrasing.join_names(names, "de", choice=True) == "Beratung und Waschen oder Föhnen"
     assert phrasing.join_names(["a", "b", "c"], "en", choice=True) == "a, b or c"
+
+
+def test_a_partly_checked_calendar_never_says_the_time_is_taken():
+    from calbridge.domain.phrasing import partly_checked
+
+    de = partly_checked("am Montag um 10:00 Uhr", ["am Montag um 11:00 Uhr"], "de")
+    assert de == (
+        "Am Montag um 10:00 Uhr konnte ich gerade nicht bei allen prüfen. Sicher frei wäre am Montag um 11:00 Uhr."
+    )
+    assert "belegt" not in de and "vergeben" not in de
+    assert partly_checked(None, [], "en") == (
+        "I couldn't check the whole calendar just now. Please try again in a moment."
+    )

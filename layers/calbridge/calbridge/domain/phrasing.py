@@ -213,6 +213,28 @@ def slot_taken(when: str | None, alternatives: Sequence[str], lang: Language) ->
     return f"{head} I could offer {join_names(list(alternatives), lang, choice=True)}."
 
 
+def partly_checked(when: str | None, alternatives: Sequence[str], lang: Language) -> str:
+    """Part of the calendar could not be read in time (docs/adr/0016): the asked time is not known
+    to be taken, so it is not said to be; what was found free is offered."""
+    if lang == "de":
+        head = (
+            f"{when[0].upper()}{when[1:]} konnte ich gerade nicht bei allen prüfen."
+            if when
+            else "Ich konnte den Kalender gerade nicht vollständig prüfen."
+        )
+        if not alternatives:
+            return f"{head} Bitte versuchen Sie es gleich noch einmal."
+        return f"{head} Sicher frei wäre {join_names(list(alternatives), lang, choice=True)}."
+    head = (
+        f"I couldn't check everyone's calendar for {when} just now."
+        if when
+        else ("I couldn't check the whole calendar just now.")
+    )
+    if not alternatives:
+        return f"{head} Please try again in a moment."
+    return f"{head} I can offer {join_names(list(alternatives), lang, choice=True)}."
+
+
 def free_starts(when: Sequence[str], lang: Language) -> str:
     if lang == "de":
         return f"Frei wäre {join_names(list(when), lang, choice=True)}."

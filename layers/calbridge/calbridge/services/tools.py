@@ -449,6 +449,7 @@ class ToolCalls:
                     "available": True,
                     "service_id": asked.service.service_id,
                     "starts": [asked.data(o) for o in first],
+                    "complete": answer.complete,
                 },
             )
         return self._taken(asked, answer, success=True)
@@ -833,13 +834,22 @@ class ToolCalls:
             "available": False,
             "service_id": asked.service.service_id,
             "alternatives": [asked.data(o) for o in answer.alternatives],
+            "complete": answer.complete,
         }
         if not success:
             data["error"] = "slot_unavailable"
+        spoken = [asked.spoken(o) for o in answer.alternatives]
+        # Part of the calendar unread (docs/adr/0016): the asked time is not known to be taken, so
+        # it is not said to be, and the answer is not kept for a repeat.
         return ToolResult(
             success=success,
-            message=phrasing.slot_taken(requested, [asked.spoken(o) for o in answer.alternatives], lang),
+            message=(
+                phrasing.slot_taken(requested, spoken, lang)
+                if answer.complete
+                else phrasing.partly_checked(requested, spoken, lang)
+            ),
             data=data,
+            final=answer.complete,
         )
 
     def _parse_when(
