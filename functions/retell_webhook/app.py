@@ -42,7 +42,7 @@ MAX_BODY_BYTES = 6 * 1024 * 1024
 
 settings = get_settings()
 _companies, _staff, _services = wiring.config_reads()  # cached per container for a few seconds
-inbound_routing = InboundRouting(_companies, _staff, _services)
+inbound_routing = InboundRouting(_companies, _staff, _services, availability=wiring.availability)
 call_records = wiring.call_records()
 tool_calls = ToolCalls(
     _companies,

@@ -59,7 +59,20 @@ def forget_cached_reads() -> None:
 # ------------------------------------------------------------------ list_staff
 
 
-def test_list_staff_names_the_active_team(fresh, retell):
+@pytest.fixture
+def whole_team(fresh):
+    """Every staff member linked to their Cal.com user with booking event types: all can be booked
+    (the seed links only Fabian; the agent never offers staff it cannot book)."""
+    for staff_id, user_id in (
+        ("emma-williams", 1420210),
+        ("lena-mueller", 1420211),
+        ("sara-oezdemir", 1420212),
+    ):
+        link_staff(staff_id, user_id)
+    return fresh
+
+
+def test_list_staff_names_the_bookable_team(whole_team, retell):
     result = tool(retell, "list_staff", {})
     assert result["success"] is True
     assert (
@@ -81,7 +94,7 @@ def test_list_staff_for_a_service_and_without_inactive_members(fresh, retell):
     assert "Lena" not in str(result["data"])
 
 
-def test_an_english_speaking_salon_gets_english_answers(fresh, retell):
+def test_an_english_speaking_salon_gets_english_answers(whole_team, retell):
     companies = importlib.import_module("calbridge.adapters.store.repositories").CompanyRepository()
     companies.save(companies.get("salon-demo").model_copy(update={"language": "en"}))
     team = tool(retell, "list_staff", {"service": "Kinderhaarschnitt"})
@@ -215,7 +228,7 @@ def test_a_tenant_placed_in_args_is_ignored(fresh, retell):
 # ------------------------------------------------------------------ protocol
 
 
-def test_args_as_a_json_string_are_accepted(fresh, retell):
+def test_args_as_a_json_string_are_accepted(whole_team, retell):
     result = tool(retell, "list_staff", '{"service": "Kinderhaarschnitt"}')
     assert (
         result["success"]

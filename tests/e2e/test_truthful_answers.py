@@ -19,7 +19,7 @@ from tests.e2e.test_cancel_reschedule_tools import (
     tool,
     uids_of,
 )
-from tests.helpers import BERLIN, next_monday
+from tests.helpers import BERLIN, link_staff, next_monday
 
 HAIRCUT = {"service": "Föhnen", "time": "10:00", "customer_name": "Anna Schmidt"}
 
@@ -220,3 +220,40 @@ def test_an_argument_mistake_is_asked_in_english_for_an_english_salon(fresh, ret
     speak_english(fresh)
     result = tool(retell, "book_appointment", service="Föhnen", time="10:00", customer_name="Anna")
     assert result["data"]["argument"] == "date" and result["message"] == "Which day would you like?"
+
+
+# ------------------------------------------------------------------ staff the agent cannot book
+
+
+def test_staff_whose_calendar_is_not_linked_are_never_offered(fresh, retell):
+    """In the seed only Fabian's Cal.com user is linked; Lena's link waits for review."""
+    info = tool(retell, "get_service_info", service="Ansatzfärbung")
+    assert info["data"]["service"]["staff"] == ["Fabian Spitzer"] and "Lena" not in info["message"]
+    team = tool(retell, "list_staff")
+    assert [m["name"] for m in team["data"]["staff"]] == ["Fabian Spitzer"]
+    inbound = retell.inbound("+4915112345678", "+4930123456789").json()
+    assert inbound["call_inbound"]["dynamic_variables"]["staff_names"] == "Fabian Spitzer"
+
+
+def test_asking_for_staff_who_cannot_be_booked_says_why_and_who_can(fresh, retell):
+    result = tool(
+        retell,
+        "check_availability",
+        service="Ansatzfärbung",
+        date=next_monday(),
+        time="10:00",
+        mitarbeiter="Lena",
+    )
+    assert result["success"] is False and result["data"]["error"] == "staff_not_bookable", result
+    assert result["message"] == (
+        "Der Kalender von Lena Müller ist noch nicht mit unserer Terminbuchung verbunden, darum kann ich "
+        "bei Lena Müller gerade keinen Termin eintragen. Möchten Sie einen Termin bei Fabian Spitzer?"
+    )
+
+
+def test_once_linked_the_staff_member_is_offered_and_booked(fresh, retell):
+    link_staff("lena-mueller", 1420211)
+    info = tool(retell, "get_service_info", service="Ansatzfärbung")
+    assert info["data"]["service"]["staff"] == ["Fabian Spitzer", "Lena Müller"]
+    booked = tool(retell, "book_appointment", date=next_monday(), mitarbeiter="Lena Mueller", **HAIRCUT)
+    assert booked["success"] and booked["data"]["staff_name"] == "Lena Müller", booked

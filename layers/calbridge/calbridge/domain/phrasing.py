@@ -280,6 +280,26 @@ def staff_not_for_service(staff_name: str, service: Service, lang: Language) -> 
     return f"{staff_name} doesn't offer {service.name}."
 
 
+def staff_not_bookable(staff_name: str, others: Sequence[str], lang: Language) -> str:
+    """The caller named someone whose calendar is not connected for booking (e.g. a Cal.com link
+    that waits for the salon's review): say why, and who can be booked instead."""
+    if lang == "de":
+        text = (
+            f"Der Kalender von {staff_name} ist noch nicht mit unserer Terminbuchung verbunden, "
+            f"darum kann ich bei {staff_name} gerade keinen Termin eintragen."
+        )
+        if others:
+            text += f" Möchten Sie einen Termin bei {join_names(list(others), lang, choice=True)}?"
+        return text
+    text = (
+        f"{staff_name}'s calendar is not connected to our booking system yet, so I can't book "
+        f"with {staff_name} right now."
+    )
+    if others:
+        text += f" Would you like an appointment with {join_names(list(others), lang, choice=True)}?"
+    return text
+
+
 def booked(service: Service, when: str, staff_name: str, code: str, lang: Language) -> str:
     spelled = " ".join(code)
     if lang == "de":

@@ -207,6 +207,10 @@ class AvailabilityService:
         except EventTypeMissing:
             return []
 
+    def bookable_team(self, company: Company, services: Iterable[Service]) -> set[str]:
+        """The staff ids who can be booked for at least one of `services` (what the agent may offer)."""
+        return {staff_id for service in services for staff_id in self.bookable_staff(company, service)}
+
     def first_choice(
         self, company: Company, service: Service, day: date, at: time, staff_id: str | None = None
     ) -> StartOption | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -12,6 +12,9 @@ from calbridge.adapters.retell.payloads import InboundRequest
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.domain.phrasing import join_names, spoken_date
 from calbridge.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from calbridge.services.availability import AvailabilityService
 
 # Retell falls back to the number's own agent, with no overrides, when the answer has none.
 UNKNOWN_NUMBER_ANSWER: dict[str, Any] = {"call_inbound": {}}
@@ -24,11 +27,14 @@ class InboundRouting:
         staff: StaffRepository,
         services: ServiceRepository,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        availability: Callable[[], AvailabilityService] | None = None,
     ) -> None:
         self._companies = companies
         self._staff = staff
         self._services = services
         self._clock = clock
+        self._availability = availability  # who can be booked; None: everyone active
 
     def answer(self, request: InboundRequest) -> dict[str, Any]:
         """The `call_inbound` answer: tenant ids as metadata, prompt facts as dynamic variables."""
@@ -41,6 +47,9 @@ class InboundRouting:
         branch = company.branch(route.branch_id)
         services = self._services.list(company.company_id)
         staff = self._staff.list(company.company_id)
+        if self._availability is not None:  # the agent offers only staff it can book
+            bookable = self._availability().bookable_team(company, services)
+            staff = [member for member in staff if member.staff_id in bookable]
         today = self._clock().astimezone(company.zone).date()
         metrics.add_metric(name="InboundRouted", unit=MetricUnit.Count, value=1)
         logger.info("inbound call routed", company_id=company.company_id, branch_id=route.branch_id)

@@ -381,7 +381,8 @@ class ToolCalls:
         found = lookup(services, args.service, lambda s: s.name)
         if found.match is not None:
             staff = {m.staff_id: m.name for m in self._staff.list(company.company_id)}
-            names = [staff[i] for i in found.match.staff_ids if i in staff]
+            bookable = self._bookable(company, [found.match])
+            names = [staff[i] for i in found.match.staff_ids if i in staff and i in bookable]
             return ToolResult(
                 success=True,
                 message=phrasing.describe_service(found.match, names, lang),
@@ -400,7 +401,7 @@ class ToolCalls:
         )
 
     def list_staff(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
-        """The active team, or those who perform a service."""
+        """Who can be booked: for any service, or for the service asked about."""
         args = parse_model(StaffArgs, raw_args, at="args")
         staff = self._staff.list(company.company_id)
         services = self._services.list(company.company_id)
@@ -411,6 +412,8 @@ class ToolCalls:
                 return found
             service = found
             staff = [m for m in staff if m.staff_id in service.staff_ids]
+        bookable = self._bookable(company, [service] if service else services)
+        staff = [m for m in staff if m.staff_id in bookable]
         return ToolResult(
             success=True,
             message=phrasing.staff_list([m.name for m in staff], service, company.language),
@@ -420,7 +423,11 @@ class ToolCalls:
                     {
                         "staff_id": m.staff_id,
                         "name": m.name,
-                        "services": [s.name for s in services if m.staff_id in s.staff_ids],
+                        "services": [
+                            s.name
+                            for s in services
+                            if m.staff_id in s.staff_ids and m.staff_id in self._bookable(company, [s])
+                        ],
                     }
                     for m in staff
                 ],
@@ -678,6 +685,12 @@ class ToolCalls:
             return refusal(
                 phrasing.staff_not_for_service(person.name, service, lang), "staff_not_for_service"
             )
+        bookable = self._bookable(company, [service])
+        if person.staff_id not in bookable:
+            others = [m.name for m in staff if m.staff_id in bookable]
+            return refusal(
+                phrasing.staff_not_bookable(person.name, others, lang), "staff_not_bookable", others=others
+            )
         return person
 
     def _find_appointment(
@@ -811,6 +824,14 @@ class ToolCalls:
             staff_id = person.staff_id
         today = self._clock().astimezone(company.zone).date()
         return _Ask(company, service, when[0], when[1], staff_id, names, today)
+
+    def _bookable(self, company: Company, services: list[Service]) -> set[str]:
+        """Who can be booked for `services` now: a Cal.com user and booking event types (a staff
+        member whose link waits for review is not offered). Without the availability service (tests
+        of the tools alone) everyone who performs them."""
+        if self._availability is None:
+            return {staff_id for service in services for staff_id in service.staff_ids}
+        return self._availability_service().bookable_team(company, services)
 
     def _availability_service(self) -> AvailabilityService:
         assert self._availability is not None  # the availability tools exist only with the service

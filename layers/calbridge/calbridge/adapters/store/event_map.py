@@ -31,13 +31,18 @@ _LISTINGS = CacheGroup()
 
 class EventMapRepository:
     def __init__(self, cache_ttl_s: float = 0) -> None:
-        # The tool path (availability, booking plans) keeps what it listed per container for
-        # `cache_ttl_s`; this container's writes drop it, another's show after the TTL.
-        self._listed: TtlCache[tuple[str, str | None], list[EventMapEntry]] = _LISTINGS.new(cache_ttl_s)
+        # The tool path (availability, booking plans) keeps the company's whole map per container
+        # for `cache_ttl_s` (one query serves every service); this container's writes drop it,
+        # another's show after the TTL.
+        self._cached = cache_ttl_s > 0
+        self._listed: TtlCache[str, list[EventMapEntry]] = _LISTINGS.new(cache_ttl_s)
 
     def list(self, company_id: str, service_id: str | None = None) -> list[EventMapEntry]:
         """The company's entries (one service's, given its id), ordered by service and segment."""
-        return list(self._listed.get((company_id, service_id), lambda: self._read(company_id, service_id)))
+        if not self._cached:
+            return self._read(company_id, service_id)
+        entries = self._listed.get(company_id, lambda: self._read(company_id, None))
+        return [e for e in entries if service_id is None or e.service_id == service_id]
 
     @staticmethod
     def clear_cache() -> None:
