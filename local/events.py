@@ -97,6 +97,20 @@ RETELL_BODIES: dict[str, tuple[str, dict[str, Any]]] = {
         "/retell/functions",
         {"name": "get_service_info", "args": {"service": "Ansatzfärbung"}, "call": _DEMO_CALL},
     ),
+    # A dashboard test call or web call: no inbound webhook, so no metadata; the agent id routes it
+    # (the company's retell_agent_ids, docs/adr/0015-tenant-of-a-call.md).
+    "retell_functions_dashboard_test_call.json": (
+        "/retell/functions",
+        {
+            "name": "get_service_info",
+            "args": {"service": "Ansatzfärbung"},
+            "call": {
+                "call_id": "call_dashboard_test",
+                "call_type": "web_call",
+                "agent_id": "agent_local_demo",
+            },
+        },
+    ),
     "retell_functions_list_services.json": (
         "/retell/functions",
         {"name": "get_service_info", "args": {}, "call": _DEMO_CALL},

@@ -34,6 +34,8 @@ EXPECTED = {
     "retell_inbound_unknown_number.json": lambda body: body == {"call_inbound": {}},
     "retell_functions_get_service_info.json": lambda body: body["data"]["service"]["service_id"] == "177",
     "retell_functions_list_services.json": lambda body: len(body["data"]["services"]) == 6,
+    # No metadata: routed by its agent id (the demo salon lists agent_local_demo).
+    "retell_functions_dashboard_test_call.json": lambda body: body["data"]["service"]["service_id"] == "177",
     "retell_functions_list_staff.json": lambda body: body["success"] and len(body["data"]["staff"]) >= 1,
     "retell_functions_check_availability.json": lambda body: body["success"] and "available" in body["data"],
     "retell_functions_book_appointment.json": lambda body: body["data"].get("booked") is True,
