@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,13 +22,10 @@ from calbridge.adapters.retell.payloads import InboundRequest, ToolCallRequest
 from calbridge.adapters.secrets import get_secret
 from calbridge.adapters.store.bookings import BookingRecordRepository
 from calbridge.config import get_settings
-from calbridge.domain.phrasing import calendar_unavailable
 from calbridge.errors import (
-    CalcomError,
     InvalidRequest,
     SignatureInvalid,
     UnknownCompany,
-    WorkflowUnavailable,
 )
 from calbridge.observability import logger, metrics, tracer
 from calbridge.services import wiring
@@ -123,22 +120,6 @@ def _unknown_company(exc: UnknownCompany) -> Response:
     # that no longer exists. The fix is configuration: the field says where to look.
     logger.warning("rejected request: unknown company", reason=exc.message)
     return error_response(400, "unknown_company", exc.message, field="call.metadata.company_id")
-
-
-@app.exception_handler([CalcomError, WorkflowUnavailable])
-def _calendar_unavailable(exc: CalcomError | WorkflowUnavailable) -> Response:
-    # A tool call still gets a 200: the agent should say something, not hear a protocol error.
-    status = exc.status_code if isinstance(exc, CalcomError) else None
-    logger.warning("calendar unavailable during a tool call", error=type(exc).__name__, status=status)
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body={
-            "success": False,
-            "message": calendar_unavailable("de"),
-            "data": {"error": "calendar_unavailable"},
-        },
-    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

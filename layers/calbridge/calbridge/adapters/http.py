@@ -9,7 +9,14 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
-from calbridge.errors import BodyTooLarge, CalbridgeError, InvalidConfiguration, StoreUnavailable
+from calbridge.errors import (
+    BodyTooLarge,
+    CalbridgeError,
+    CalcomError,
+    InvalidConfiguration,
+    StoreUnavailable,
+    WorkflowUnavailable,
+)
 from calbridge.observability import logger
 
 
@@ -43,7 +50,9 @@ def map_common_errors(app: APIGatewayHttpResolver) -> None:
     def _too_large(exc: BodyTooLarge) -> Response:
         return error_response(413, "body_too_large", exc.message)
 
-    @app.exception_handler([StoreUnavailable, InvalidConfiguration])
+    # A tool call answers an unreachable Cal.com or workflow itself, in the company's language
+    # (services/tools.py); one raised anywhere else is a dependency outage like the others.
+    @app.exception_handler([StoreUnavailable, InvalidConfiguration, CalcomError, WorkflowUnavailable])
     def _unavailable(exc: CalbridgeError) -> Response:
         logger.exception("dependency unavailable")
         return error_response(503, "unavailable", "calbridge is temporarily unavailable")
