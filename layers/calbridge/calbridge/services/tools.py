@@ -31,7 +31,6 @@ from calbridge.domain.models import (
     Language,
     Service,
     StaffMember,
-    normalize_phone,
     phone_in_country,
 )
 from calbridge.domain.name_matching import find_person
@@ -766,7 +765,7 @@ class ToolCalls:
             return None
         home = call.to_number or next((n for b in company.branches for n in b.phone_numbers), None)
         try:
-            return phone_in_country(value, home) if home else normalize_phone(value)
+            return phone_in_country(value, home)
         except ValueError:
             return None
 
