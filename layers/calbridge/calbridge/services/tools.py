@@ -42,8 +42,10 @@ from calbridge.errors import (
     EventTypeMissing,
     InvalidRequest,
     NotFound,
+    StaffNotBookable,
     StoreUnavailable,
     UnknownCompany,
+    UnknownStaff,
     WorkflowUnavailable,
 )
 from calbridge.observability import logger, metrics
@@ -55,8 +57,9 @@ if TYPE_CHECKING:
     from calbridge.services.booking import BookingOutcome, BookingSaga
     from calbridge.services.call_records import CallRecords
 
-#: How the booking saga ends when the time was not free for that staff member (after all).
-_TAKEN = frozenset({"SlotUnavailable", "LeaseBusy"})
+#: How a booking ends when the time was not free for that staff member after all, or they could
+#: not be booked any more (a change since this container cached the team): someone else may be.
+_TAKEN = frozenset({"SlotUnavailable", "LeaseBusy", "StaffNotBookable", "UnknownStaff"})
 #: Tools that change appointments: run once per (call, tool, normalised args).
 CHANGING_TOOLS = frozenset({"book_appointment", "cancel_appointment", "reschedule_appointment"})
 #: What a successful cancel or reschedule did to its appointment, as the call record lists it (a
@@ -505,7 +508,10 @@ class ToolCalls:
     def _run_booking(
         self, asked: _Ask, option: StartOption, customer: Customer, call: Call, change_of: str
     ) -> BookingOutcome:
-        from calbridge.services.booking import run_booking  # boto3's Step Functions client: on first use
+        from calbridge.services.booking import (
+            BookingOutcome,
+            run_booking,
+        )  # boto3's Step Functions: on first use
 
         request = BookingRequest(
             company_id=asked.company.company_id,
@@ -518,7 +524,10 @@ class ToolCalls:
             change_of=change_of,
             gap_stretch=option.plan.gap_stretch,
         )
-        plan = self._booking().plan(request) if self._booking is not None else None
+        try:
+            plan = self._booking().plan(request) if self._booking is not None else None
+        except (StaffNotBookable, UnknownStaff) as refused:  # the workflow's Plan would end so too
+            return BookingOutcome(status="failed", error=type(refused).__name__, message=refused.message)
         return run_booking(request, plan=plan)
 
     def _booking_answer(
