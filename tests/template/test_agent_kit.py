@@ -181,6 +181,12 @@ def test_the_guide_shows_the_kits_prompts_and_settings(lang):
     assert "end_call" in guide
 
 
+def test_the_tools_the_guide_shows_to_paste_are_the_kits():
+    guide = GUIDE.read_text(encoding="utf-8")
+    shown = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", guide, re.S)]
+    assert shown == list(custom_tools(load("retell-llm.de.json")).values())
+
+
 def test_the_kit_files_are_plain_json_without_secrets():
     for path in sorted(Path(KIT).glob("*.json")):
         text = path.read_text(encoding="utf-8")
