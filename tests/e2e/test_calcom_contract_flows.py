@@ -7,7 +7,8 @@ Retell requests, the booking saga on moto's engine and the contract-enforcing st
 - a 400 from Cal.com's validation is "something went wrong on our side", never "that time is taken";
 - a company west of UTC is offered its evening slots (the day's window from its local midnight).
 
-The clock is pinned (tests/conftest.py): Tuesday 2026-03-10, 08:00 in Berlin, when the run starts.
+The clock is pinned (tests/conftest.py): by default Tuesday 2026-03-10, 08:00 in Berlin, when the run
+starts; the clock sweep runs these tests on every weekday too.
 """
 
 from __future__ import annotations

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import importlib
-import json
-import re
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -262,33 +259,3 @@ def test_a_wrong_argument_is_asked_back_naming_it(fresh, retell, name, args, arg
     assert result["success"] is False and result["data"]["error"] == "invalid_argument"
     assert result["data"]["argument"] == argument and result["message"].endswith("?")
     assert appointments(fresh) == []
-
-
-# ------------------------------------------------------------------ the documented tool definitions
-
-
-def test_docs_tool_definitions_match_the_tools(stack):
-    """docs/retell-agent.md is pasted into Retell: its parameters must be the ones the tools read."""
-    tools = importlib.import_module("calbridge.services.tools")
-    models = {
-        "get_service_info": tools.ServiceInfoArgs,
-        "list_staff": tools.StaffArgs,
-        "check_availability": tools.AvailabilityArgs,
-        "book_appointment": tools.BookingArgs,
-        "cancel_appointment": tools.FindAppointmentArgs,
-        "reschedule_appointment": tools.RescheduleArgs,
-    }
-    text = (Path(__file__).parents[2] / "docs/retell-agent.md").read_text(encoding="utf-8")
-    documented = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
-    assert sorted(d["name"] for d in documented) == sorted(models)
-    for definition in documented:
-        model = models[definition["name"]]
-        fields = {name: f for name, f in model.model_fields.items()}
-        accepted = set(fields) | {
-            alias for f in fields.values() if f.validation_alias for alias in f.validation_alias.choices
-        }
-        params = definition["parameters"]
-        assert params["type"] == "object" and set(params["properties"]) <= accepted, definition["name"]
-        required = {name for name, f in fields.items() if f.is_required()}
-        assert set(params.get("required", [])) == required, definition["name"]
-        assert definition["args_at_root"] is False and definition["timeout_ms"] < 30000

@@ -158,8 +158,8 @@ def test_a_multi_day_answer_fills_every_day_of_the_cache(env):
 def test_closed_day_with_four_staff_stays_within_eight_requests_in_one_round(env):
     every_staff_member_performs(env, "177")
     service = env.services.get("salon-demo", "177")
-    # A long latency, so that the machine's load cannot blur one round trip into two.
-    env.control.post("/_standin/latency", json={"ms": 1000}).raise_for_status()
+    # A long latency, so that a loaded machine cannot blur one round trip into two (8 in a row: 16 s).
+    env.control.post("/_standin/latency", json={"ms": 2000}).raise_for_status()
     env.control.delete("/_standin/requests")
 
     started = monotonic_time.perf_counter()
@@ -169,7 +169,7 @@ def test_closed_day_with_four_staff_stays_within_eight_requests_in_one_round(env
     assert answer.match is None and answer.complete
     assert [a.start.date() for a in answer.alternatives] == [MONDAY] * 3
     assert len(slots_requests(env)) == 8  # 4 staff x (segment A, segment B for B-D)
-    assert elapsed < 2 * 1.0, "all of them in one round trip"
+    assert elapsed < 2 * 2.0, "all of them in one round trip"
 
 
 def test_the_request_cap_reads_whole_staff_members_and_says_the_answer_is_partial(env):
@@ -188,13 +188,13 @@ def test_the_budget_answers_with_what_came_in_time(env):
     service = env.services.get("salon-demo", "177")
     link_staff("lena-mueller", USERS["lena-mueller"])
     env.service_for().check(env.company, service, MONDAY, time(14, 0), staff_id="fabian-spitzer")  # cached
-    env.control.post("/_standin/latency", json={"ms": 3000}).raise_for_status()
+    env.control.post("/_standin/latency", json={"ms": 5000}).raise_for_status()
 
     started = monotonic_time.perf_counter()
     answer = env.service_for(budget_ms=500).check(env.company, service, MONDAY, time(14, 0))
     elapsed = monotonic_time.perf_counter() - started
 
-    assert elapsed < 1.5
+    assert elapsed < 2.5, "the check stopped waiting at its budget, long before Cal.com answered"
     assert not answer.complete
     assert answer.match is not None and answer.match.staff_id == "fabian-spitzer"
     assert {o.staff_id for o in answer.starts} == {"fabian-spitzer"}

@@ -117,7 +117,8 @@ def test_a_partly_checked_calendar_never_says_the_time_is_taken():
 
     de = partly_checked("am Montag um 10:00 Uhr", ["am Montag um 11:00 Uhr"], "de")
     assert de == (
-        "Am Montag um 10:00 Uhr konnte ich gerade nicht bei allen prüfen. Sicher frei wäre am Montag um 11:00 Uhr."
+        "Am Montag um 10:00 Uhr konnte ich gerade nicht bei allen prüfen. "
+        "Sicher frei wäre am Montag um 11:00 Uhr."
     )
     assert "belegt" not in de and "vergeben" not in de
     assert partly_checked(None, [], "en") == (
