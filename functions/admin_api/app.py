@@ -10,6 +10,7 @@ parse, call one use case of `services.admin`, and map domain errors to HTTP answ
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -55,14 +56,21 @@ MAX_BODY_BYTES = 1024 * 1024
 COMPANY = "/admin/companies/<company_id>"
 
 settings = get_settings()
-admin = AdminService(
-    host_resolver(),
-    StaffRepository(),
-    HostMappingRepository(),
-    HostReviewRepository(),
-    provisioner=event_type_provisioner(),
-)
 app = json_app()
+
+
+@cache
+def admin() -> AdminService:
+    """Built on the first request, not at import: its event type provisioner holds the Cal.com
+    client, whose httpx transport and Cal.com models cost a cold start ~100 ms
+    (docs/benchmarks.md, cold starts)."""
+    return AdminService(
+        host_resolver(),
+        StaffRepository(),
+        HostMappingRepository(),
+        HostReviewRepository(),
+        provisioner=event_type_provisioner(),
+    )
 
 
 class Forbidden(CalbridgeError):
@@ -116,26 +124,26 @@ def flag(name: str) -> bool:
 @app.get(f"{COMPANY}/staff")
 @tracer.capture_method
 def list_staff(company_id: str) -> dict[str, Any]:
-    return admin.list_staff(company_id)
+    return admin().list_staff(company_id)
 
 
 @app.post(f"{COMPANY}/staff")
 @tracer.capture_method
 def import_staff(company_id: str) -> dict[str, Any]:
-    return admin.import_staff(company_id, raw_body(), app.current_event.headers.get("content-type"))
+    return admin().import_staff(company_id, raw_body(), app.current_event.headers.get("content-type"))
 
 
 @app.get(f"{COMPANY}/host-mappings")
 @tracer.capture_method
 def list_mappings(company_id: str) -> dict[str, Any]:
-    return admin.list_mappings(company_id, include_inactive=flag("include_inactive"))
+    return admin().list_mappings(company_id, include_inactive=flag("include_inactive"))
 
 
 @app.post(f"{COMPANY}/host-mappings")
 @tracer.capture_method
 def create_mapping(company_id: str) -> tuple[dict[str, Any], int]:
     request = parse_model(CreateMappingRequest, parse_json(raw_body()))
-    return admin.create_mapping(company_id, request, actor()), 201
+    return admin().create_mapping(company_id, request, actor()), 201
 
 
 @app.delete(f"{COMPANY}/host-mappings/<host_id>")
@@ -149,50 +157,50 @@ def deactivate_mapping(company_id: str, host_id: str) -> dict[str, Any]:
         reason = parse_model(DeactivateRequest, {"reason": query("reason")}).reason
     else:
         raise InvalidRequest('reason: required, as {"reason": "..."} in the body or ?reason=', field="reason")
-    return admin.deactivate(company_id, host, actor(), reason)
+    return admin().deactivate(company_id, host, actor(), reason)
 
 
 @app.get(f"{COMPANY}/host-mappings/<host_id>/audit")
 @tracer.capture_method
 def mapping_audit(company_id: str, host_id: str) -> dict[str, Any]:
-    return admin.audit_trail(company_id, parse_host_id(host_id))
+    return admin().audit_trail(company_id, parse_host_id(host_id))
 
 
 @app.get(f"{COMPANY}/review-candidates")
 @tracer.capture_method
 def review_candidates(company_id: str) -> dict[str, Any]:
-    return admin.review_candidates(company_id)
+    return admin().review_candidates(company_id)
 
 
 @app.get(f"{COMPANY}/unmapped-hosts")
 @tracer.capture_method
 def unmapped_hosts(company_id: str) -> dict[str, Any]:
-    return admin.unmapped_hosts(company_id)
+    return admin().unmapped_hosts(company_id)
 
 
 @app.get(f"{COMPANY}/services")
 @tracer.capture_method
 def list_services(company_id: str) -> dict[str, Any]:
-    return admin.list_services(company_id)
+    return admin().list_services(company_id)
 
 
 @app.put(f"{COMPANY}/services/<service_id>")
 @tracer.capture_method
 def save_service(company_id: str, service_id: str) -> tuple[dict[str, Any], int]:
-    answer, created = admin.save_service(company_id, service_id, raw_body(), actor())
+    answer, created = admin().save_service(company_id, service_id, raw_body(), actor())
     return answer, 201 if created else 200
 
 
 @app.get(f"{COMPANY}/settings")
 @tracer.capture_method
 def company_settings(company_id: str) -> dict[str, Any]:
-    return admin.company_settings(company_id)
+    return admin().company_settings(company_id)
 
 
 @app.patch(f"{COMPANY}/settings")
 @tracer.capture_method
 def change_settings(company_id: str) -> dict[str, Any]:
-    return admin.change_settings(company_id, raw_body(), actor())
+    return admin().change_settings(company_id, raw_body(), actor())
 
 
 @app.post(f"{COMPANY}/sync")

@@ -21,7 +21,8 @@ from calbridge.observability import logger, metrics, tracer
 from calbridge.services.wiring import event_type_provisioner
 
 settings = get_settings()
-provisioner = event_type_provisioner()
+# The provisioner (its Cal.com client: httpx's transport, a TLS context, Cal.com's models) is built
+# by the first invocation, as every Cal.com piece is (services/wiring.py), not at import.
 
 
 class ProvisionRequest(BaseModel):
@@ -37,5 +38,5 @@ class ProvisionRequest(BaseModel):
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_model(ProvisionRequest, event)
-    report = provisioner.provision(request.company_id, request.service_id, repair=request.repair)
+    report = event_type_provisioner().provision(request.company_id, request.service_id, repair=request.repair)
     return {**report.model_dump(mode="json"), "ok": report.ok, "summary": report.summary()}

@@ -10,6 +10,7 @@ import re
 import warnings
 from typing import Any
 
+import wrapt
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
@@ -55,5 +56,10 @@ logger = Logger(logger_formatter=RedactingFormatter())
 # httpx (Cal.com). Patching everything (the default) also patches PynamoDB's and http.client's
 # sends, tracing each DynamoDB request two or three times over, and imports libraries we never
 # use (sqlite3) into every cold start.
-tracer = Tracer(patch_modules=("botocore", "httpx"))
+tracer = Tracer(patch_modules=("botocore",))
+# httpx is patched when something imports it (the Cal.com client, built on first use): patching
+# imports the module, which would put httpx into every function's cold start. The X-Ray SDK
+# patches libraries it does not know the same way (wrapt's post-import hooks, core/patcher.py);
+# wrapt is its dependency. A Tracer that is disabled (the local stack) patches nothing.
+wrapt.when_imported("httpx")(lambda _httpx: tracer.patch(("httpx",)))
 metrics = Metrics()

@@ -63,8 +63,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from rapidfuzz import fuzz
-
 from calbridge.domain.text import Lookup, fold, transliterate
 
 IDENTICAL = 74
@@ -165,6 +163,9 @@ def _compare(a: _Token, b: _Token) -> tuple[_Pair, str, str] | None:
         letter = short.initial
         if letter and any(len(s) > 1 and s.startswith(letter) for s in full.spellings):
             return _Pair.INITIAL, "", ""
+    # rapidfuzz is imported where a fuzzy score is needed (~10 ms of a cold start otherwise).
+    from rapidfuzz import fuzz
+
     best: tuple[float, str, str] | None = None
     for x, y in itertools.product(sorted(a.spellings), sorted(b.spellings)):
         if min(len(x), len(y)) < TYPO_MIN_LENGTH:
@@ -204,6 +205,8 @@ def fuzzy_name_match(a: str, b: str) -> NameMatch | None:
         score = float(IDENTICAL - DROPPED_PENALTY * dropped - INITIAL_PENALTY * initials)
         similarity = 100.0
         if _Pair.TYPO in kinds:
+            from rapidfuzz import fuzz
+
             full = [p for p in pairs if p is not None and p[0] is not _Pair.INITIAL]
             similarity = fuzz.ratio(" ".join(p[1] for p in full), " ".join(p[2] for p in full))
             score -= TYPO_BASE - similarity
@@ -266,6 +269,8 @@ def spoken_name_match(spoken: str, name: str) -> int | None:
     said, full = _tokens(spoken), _tokens(name)
     if not said or len(said) > len(full) or len(full) > MAX_TOKENS:
         return None
+    from rapidfuzz import fuzz
+
     table = [[_compare(s, t) for t in full] for s in said]
     best: int | None = None
     for chosen in itertools.permutations(range(len(full)), len(said)):

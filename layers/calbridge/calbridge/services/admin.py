@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -39,8 +39,10 @@ from calbridge.domain.mappings import HostMapping, HostReview, ManualRuleRecord,
 from calbridge.domain.models import Company, EntityId, Service, StaffMember
 from calbridge.errors import CalbridgeError, InvalidConfiguration, InvalidRequest, NotFound
 from calbridge.observability import logger
-from calbridge.services.event_types import EventTypeProvisioner
-from calbridge.services.host_resolution import HostResolver
+
+if TYPE_CHECKING:  # the provisioner's Cal.com client (httpx) stays out of the admin API's cold start
+    from calbridge.services.event_types import EventTypeProvisioner
+    from calbridge.services.host_resolution import HostResolver
 
 MAX_IMPORT_ROWS = 1000
 MAX_REPORTED_PROBLEMS = 50

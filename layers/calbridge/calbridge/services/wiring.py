@@ -5,31 +5,37 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from calbridge.adapters.store.host_mappings import (
-    AppointmentRepository,
-    HostMappingRepository,
-    HostReviewRepository,
-)
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.config import get_settings
-from calbridge.services.host_resolution import HostResolver
 
+# Each piece is imported by the function that builds it: a handler's cold start imports only what
+# the pieces it builds at import need (docs/benchmarks.md, cold starts). Host mappings and their
+# name matching, for one, are for host resolution, availability, booking and the admin API.
 if TYPE_CHECKING:
     from calbridge.adapters.calcom import CalcomClient
     from calbridge.adapters.idempotency import OnceOnly
     from calbridge.adapters.queue import JobQueue
     from calbridge.adapters.store.event_map import EventMapRepository
+    from calbridge.adapters.store.host_mappings import HostMappingRepository
     from calbridge.services.appointment_changes import AppointmentChanges
     from calbridge.services.availability import AvailabilityService
     from calbridge.services.booking import BookingSaga
     from calbridge.services.call_records import CallRecords
     from calbridge.services.event_types import EventTypeProvisioner
+    from calbridge.services.host_resolution import HostResolver
     from calbridge.services.team_sync import TeamSync
     from calbridge.services.team_sync_jobs import TeamSyncFanOut, TeamSyncRunner, TeamSyncWorker
 
 
 @cache
 def host_resolver() -> HostResolver:
+    from calbridge.adapters.store.host_mappings import (
+        AppointmentRepository,
+        HostMappingRepository,
+        HostReviewRepository,
+    )
+    from calbridge.services.host_resolution import HostResolver
+
     return HostResolver(
         CompanyRepository(),
         StaffRepository(),
@@ -54,6 +60,7 @@ def booking_reads() -> tuple[HostMappingRepository, EventMapRepository]:
     """Host mappings and the event map as availability and booking plans read them: kept in this
     container for settings.directory_cache_s (a write in this container drops them at once)."""
     from calbridge.adapters.store.event_map import EventMapRepository  # its table: booking functions only
+    from calbridge.adapters.store.host_mappings import HostMappingRepository
 
     ttl = get_settings().directory_cache_s
     return HostMappingRepository(ttl), EventMapRepository(ttl)
@@ -61,6 +68,8 @@ def booking_reads() -> tuple[HostMappingRepository, EventMapRepository]:
 
 def clear_caches() -> None:
     """Forget everything this container cached about companies (tests reseeding the stack)."""
+    from calbridge.adapters.store.host_mappings import HostMappingRepository
+
     host_resolver().clear()
     for repository in config_reads():
         repository.clear_cache()
@@ -88,6 +97,7 @@ def calcom_client() -> CalcomClient:
 @cache
 def event_type_provisioner() -> EventTypeProvisioner:
     from calbridge.adapters.store.event_map import EventMapRepository
+    from calbridge.adapters.store.host_mappings import HostMappingRepository
     from calbridge.services.event_types import EventTypeProvisioner
 
     return EventTypeProvisioner(
@@ -158,6 +168,7 @@ def team_sync() -> TeamSync:
     """The per-company team sync (services/team_sync.py); its Cal.com pacing is per container."""
     from calbridge.adapters.calcom.pacing import Pacer
     from calbridge.adapters.store.event_map import EventMapRepository
+    from calbridge.adapters.store.host_mappings import HostMappingRepository, HostReviewRepository
     from calbridge.adapters.store.team import TeamRepository
     from calbridge.services.team_sync import TeamSync
 
