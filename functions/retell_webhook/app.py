@@ -127,5 +127,5 @@ def _unknown_company(exc: UnknownCompany) -> Response:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # An idempotency record left "in progress" by an invocation that timed out expires with it.
-    wiring.tool_call_once().config.register_lambda_context(context)
+    wiring.tool_call_once().register_lambda_context(context)
     return app.resolve(event, context)

@@ -26,11 +26,11 @@ DEFERRED = {
     "calbridge.adapters.calcom": "the Cal.com client and models (services/wiring.py)",
     "rapidfuzz": "fuzzy name scores (domain/text.py, domain/name_matching.py)",
     "phonenumbers": "spoken phone numbers (domain/models.py)",
+    "aws_lambda_powertools.utilities.idempotency": "the first once-only tool run (adapters/idempotency.py)",
+    "boto3": "Powertools' idempotency's DynamoDB layer, by a changing tool's first run",
 }
 #: Modules only some functions need at import: module -> the code URIs that may import it.
 ONLY_IN = {
-    # Powertools' idempotency (adapters/idempotency.py) imports boto3 for its DynamoDB layer.
-    "boto3": {"functions/retell_webhook/"},
     # Host mappings and name matching: host resolution, the admin API, the booking steps.
     "calbridge.adapters.store.host_mappings": {
         "functions/host_resolution/",
@@ -39,11 +39,7 @@ ONLY_IN = {
     },
 }
 
-_REPORT = (
-    "import json, sys; import app; "
-    "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {'httpx', 'httpcore', 'rapidfuzz', "
-    "'phonenumbers', 'boto3', 'calbridge'})))"
-)
+_REPORT = "import json, sys; import app; print(json.dumps(sorted(sys.modules)))"
 
 
 def _code_uris() -> list[str]:

@@ -6,8 +6,11 @@ action again. A run that raises, or whose answer is not final (a transient failu
 change), leaves nothing behind, so the next repeat runs the action again. A repeat that arrives
 while the first run is still going waits up to `wait_s` for its answer, then raises StillRunning.
 
-The handler registers its Lambda context on `config` (`config.register_lambda_context(context)`),
-so an in-progress record of a run that timed out expires with that invocation.
+The handler registers each invocation's Lambda context (`register_lambda_context(context)`), so
+an in-progress record of a run that timed out expires with that invocation.
+
+Powertools' idempotency is imported by the first run: its DynamoDB layer imports boto3 (~25 ms of a
+cold start), which inbound routing, lifecycle events and the read-only tools never need.
 """
 
 from __future__ import annotations
@@ -16,22 +19,16 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyInconsistentStateError,
-    IdempotencyPersistenceLayerError,
-)
 
 from calbridge.errors import CalbridgeError, StoreUnavailable
 from calbridge.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 #: Idempotency records are "<KEY_PREFIX>#<md5 of the key>": independent of the function's name.
 KEY_PREFIX = "tool_call"
@@ -80,16 +77,31 @@ class OnceOnly:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.config = IdempotencyConfig(
-            expires_after_seconds=expires_after_s, raise_on_no_idempotency_key=True, response_hook=_replayed
-        )
         self._table_name = table_name
+        self._expires_after_s = expires_after_s
         self._wait_s = wait_s
         self._sleep = sleep
         self._monotonic = monotonic
+        self._lambda_context: LambdaContext | None = None
+
+    def register_lambda_context(self, context: LambdaContext) -> None:
+        """The running invocation: its remaining time bounds a run's in-progress record and a wait."""
+        self._lambda_context = context
+
+    @cached_property
+    def config(self) -> IdempotencyConfig:
+        from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+        return IdempotencyConfig(
+            expires_after_seconds=self._expires_after_s,
+            raise_on_no_idempotency_key=True,
+            response_hook=_replayed,
+        )
 
     @cached_property
     def _once(self) -> Callable[..., dict[str, Any]]:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
+
         # The DynamoDB client is built on first use: read-only tools never pay for it.
         persistence = DynamoDBPersistenceLayer(table_name=self._table_name)
         return idempotent_function(
@@ -102,6 +114,14 @@ class OnceOnly:
 
     def run(self, key: Mapping[str, Any], action: Callable[[], Outcome]) -> dict[str, Any]:
         """The stored answer for `key`, or `action`'s answer (stored when final)."""
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyInconsistentStateError,
+            IdempotencyPersistenceLayerError,
+        )
+
+        if self._lambda_context is not None:
+            self.config.register_lambda_context(self._lambda_context)
         give_up = self._monotonic() + self._wait_s
         while True:
             try:
@@ -116,7 +136,7 @@ class OnceOnly:
                 raise StoreUnavailable("the idempotency store is unavailable") from exc
 
     def _out_of_time(self) -> bool:
-        context = self.config.lambda_context
+        context = self._lambda_context
         if context is None:
             return False
         return context.get_remaining_time_in_millis() < DEADLINE_MARGIN_MS + POLL_S * 1000
