@@ -19,6 +19,9 @@ import time_machine
 pytest_plugins = ["local.calcom_standin.pytest_contract"]
 
 REPO = __import__("pathlib").Path(__file__).parents[1]
+#: The environment before any test ran: the local stack puts its endpoints and table names into
+#: os.environ, which a subprocess starting its own stack must not inherit (the clock sweep).
+ENVIRONMENT_AT_START = dict(os.environ)
 TEST_NOW = "2026-03-10T08:00:00+01:00"
 
 

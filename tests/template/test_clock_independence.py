@@ -14,7 +14,6 @@ Each run uses two xdist workers; the whole sweep is `make test-clock` (and part 
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import ENVIRONMENT_AT_START, REPO
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -82,9 +81,10 @@ def sweep_command() -> list[str]:
 
 
 def child_environment(now: str) -> dict[str, str]:
-    """This process's environment with the clock to pin, without what pytest and xdist set for
-    the running session (a child reading PYTEST_XDIST_WORKER would take itself for a worker)."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    """The environment this session started with (not the running stack's endpoints and tables:
+    the child starts its own), with the clock to pin, without what pytest and xdist set for the
+    running session (a child reading PYTEST_XDIST_WORKER would take itself for a worker)."""
+    environment = {key: value for key, value in ENVIRONMENT_AT_START.items() if not key.startswith("PYTEST_")}
     environment["CALBRIDGE_TEST_NOW"] = now
     return environment
 
