@@ -294,11 +294,11 @@ class ToolCalls:
             call_id=request.call.call_id,
             routed_by=tenant.routed_by,
         )
-        changing = request.name in CHANGING_TOOLS
         identity = tool_call_identity(company.company_id, request.call.call_id, request.name, request.args)
+        change_of = fingerprint(identity)
         try:
-            if changing and self._once is not None:
-                result = self._run_once(self._once, company, request, tool, identity)
+            if request.name in CHANGING_TOOLS and self._once is not None:
+                result = self._run_once(self._once, company, request, tool, identity, change_of)
             else:
                 result = tool(company, request.args, request.call)
         except InvalidRequest as exc:
@@ -317,7 +317,7 @@ class ToolCalls:
                 phrasing.calendar_unavailable(company.language), "calendar_unavailable", final=False
             )
         if request.name in _CALL_ACTIONS and result.success:
-            self._note_on_call(company, request, result, fingerprint(identity))
+            self._note_on_call(company, request, result, change_of)
         return result
 
     def _note_on_call(
@@ -346,6 +346,7 @@ class ToolCalls:
         request: ToolCallRequest,
         tool: ToolHandler,
         identity: dict[str, Any],
+        change_of: str,
     ) -> ToolResult:
         """The first answer of this tool call (same identity, same changes before it); protocol
         errors (raised) and transient failures (not final) are not kept, so a repeat runs again."""
@@ -357,9 +358,7 @@ class ToolCalls:
         changes_before = (
             0
             if self._call_records is None
-            else self._call_records.changes_not_by(
-                company.company_id, request.call.call_id, fingerprint(identity)
-            )
+            else self._call_records.changes_not_by(company.company_id, request.call.call_id, change_of)
         )
         try:
             answer = once.run(tool_call_key(identity, changes_before), action)
@@ -414,7 +413,9 @@ class ToolCalls:
                 return found
             service = found
             staff = [m for m in staff if m.staff_id in service.staff_ids]
-        bookable = self._bookable(company, [service] if service else services)
+        # Who can be booked, per service once: the team offered and each member's services.
+        bookable_for = {s.service_id: self._bookable(company, [s]) for s in services}
+        bookable = bookable_for[service.service_id] if service else set().union(*bookable_for.values())
         staff = [m for m in staff if m.staff_id in bookable]
         return ToolResult(
             success=True,
@@ -425,11 +426,7 @@ class ToolCalls:
                     {
                         "staff_id": m.staff_id,
                         "name": m.name,
-                        "services": [
-                            s.name
-                            for s in services
-                            if m.staff_id in s.staff_ids and m.staff_id in self._bookable(company, [s])
-                        ],
+                        "services": [s.name for s in services if m.staff_id in bookable_for[s.service_id]],
                     }
                     for m in staff
                 ],
