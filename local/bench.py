@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 
 from local.retell_sim import RetellSimulator
-from local.seed import DEMO_FIXTURE, seed_demo
+from local.seed import DEMO_FIXTURE, reseed, seed_demo
 from local.stack import LocalStack
 
 REPO = Path(__file__).parents[1]
@@ -306,8 +306,7 @@ def team_sync_rows(stack: LocalStack) -> list[str]:
                     report.event_types_provisioned,
                 )
                 rows.append("| " + " | ".join(map(str, cells)) + " |")
-    stack.reset()
-    seed_demo(stack)
+    reseed(stack)
     return [
         f"| team sync: members ({SYNC_EVENT_TYPES} team event types) | run | time ms | ms per member | "
         "Cal.com requests | DynamoDB calls | mappings created | services created | "
@@ -795,9 +794,7 @@ def availability_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
         control.post("/_standin/rate-limit", json={"enabled": True})
         control.close()
         retell.close()
-        stack.reset()  # back to the demo salon as seeded: one linked staff member, no bookings
-        seed_demo(stack)
-        wiring.clear_caches()
+        reseed(stack)  # back to the demo salon as seeded: one linked staff member, no bookings
     return [
         f"| check_availability worst case: service {AVAILABILITY_SERVICE} (4 segments), 4 staff, no "
         "preference, the asked day fully booked, slot cache cold; Cal.com latency | runs "
@@ -907,10 +904,7 @@ def workflow_phases(history: list[dict[str, Any]], sent: float, answered: float)
 def _voice_block(stack: LocalStack, case: VoiceCase, latency: int, runs: int) -> tuple[float, VoiceSamples]:
     """`runs` requests (plus an uncounted warm-up) of one case at one Cal.com latency, from the demo
     salon as seeded: the stand-in's round trip and the samples."""
-    wiring = importlib.import_module("calbridge.services.wiring")
-    stack.reset()  # every block starts from the seed: no bookings, so every start is free
-    seed_demo(stack)
-    wiring.clear_caches()
+    reseed(stack)  # every block starts from the seed: no bookings, so every start is free
     control = httpx.Client(base_url=stack.calcom_url, timeout=30)
     control.post("/_standin/rate-limit", json={"enabled": False}).raise_for_status()
     control.post("/_standin/latency", json={"ms": 0}).raise_for_status()
@@ -974,10 +968,7 @@ def _met(value: float, goal: float) -> str:
 def _cached_checks(stack: LocalStack, runs: int) -> tuple[list[float], list[int]]:
     """check_availability of one free start, answered from the slot cache a warm-up check filled:
     per request the whole request's time (no Cal.com exchange) and its DynamoDB calls."""
-    wiring = importlib.import_module("calbridge.services.wiring")
-    stack.reset()
-    seed_demo(stack)
-    wiring.clear_caches()
+    reseed(stack)
     control = httpx.Client(base_url=stack.calcom_url, timeout=30)
     control.post("/_standin/rate-limit", json={"enabled": False}).raise_for_status()
     control.post("/_standin/latency", json={"ms": 0}).raise_for_status()
@@ -1074,10 +1065,7 @@ def voice_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
             )
             per_case = operations.setdefault(case.label, Counter())
             per_case.update({op: count / len(samples.times) for op, count in samples.operations.items()})
-    wiring = importlib.import_module("calbridge.services.wiring")
-    stack.reset()  # back to the demo salon as seeded
-    seed_demo(stack)
-    wiring.clear_caches()
+    reseed(stack)  # back to the demo salon as seeded
     by_operation = [
         f"- {label}: "
         + ", ".join(f"{op} {count / len(VOICE_LATENCIES_MS):.2g}" for op, count in sorted(counts.items()))

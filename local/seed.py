@@ -63,6 +63,16 @@ def seed_demo(stack: Any = None) -> None:
         LOG.warning("demo segment event types: %s", report.summary())
 
 
+def reseed(stack: Any) -> None:
+    """Back to the demo salon as seeded: empty tables, seed again, and drop what the in-process
+    handlers cached about companies (they share one process, as a warm container would)."""
+    import importlib
+
+    stack.reset()
+    seed_demo(stack)
+    importlib.import_module("calbridge.services.wiring").clear_caches()
+
+
 INVOKE_SAMPLES = Path(__file__).parent / "fixtures" / "invoke_samples.json"
 
 

@@ -60,16 +60,10 @@ def stack() -> Iterator[object]:
 
 
 def reseed(stack) -> None:
-    """Back to the seeded demo salon: empty tables, seed again, and drop the handlers' caches
-    (the stack's functions share one host resolver and one set of cached company reads per
-    process, as a warm container would)."""
-    import importlib
+    """Back to the seeded demo salon (local/seed.reseed), for the tests' fixtures."""
+    from local.seed import reseed as back_to_the_seed
 
-    from local.seed import seed_demo
-
-    stack.reset()
-    seed_demo()
-    importlib.import_module("calbridge.services.wiring").clear_caches()
+    back_to_the_seed(stack)
 
 
 @pytest.fixture
