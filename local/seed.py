@@ -82,7 +82,7 @@ def seed_invoke_samples(stack: Any) -> None:
 
     Per sample: its Cal.com bookings in the stand-in (fixed uids, our metadata), made through the
     stand-in's control API; a `booked` one is then finalized by the production saga steps (plan;
-    reserve_hold as a retry, which finds each booking by its metadata; assign_staff; finalize).
+    reserve_hold as a retry, which finds each booking by its metadata; finalize).
     """
     import httpx
 
@@ -122,4 +122,4 @@ def seed_invoke_samples(stack: Any) -> None:
                 ).model_dump(mode="json")
                 for hold in holds
             ]
-            saga.finalize(plan, reservations, saga.assign_staff(plan, reservations))
+            saga.finalize(plan, reservations)

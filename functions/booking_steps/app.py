@@ -12,11 +12,12 @@ Retry and Catch match on, and what the workflow's caller finally sees.
 | plan           | the execution input (BookingRequest)               | BookingPlan -> $.plan       |
 | acquire_lock   | $.plan                                             | lease -> $.lease            |
 | reserve_hold   | {"request": <Map item>, "retry": RetryCount}       | Reservation (Map item)      |
-| assign_staff   | the state ($.plan, $.reservations)                 | {"assignments"} -> $.assignment |
-| finalize       | the state ($.plan, $.reservations, $.assignment)   | AppointmentSummary (output) |
+| assign_staff   | the state ($.plan, $.reservations) (reschedule)    | {"assignments"} -> $.assignment |
+| finalize       | the state ($.plan, $.reservations)                 | AppointmentSummary (output) |
 | compensate     | the state at the failure, with $.error             | report -> $.compensation    |
 
-The cancel and reschedule state machines (statemachines/cancel.asl.json, reschedule.asl.json;
+The booking workflow has no AssignStaff state: finalize checks the holds' hosts itself
+(docs/adr/0019-staff-checked-in-finalize.md). The cancel and reschedule state machines (statemachines/cancel.asl.json, reschedule.asl.json;
 services/appointment_changes.py) add five more; reschedule also runs plan, acquire_lock,
 reserve_hold, assign_staff and compensate above for its new attempt.
 
@@ -92,7 +93,7 @@ def assign_staff(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 @metrics.log_metrics
 def finalize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = parse_model(FinalizeInput, event)
-    summary = saga.finalize(step.plan, step.reservations, step.assignment.assignments)
+    summary = saga.finalize(step.plan, step.reservations)
     metrics.add_metric(name="BookingSucceeded", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="BookedHolds", unit=MetricUnit.Count, value=len(step.plan.holds))
     return summary.model_dump(mode="json")

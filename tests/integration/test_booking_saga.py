@@ -571,10 +571,8 @@ def test_finalize_twice_keeps_one_appointment_and_its_code(cb):
     plan = saga.plan(cb.domain.BookingRequest.model_validate(execution(COMPOSITE, at(DAY, "14:00"))))
     saga.acquire_lock(plan)
     items = reserve_all(cb, saga, plan)
-    assignments = saga.assign_staff(plan, items)
-
-    first = saga.finalize(plan, items, assignments)
-    second = saga.finalize(plan, items, assignments)  # a retried step (the first answer got lost)
+    first = saga.finalize(plan, items)
+    second = saga.finalize(plan, items)  # a retried step (the first answer got lost)
 
     assert second.confirmation_code == first.confirmation_code
     assert second.composite_group_uid == first.composite_group_uid
@@ -613,11 +611,10 @@ def test_finalize_leaves_a_lease_that_another_booking_took_over(cb):
     plan = saga.plan(cb.domain.BookingRequest.model_validate(execution(SIMPLE, at(DAY, "14:15"))))
     saga.acquire_lock(plan)
     items = reserve_all(cb, saga, plan)
-    assignments = saga.assign_staff(plan, items)
     later = datetime.now(UTC) + timedelta(seconds=120)
     cb.leases.acquire(COMPANY, plan.lease_key, "bk_next_caller", ttl_s=60, now=later)
 
-    summary = saga.finalize(plan, items, assignments)
+    summary = saga.finalize(plan, items)
 
     assert cb.records.get(COMPANY, summary.appointment_id)["status"] == "booked"
     assert cb.leases.get(COMPANY, plan.lease_key).owner == "bk_next_caller"

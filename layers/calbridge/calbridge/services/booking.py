@@ -1,8 +1,8 @@
 """Booking: the saga's steps (one method per task of statemachines/booking.asl.json) and the call
 that runs the state machine synchronously (`run_booking`).
 
-Plan -> AcquireLock -> ReserveHolds (Map, parallel) -> AssignStaff -> Finalize; any failure ->
-Compensate -> Fail. Decisions and their reasons: docs/adr/0006-booking-saga.md. In short:
+Plan -> AcquireLock -> ReserveHolds (Map, parallel) -> Finalize (which checks every hold's host
+first: `assign_staff`); any failure -> Compensate -> Fail. Decisions and their reasons: docs/adr/0006-booking-saga.md. In short:
 
 - Every Cal.com booking carries our ids in `metadata` (booking id, hold key, company), because
   Cal.com has no idempotency key. A retried ReserveHold first looks for its own booking by that
@@ -114,7 +114,6 @@ class Assignment(_StepInput):
 class FinalizeInput(_StepInput):
     plan: BookingPlan
     reservations: list[dict[str, Any]]
-    assignment: Assignment
 
 
 class StepError(_StepInput):
@@ -351,11 +350,12 @@ class BookingSaga:
 
     # ---------------------------------------------------------------- Finalize
 
-    def finalize(
-        self, plan: BookingPlan, items: list[dict[str, Any]], assignments: list[StaffAssignment]
-    ) -> AppointmentSummary:
-        """Appointment + segments + confirmation code + lease release + the booking noted on the
-        call's record: one transaction."""
+    def finalize(self, plan: BookingPlan, items: list[dict[str, Any]]) -> AppointmentSummary:
+        """Every hold reserved and hosted by the staff member asked for (`assign_staff`, which
+        raises otherwise), then appointment + segments + confirmation code + lease release + the
+        booking noted on the call's record: one transaction. The booking workflow checks and
+        stores in one task (docs/adr/0019-staff-checked-in-finalize.md)."""
+        assignments = self.assign_staff(plan, items)
         summary, by_hold = build_summary(
             plan,
             items,
