@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import decimal
 import importlib
 import importlib.util
@@ -45,6 +46,10 @@ from typing import Any
 LOG = logging.getLogger("local.lambda")
 
 _import_lock = threading.RLock()
+
+#: The logical id of the function whose handler runs in this thread (None outside a handler), for
+#: the IAM judge (local/iam.py). Threads a handler starts itself do not inherit it.
+RUNNING_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("running_function", default=None)
 
 
 class LambdaContext:
@@ -192,6 +197,7 @@ class LocalFunction:
     def _run(self, handler: Callable[[Any, Any], Any], payload: Any, enforce_timeout: bool) -> InvokeResult:
         started = time.monotonic()
         context = LambdaContext(self, started + self.timeout_s)
+        running = RUNNING_FUNCTION.set(self.logical_id)
         try:
             result = handler(payload, context)
         except Exception as exc:  # the runtime reports every exception as a function error
@@ -205,6 +211,8 @@ class LocalFunction:
                 error_type=type(exc).__name__,
                 duration_ms=duration,
             )
+        finally:
+            RUNNING_FUNCTION.reset(running)
         duration = (time.monotonic() - started) * 1000
         if enforce_timeout and duration > self.timeout_s * 1000:
             message = f"Task timed out after {self.timeout_s:.2f} seconds"

@@ -73,7 +73,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from local import moto_ext
+from local import iam, moto_ext
 from local.http_front import HttpFront, Route
 from local.lambda_runtime import InvokeResult, LocalFunction, restore_modules, take_modules_under
 from local.sqs_source import SqsDelivery, SqsEventSource, SqsPoller, deliver_batch
@@ -237,6 +237,9 @@ class LocalStack:
             self._start_standin()
             self._resolve_parameters()
             self._build_resolver()
+            # Before the handlers are imported: their botocore sessions carry the IAM judge's hook.
+            iam.install()
+            iam.RECORDER.judge_with(iam.IamJudge(self.resolver))
             self._create_resources()
             self._start_front()
             self._connect_standin_webhooks()
@@ -258,6 +261,7 @@ class LocalStack:
         if not self._running:
             return
         self._running = False
+        iam.RECORDER.judge_with(None)
         self.stop_queue_polling()
         if self._front is not None:
             self._front.ready.set()

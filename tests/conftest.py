@@ -16,7 +16,7 @@ import pytest
 import time_machine
 
 # Checks every request calbridge sent to a Cal.com stand-in against Cal.com's contract at the end.
-pytest_plugins = ["local.calcom_standin.pytest_contract"]
+pytest_plugins = ["local.calcom_standin.pytest_contract", "local.pytest_iam"]
 
 REPO = __import__("pathlib").Path(__file__).parents[1]
 #: The environment before any test ran: the local stack puts its endpoints and table names into
