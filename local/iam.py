@@ -54,7 +54,12 @@ _XRAY_WRITE_ONLY = (
     "xray:GetSamplingTargets",
     "xray:GetSamplingStatisticSummaries",
 )
-_SQS_QUEUE_EXECUTION = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", *_BASIC_EXECUTION)
+_SQS_QUEUE_EXECUTION = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    *_BASIC_EXECUTION,
+)
 
 # An item of a DynamoDB transaction is authorized as the single-item operation it performs: "Permissions
 # for Put, Update, Delete, and Get actions are governed by the permissions used for the underlying
@@ -71,7 +76,8 @@ _TRANSACTION_ITEM_ACTIONS = {
 # "You cannot set permissions explicitly for SendMessageBatch, DeleteMessageBatch, or
 # ChangeMessageVisibilityBatch. Instead, setting permissions for SendMessage, DeleteMessage, or
 # ChangeMessageVisibility sets permissions for the corresponding batch versions" (Amazon SQS Developer
-# Guide, "Amazon SQS batch actions", docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-batch-api.html).
+# Guide, "Amazon SQS batch actions",
+# docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-batch-api.html).
 _SQS_BATCH_ACTIONS = {
     "SendMessageBatch": "sqs:SendMessage",
     "DeleteMessageBatch": "sqs:DeleteMessage",
@@ -171,6 +177,14 @@ def _managed(actions: Iterable[str], source: str) -> Statement:
 # ------------------------------------------------------------------------------------ judge
 
 
+def template_resolver(template: str | Path | dict[str, Any], region: str = "eu-central-1") -> Resolver:
+    """A resolver of a template file or parsed template, its parameters at their defaults, the
+    resources named as the local stack names them."""
+    data = template if isinstance(template, dict) else load_template(template)
+    defaults = {name: spec.get("Default") for name, spec in (data.get("Parameters") or {}).items()}
+    return Resolver(data, region=region, parameter_values=defaults)
+
+
 @dataclass(frozen=True)
 class Violation:
     function: str
@@ -197,9 +211,7 @@ class IamJudge:
     @classmethod
     def from_template(cls, template: str | Path | dict[str, Any], region: str = "eu-central-1") -> IamJudge:
         """A judge for a template file or parsed template, its parameters at their defaults."""
-        data = template if isinstance(template, dict) else load_template(template)
-        defaults = {name: spec.get("Default") for name, spec in (data.get("Parameters") or {}).items()}
-        return cls(Resolver(data, region=region, parameter_values=defaults))
+        return cls(template_resolver(template, region))
 
     @staticmethod
     def _role(resolver: Resolver, lid: str) -> list[Statement]:
@@ -217,7 +229,9 @@ class IamJudge:
                 ((name, arguments),) = policy.items()
                 statements += expand_policy_template(name, arguments or {}, resolver)
             else:
-                raise TemplateError(f"{lid}: policy {policy!r} (a managed policy?) is not modelled by the IAM judge")
+                raise TemplateError(
+                    f"{lid}: policy {policy!r} (a managed policy?) is not modelled by the IAM judge"
+                )
         return statements
 
     def verdict(self, function: str, action: str, resource: str) -> str | None:
@@ -229,7 +243,9 @@ class IamJudge:
             return "an explicit Deny statement covers it"
         if any(s.effect == "Allow" and s.covers(action, resource) for s in role):
             return None
-        elsewhere = sorted({r for s in role if s.effect == "Allow" and s.covers_action(action) for r in s.resources})
+        elsewhere = sorted(
+            {r for s in role if s.effect == "Allow" and s.covers_action(action) for r in s.resources}
+        )
         if elsewhere:
             return f"its policies allow {action} only on: {', '.join(elsewhere)}"
         return f"none of its policies allows {action}"
@@ -254,7 +270,12 @@ def requested_permissions(
             return [(action, f"{arn_prefix}:{params['QueueName']}")]
     if service == "secretsmanager" and "SecretId" in params:
         secret = str(params["SecretId"])
-        return [(f"secretsmanager:{operation}", _arn_or(secret, f"{arn_prefix}:secret:{secret}{_SECRET_ARN_SUFFIX}"))]
+        return [
+            (
+                f"secretsmanager:{operation}",
+                _arn_or(secret, f"{arn_prefix}:secret:{secret}{_SECRET_ARN_SUFFIX}"),
+            )
+        ]
     if service == "ssm" and ("Name" in params or "Names" in params or "Path" in params):
         names = _as_list(params.get("Name") or params.get("Names") or params.get("Path"))
         return [(f"ssm:{operation}", f"{arn_prefix}:parameter/{str(n).lstrip('/')}") for n in names]
@@ -317,7 +338,9 @@ class CallRecorder:
         judge = self.judge
         if judge is None:
             return
-        for action, resource in requested_permissions(service, operation, params, judge.region, judge.account_id):
+        for action, resource in requested_permissions(
+            service, operation, params, judge.region, judge.account_id
+        ):
             key = (function, action, resource)
             if key in self._verdicts:
                 continue

@@ -49,7 +49,9 @@ _import_lock = threading.RLock()
 
 #: The logical id of the function whose handler runs in this thread (None outside a handler), for
 #: the IAM judge (local/iam.py). Threads a handler starts itself do not inherit it.
-RUNNING_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("running_function", default=None)
+RUNNING_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "running_function", default=None
+)
 
 
 class LambdaContext:
