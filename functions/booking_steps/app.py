@@ -16,8 +16,9 @@ Retry and Catch match on, and what the workflow's caller finally sees.
 | finalize       | the state ($.plan, $.reservations)                 | AppointmentSummary (output) |
 | compensate     | the state at the failure, with $.error             | report -> $.compensation    |
 
-The booking workflow has no AssignStaff state: finalize checks the holds' hosts itself
-(docs/adr/0019-staff-checked-in-finalize.md). The cancel and reschedule state machines (statemachines/cancel.asl.json, reschedule.asl.json;
+The booking workflow has no AssignStaff state: finalize checks the holds' hosts itself, and
+AcquireLock is skipped when the tool layer took the lease (docs/adr/0019-fewer-booking-tasks.md).
+The cancel and reschedule state machines (statemachines/cancel.asl.json, reschedule.asl.json;
 services/appointment_changes.py) add five more; reschedule also runs plan, acquire_lock,
 reserve_hold, assign_staff and compensate above for its new attempt.
 

@@ -47,11 +47,10 @@ def test_composite_booking_end_to_end(fresh, retell):
         for e in fresh.last_express_history("BookingStateMachine")
         if "stateEnteredEventDetails" in e
     ]
-    # The tool layer planned already (its warm container's reads): the workflow skips the Plan task.
-    assert entered[:3] == ["PlanGiven", "AcquireLock", "ReserveHolds"] and entered[-2:] == [
-        "Finalize",
-        "Booked",
-    ]
+    # The tool layer planned already (its warm container's reads) and took the lease: the workflow
+    # skips the Plan and AcquireLock tasks, and Finalize checks the hosts itself (ADR 0019).
+    assert entered[:2] == ["PlanGiven", "ReserveHolds"] and entered[-2:] == ["Finalize", "Booked"]
+    assert not {"Plan", "AcquireLock", "AssignStaff"} & set(entered)
 
     bookings = active_bookings(fresh)
     assert len(bookings) == 4
@@ -64,6 +63,8 @@ def test_composite_booking_end_to_end(fresh, retell):
     appointments = fresh.boto3_client("dynamodb").scan(TableName="AppointmentsTable")["Items"]
     booked = [i for i in appointments if i.get("kind", {}).get("S") == "appointment"]
     assert len(booked) == 1 and booked[0]["confirmation_code"]["S"] == code
+    # The lease the tool layer took is given back by Finalize's transaction.
+    assert fresh.boto3_client("dynamodb").scan(TableName="LeasesTable")["Items"] == []
 
 
 def test_the_same_slot_twice_offers_alternatives_instead(fresh, retell):

@@ -377,6 +377,72 @@ def test_both_sides_of_a_dst_change_book_the_right_utc_times(cb):
     assert utc_hours == {day: 14 - int(offsets[day].total_seconds() // 3600) for day in offsets}
 
 
+def test_a_lease_taken_ahead_starts_the_workflow_at_its_holds(cb, fresh):
+    """The tool layer's path (ADR 0019): plan and lease made before StartSyncExecution, so the
+    workflow runs no Plan and no AcquireLock task; Finalize checks the hosts and gives the lease back."""
+    saga = cb.wiring.booking_saga()
+    request = cb.domain.BookingRequest.model_validate(execution(COMPOSITE, at(DAY, "14:00")))
+    plan = saga.plan(request)
+    lease = saga.lease_ahead(plan)
+    assert lease is not None and lease.owner == request.booking_id
+
+    outcome = cb.booking.run_booking(request, plan=plan, lease=lease)
+
+    assert outcome.booked, outcome
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in fresh.last_express_history("BookingStateMachine")
+        if "stateEnteredEventDetails" in e
+    ]
+    assert entered == ["PlanGiven", "ReserveHolds", *["ReserveHold"] * 4, "Finalize", "Booked"]
+    assert cb.leases.get(COMPANY, plan.lease_key) is None
+
+
+def test_a_lease_taken_ahead_is_given_back_by_compensation(cb):
+    start = at(DAY, "14:00")
+    cb.standin.seed_booking(plan_of(cb, COMPOSITE, start).segments[2].start, 30)  # C is taken
+    saga = cb.wiring.booking_saga()
+    request = cb.domain.BookingRequest.model_validate(execution(COMPOSITE, start))
+    plan = saga.plan(request)
+
+    outcome = cb.booking.run_booking(request, plan=plan, lease=saga.lease_ahead(plan))
+
+    assert (outcome.status, outcome.error) == ("failed", "SlotUnavailable")
+    assert_nothing_left(cb, request.booking_id, "SlotUnavailable")  # the lease included
+
+
+def test_a_busy_lease_is_not_taken_ahead_and_the_workflow_waits_for_it(cb):
+    """Another booking of Fabian's day holds the lease: lease_ahead leaves it (None), and the
+    workflow's AcquireLock waits with its retries, then ends LeaseBusy; theirs is kept."""
+    key = f"{FABIAN}#{DAY.isoformat()}"
+    cb.leases.acquire(COMPANY, key, "bk_someone_else", ttl_s=60, now=datetime.now(UTC))
+    saga = cb.wiring.booking_saga()
+    request = cb.domain.BookingRequest.model_validate(execution(SIMPLE, at(DAY, "14:15")))
+    plan = saga.plan(request)
+
+    assert saga.lease_ahead(plan) is None
+    outcome = cb.booking.run_booking(request, plan=plan)
+
+    assert (outcome.status, outcome.error) == ("failed", "LeaseBusy")
+    assert cb.leases.get(COMPANY, key).owner == "bk_someone_else"
+    assert cb.standin.requests("POST", "/v2/bookings") == []
+
+
+def test_a_lease_that_is_not_the_plans_is_refused_before_anything_starts(cb_light):
+    cb = cb_light
+    saga = cb.wiring.booking_saga()
+    request = cb.domain.BookingRequest.model_validate(execution(SIMPLE, at(DAY, "14:15")))
+    plan = saga.plan(request)
+    other = cb.leases.acquire(
+        COMPANY, "someone#2030-01-01", request.booking_id, ttl_s=60, now=datetime.now(UTC)
+    )
+
+    with pytest.raises(ValueError, match="not this plan's"):
+        cb.booking.run_booking(request, plan=plan, lease=other)
+    with pytest.raises(ValueError, match="not this plan's"):
+        cb.booking.run_booking(request, lease=other)  # a lease without the plan
+
+
 # ------------------------------------------------------------------------ failures: nothing remains
 
 

@@ -2,7 +2,9 @@
 that runs the state machine synchronously (`run_booking`).
 
 Plan -> AcquireLock -> ReserveHolds (Map, parallel) -> Finalize (which checks every hold's host
-first: `assign_staff`); any failure -> Compensate -> Fail. Decisions and their reasons: docs/adr/0006-booking-saga.md. In short:
+first: `assign_staff`); any failure -> Compensate -> Fail. The tool layer may pass the plan and
+the lease it took (`lease_ahead`): the workflow then starts at ReserveHolds (docs/adr/0019).
+Decisions and their reasons: docs/adr/0006-booking-saga.md. In short:
 
 - Every Cal.com booking carries our ids in `metadata` (booking id, hold key, company), because
   Cal.com has no idempotency key. A retried ReserveHold first looks for its own booking by that
@@ -62,11 +64,13 @@ from calbridge.errors import (
     CalcomContractError,
     CalcomRejected,
     InvalidRequest,
+    LeaseBusy,
     NotFound,
     ReservationFailed,
     SlotUnavailable,
     StaffMismatch,
     StaffNotBookable,
+    StoreUnavailable,
     UnknownCompany,
     UnknownService,
     UnknownStaff,
@@ -236,6 +240,16 @@ class BookingSaga:
             plan.company_id, plan.lease_key, plan.booking_id, ttl_s=self._lease_ttl_s, now=self._clock()
         )
 
+    def lease_ahead(self, plan: BookingPlan) -> Lease | None:
+        """The plan's lease, taken before the workflow starts so that it skips AcquireLock
+        (docs/adr/0019); None when another booking holds it or the store failed: the workflow's
+        AcquireLock then waits and retries as it always does."""
+        try:
+            return self.acquire_lock(plan)
+        except (LeaseBusy, StoreUnavailable) as exc:
+            logger.info("lease not taken ahead: the workflow takes it", reason=type(exc).__name__)
+            return None
+
     # ---------------------------------------------------------------- ReserveHold
 
     def reserve_hold(self, step: ReserveHoldInput) -> Reservation:
@@ -354,7 +368,7 @@ class BookingSaga:
         """Every hold reserved and hosted by the staff member asked for (`assign_staff`, which
         raises otherwise), then appointment + segments + confirmation code + lease release + the
         booking noted on the call's record: one transaction. The booking workflow checks and
-        stores in one task (docs/adr/0019-staff-checked-in-finalize.md)."""
+        stores in one task (docs/adr/0019-fewer-booking-tasks.md)."""
         assignments = self.assign_staff(plan, items)
         summary, by_hold = build_summary(
             plan,
@@ -572,13 +586,16 @@ def run_booking(
     execution_input: Mapping[str, Any] | BookingRequest,
     *,
     plan: BookingPlan | None = None,
+    lease: Lease | None = None,
     client: Any = None,
 ) -> BookingOutcome:
     """Run the booking state machine synchronously (StartSyncExecution) and read its outcome.
 
     The input is validated first (InvalidRequest naming the field, nothing started). With `plan`
     (made by `BookingSaga.plan` from this request, e.g. in the caller's warm container), the
-    workflow starts at AcquireLock and its Plan task reads nothing. SUCCEEDED gives the
+    workflow starts at AcquireLock and its Plan task reads nothing; with the plan's `lease` as well
+    (`BookingSaga.lease_ahead`), at ReserveHolds. A lease taken ahead is left to expire when the
+    execution cannot be started: whether it started is unknown after a timeout. SUCCEEDED gives the
     appointment; FAILED gives the error name the workflow ended with (SlotUnavailable, LeaseBusy,
     StaffNotBookable, ...) and the error's message; TIMED_OUT is a WorkflowUnavailable outcome.
     Raises WorkflowUnavailable when the execution cannot be started at all.
@@ -592,9 +609,17 @@ def run_booking(
     )
     if plan is not None and (plan.booking_id, plan.company_id) != (request.booking_id, request.company_id):
         raise ValueError("the plan is not this request's")
+    if lease is not None and (
+        plan is None
+        or (lease.company_id, lease.lease_key, lease.owner)
+        != (plan.company_id, plan.lease_key, plan.booking_id)
+    ):
+        raise ValueError("the lease is not this plan's")
     state = request.model_dump(mode="json", exclude_none=True)
     if plan is not None:
         state["plan"] = plan.model_dump(mode="json", exclude_none=True)
+    if lease is not None:
+        state["lease"] = lease.model_dump(mode="json")
     sfn = client or _stepfunctions()
     try:
         response = sfn.start_sync_execution(

@@ -521,11 +521,14 @@ class ToolCalls:
             change_of=change_of,
             gap_stretch=option.plan.gap_stretch,
         )
+        if self._booking is None:
+            return run_booking(request)
+        saga = self._booking()
         try:
-            plan = self._booking().plan(request) if self._booking is not None else None
+            plan = saga.plan(request)
         except (StaffNotBookable, UnknownStaff) as refused:  # the workflow's Plan would end so too
             return BookingOutcome(status="failed", error=type(refused).__name__, message=refused.message)
-        return run_booking(request, plan=plan)
+        return run_booking(request, plan=plan, lease=saga.lease_ahead(plan))
 
     def _booking_answer(
         self, asked: _Ask, option: StartOption, outcome: BookingOutcome, call: Call
