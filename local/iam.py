@@ -243,12 +243,20 @@ class IamJudge:
             return "an explicit Deny statement covers it"
         if any(s.effect == "Allow" and s.covers(action, resource) for s in role):
             return None
-        elsewhere = sorted(
-            {r for s in role if s.effect == "Allow" and s.covers_action(action) for r in s.resources}
-        )
+        elsewhere = {r for s in role if s.effect == "Allow" and s.covers_action(action) for r in s.resources}
         if elsewhere:
-            return f"its policies allow {action} only on: {', '.join(elsewhere)}"
+            # a table's "/index/*" next to the table itself says nothing new
+            shown = sorted(
+                _short(r) for r in elsewhere if not (r.endswith("/index/*") and r[:-8] in elsewhere)
+            )
+            return f"its policies allow {action} only on: {', '.join(shown)}"
         return f"none of its policies allows {action}"
+
+
+def _short(arn: str) -> str:
+    """An ARN without partition, service, region and account (`table/X`), as a verdict names it."""
+    parts = arn.split(":", 5)
+    return parts[5] if len(parts) == 6 else arn
 
 
 # ---------------------------------------------------------------------------- what a call asks
@@ -324,7 +332,7 @@ class CallRecorder:
     def __init__(self) -> None:
         self.judge: IamJudge | None = None
         self.violations: list[Violation] = []
-        self.calls_judged = 0  # distinct (function, action, resource) triples
+        self.judged: dict[str, int] = {}  # function -> distinct (action, resource) pairs judged
         self._verdicts: dict[tuple[str, str, str], str | None] = {}
         self._lock = threading.Lock()
 
@@ -349,9 +357,14 @@ class CallRecorder:
                     continue
                 why = judge.verdict(function, action, resource)
                 self._verdicts[key] = why
-                self.calls_judged += 1
+                self.judged[function] = self.judged.get(function, 0) + 1
                 if why is not None:
                     self.violations.append(Violation(function, action, resource, why))
+
+    @property
+    def calls_judged(self) -> int:
+        """Distinct (function, action, resource) triples judged (again after a stack restart)."""
+        return sum(self.judged.values())
 
     def check_calls(self) -> list[Violation]:
         """The violations recorded so far, in the order they first happened."""
@@ -360,14 +373,14 @@ class CallRecorder:
     @contextmanager
     def isolated(self, judge: IamJudge) -> Iterator[CallRecorder]:
         """For tests: judge with `judge` and collect violations apart; everything back afterwards."""
-        saved = (self.judge, self.violations, self.calls_judged, self._verdicts)
+        saved = (self.judge, self.violations, self.judged, self._verdicts)
         with self._lock:
-            self.judge, self.violations, self.calls_judged, self._verdicts = judge, [], 0, {}
+            self.judge, self.violations, self.judged, self._verdicts = judge, [], {}, {}
         try:
             yield self
         finally:
             with self._lock:
-                self.judge, self.violations, self.calls_judged, self._verdicts = saved
+                self.judge, self.violations, self.judged, self._verdicts = saved
 
 
 RECORDER = CallRecorder()

@@ -21,7 +21,11 @@ _WORKER_KEY = "iam_judge"
 
 
 def _result() -> dict[str, Any]:
-    return {"judged": RECORDER.calls_judged, "violations": [str(v) for v in RECORDER.check_calls()]}
+    return {
+        "judged": RECORDER.calls_judged,
+        "by_function": dict(RECORDER.judged),
+        "violations": [str(v) for v in RECORDER.check_calls()],
+    }
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,6 +63,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_line(
         f"{judged} distinct AWS calls of Lambda handlers, checked against their policies in the template: "
         + ("no violation" if not violations else f"{len(violations)} violation(s)")
+    )
+    by_function: dict[str, int] = {}
+    for result in results:
+        for name, count in result["by_function"].items():
+            by_function[name] = by_function.get(name, 0) + count
+    terminalreporter.write_line(
+        "  " + ", ".join(f"{name} {count}" for name, count in sorted(by_function.items()))
     )
     for violation in violations:
         terminalreporter.write_line(f"VIOLATION {violation}", red=True)

@@ -138,7 +138,7 @@ def test_an_inline_statement_on_a_table_arn_does_not_cover_its_indexes():
     why = judge.verdict(
         "CancelLoadFunction", "dynamodb:Query", f"{ARN}:table/AppointmentsTable/index/by_customer_phone"
     )
-    assert why == f"its policies allow dynamodb:Query only on: {ARN}:table/AppointmentsTable"
+    assert why == "its policies allow dynamodb:Query only on: table/AppointmentsTable"
 
 
 def test_secret_and_queue_templates_match_what_the_local_stack_calls():
