@@ -30,6 +30,7 @@ resource policies, permission boundaries, `NotAction`/`NotResource` (refused), s
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -42,6 +43,7 @@ from typing import Any
 from local.lambda_runtime import RUNNING_FUNCTION
 from local.template import ACCOUNT_ID, PARTITION, Resolver, TemplateError, load_template
 
+LOG = logging.getLogger("local.iam")
 SAM_POLICY_TEMPLATES = Path(__file__).with_name("sam_policy_templates.json")
 
 # Managed policies SAM attaches without being asked (samtranslator/model/sam_resources.py), with
@@ -359,7 +361,9 @@ class CallRecorder:
                 self._verdicts[key] = why
                 self.judged[function] = self.judged.get(function, 0) + 1
                 if why is not None:
-                    self.violations.append(Violation(function, action, resource, why))
+                    violation = Violation(function, action, resource, why)
+                    self.violations.append(violation)
+                    LOG.warning("AWS would refuse this call: %s", violation)  # make serve / make demo
 
     @property
     def calls_judged(self) -> int:
