@@ -7,13 +7,15 @@ PORT ?= 3000
 COMPANY ?= salon-demo
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo test test-fast test-clock serve invoke provision sync smoke-calcom lint format validate build bench clean
+.PHONY: help venv demo test test-fast test-clock iam-audit serve invoke provision sync smoke-calcom lint format validate build bench clean
 
 help:
 	@echo "make demo      scripted phone call on the local stack (inbound routing, service info)"
 	@echo "make test      all tests: unit, integration, e2e, template (lint, sam validate/build)"
 	@echo "make test-fast all tests except the slow ones (sam build, the clock sweep)"
 	@echo "make test-clock  only the clock sweep: the date-sensitive tests on each weekday and in summer time"
+	@echo "make iam-audit the stack's tests with every per-container cache off, so the IAM judge sees each"
+	@echo "               function make every AWS call it can (a cached read hides one; ADR 0020)"
 	@echo "make serve     run the local stack (HTTP front on 127.0.0.1:\$$PORT, default 3000)"
 	@echo "make invoke FN=RetellWebhookFunction EVENT=events/retell_inbound.json"
 	@echo "make provision [COMPANY=salon-demo]  segment event types in Cal.com (stand-in by default)"
@@ -37,6 +39,9 @@ test-fast: venv
 
 test-clock: venv
 	@$(PY) -m pytest -m clock_sweep
+
+iam-audit: venv
+	@SECRET_CACHE_S=0 DIRECTORY_CACHE_S=0 $(PY) -m pytest -m "not slow" tests/e2e tests/integration
 
 serve: venv
 	@PORT=$(PORT) $(PY) -m local serve --port $(PORT)

@@ -15,7 +15,8 @@ from datetime import datetime
 import pytest
 import time_machine
 
-# Checks every request calbridge sent to a Cal.com stand-in against Cal.com's contract at the end.
+# At the end of a run: every request calbridge sent to a Cal.com stand-in is checked against Cal.com's
+# contract (ADR 0014), every AWS call a Lambda handler made against its function's policies (ADR 0020).
 pytest_plugins = ["local.calcom_standin.pytest_contract", "local.pytest_iam"]
 
 REPO = __import__("pathlib").Path(__file__).parents[1]
