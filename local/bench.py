@@ -468,19 +468,20 @@ class ToolCase:
 
 
 class ToolBench:
-    """What the tool cases share: the stack's modules and free starts of service 177 for Fabian,
-    looked up before anything is timed, at most two a day so no request takes another's slot."""
+    """What the tool cases share: the stack's modules and free starts of a service (177 unless
+    named) for Fabian, looked up before anything is timed, at most two a day so no request takes
+    another's slot."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: LocalStack, service_id: str = BOOKING_SERVICE) -> None:
         wiring = importlib.import_module("calbridge.services.wiring")
         store = importlib.import_module("calbridge.adapters.store.repositories")
         self.booking = importlib.import_module("calbridge.services.booking")
         self.slot_cache = importlib.import_module("calbridge.adapters.store.slot_cache")
         self.company = store.CompanyRepository().get("salon-demo")
-        self.service = store.ServiceRepository().get("salon-demo", BOOKING_SERVICE)
+        self.service = store.ServiceRepository().get("salon-demo", service_id)
         self.user_id = store.StaffRepository().get("salon-demo", BOOKING_STAFF).calcom_user_id
         event_map = importlib.import_module("calbridge.adapters.store.event_map").EventMapRepository()
-        self.event_types = {e.event_type_id for e in event_map.list("salon-demo", BOOKING_SERVICE)}
+        self.event_types = {e.event_type_id for e in event_map.list("salon-demo", service_id)}
         self.availability = wiring.availability()
         self.retell = RetellSimulator(stack.http_url)
         self._starts: list[datetime] = []
@@ -855,17 +856,27 @@ class VoiceSamples:
 
 @dataclass(frozen=True)
 class VoiceCase:
-    """A row of the voice table: `check` first (the slot cache then knows the day), or a cold book."""
+    """A row of the voice table: `check` first (the slot cache then knows the day), or a cold book;
+    of service 177 (four holds) unless `service_id` names another (as the caller says it: `spoken`)."""
 
     label: str
     mitarbeiter: str | None
     check: bool = False
+    service_id: str = BOOKING_SERVICE
+    spoken: str = "Ansatzfärbung"
 
 
 VOICE_CASES = (
     VoiceCase("book_appointment, Fabian named, slot cache cold", "Fabian"),
     VoiceCase("book_appointment, no preference, slot cache cold", None),
     VoiceCase("check_availability (cold) + book_appointment of the time offered, one call", None, check=True),
+    VoiceCase(
+        "check_availability (cold) + book_appointment, one call, simple service 41 (one hold)",
+        None,
+        check=True,
+        service_id="41",
+        spoken="Damenhaarschnitt",
+    ),
 )
 
 
@@ -912,7 +923,7 @@ def _voice_block(
     control = httpx.Client(base_url=stack.calcom_url, timeout=30)
     control.post("/_standin/rate-limit", json={"enabled": False}).raise_for_status()
     control.post("/_standin/latency", json={"ms": 0}).raise_for_status()
-    bench = ToolBench(stack)
+    bench = ToolBench(stack, case.service_id)
     samples = VoiceSamples.empty()
     try:
         baseline_runs = BASELINE_RUNS if case.check else 0
@@ -924,7 +935,7 @@ def _voice_block(
         customer = {"customer_name": "Bench Kunde", "customer_phone": BENCH_PHONE}
         staff = {"mitarbeiter": case.mitarbeiter} if case.mitarbeiter else {}
         for index in range(runs + 1):  # request 0 warms the path up and is not counted
-            asked = {"service": "Ansatzfärbung", **staff, **bench.when(bench.free_start())}
+            asked = {"service": case.spoken, **staff, **bench.when(bench.free_start())}
             call = {**CALL, "call_id": f"call_bench_{uuid.uuid4().hex}"}
             empty_slot_cache()
             tables: list[str] = []
@@ -935,7 +946,7 @@ def _voice_block(
                     if not checked.get("data", {}).get("available"):
                         raise RuntimeError(f"{case.label}: the check found the free start taken: {checked}")
                     offered = datetime.fromisoformat(checked["data"]["start"])
-                    asked = {"service": "Ansatzfärbung", **staff, **bench.when(offered)}
+                    asked = {"service": case.spoken, **staff, **bench.when(offered)}
                 check_calls, check_spans, check_tables = len(calls), len(spans), len(tables)
                 book_started, sent = time.perf_counter(), time.time()
                 response = bench.retell.tool("book_appointment", asked | customer, call)
@@ -973,14 +984,14 @@ def retell_functions_ms(bench: ToolBench, starts: list[datetime]) -> tuple[float
     the stand-in's current latency: Check Availability is one `GET /v2/slots` of one event type
     for the asked day, Book Appointment one `POST /v2/bookings` (docs.retellai.com/integrations/
     cal-com-functions: "each pinned to one event type"). Through our client, the medians of one
-    request each per start (the first hold's event type of service 177 for Fabian, at free
+    request each per start (Fabian's event type of the bench service's first hold, at free
     `starts`); each booking is cancelled again, untimed."""
     event_types = importlib.import_module("calbridge.domain.event_types")
     planning = importlib.import_module("calbridge.domain.planning")
     models = importlib.import_module("calbridge.adapters.calcom.models")
     event_map = importlib.import_module("calbridge.adapters.store.event_map").EventMapRepository()
     calcom = importlib.import_module("calbridge.services.wiring").calcom_client()
-    entries = event_types.index_event_map(event_map.list("salon-demo", BOOKING_SERVICE))
+    entries = event_types.index_event_map(event_map.list("salon-demo", bench.service.service_id))
     zone, slots_ms, booking_ms = bench.company.zone, [], []
     for start in starts:
         hold = planning.plan_service(bench.service, start).holds[0]
@@ -1072,8 +1083,9 @@ def voice_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
                 formula = f"{GOAL_CHECK_AND_BOOK_FACTOR:g} × ({retell[0]:.0f} + {retell[1]:.0f})"
                 hits.append(
                     _hit_row(
-                        "book_appointment after the check (its first choice from the cache the check "
-                        "filled; the request minus the creates' Cal.com time)",
+                        f"book_appointment of service {case.service_id} after the check (its first "
+                        "choice from the cache the check filled; the request minus the creates' Cal.com "
+                        "time)",
                         f"{latency} ms",
                         samples.book_ours,
                         samples.book_dynamodb,
@@ -1126,7 +1138,7 @@ def voice_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
         ),
     ]
     return [
-        "| request(s), service 177 (4 holds), through the HTTP front | Cal.com latency | runs "
+        "| request(s), service 177 (4 holds) unless named, through the HTTP front | Cal.com latency | runs "
         "| one Cal.com round trip ms (median of 5) | p50 ms | p95 ms | goal ms (met by p50, p95) "
         "| our time p50 ms | our time p95 ms "
         "| Cal.com requests | DynamoDB calls per book_appointment (goal) | DynamoDB calls, all requests |",
