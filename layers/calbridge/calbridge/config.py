@@ -70,11 +70,29 @@ class Settings(BaseModel):
     # API key; two workers at a time (TeamSyncWorkerFunction) stay under 100, leaving the rest.
     team_members_table: str = Field(min_length=1)
     calcom_sync_requests_per_minute: int = Field(default=50, ge=1, le=1000)
+    # Reconciliation of Cal.com bookings with appointments (docs/adr/0023-reconciliation.md): its job
+    # queue and run reports (required by its functions only: services/reconciliation.py checks them), how
+    # long an unheld booking may be a saga in flight (booking lease 60 s + an Express workflow's
+    # 5 minutes, with margin), the window (from `lookback` ago to the company's booking window),
+    # one run's deadline, and its share of Cal.com's 120 requests a minute per key.
+    reconciliation_queue_url: str | None = None
+    reconciliation_runs_table: str | None = None
+    reconciliation_grace_s: int = Field(default=900, ge=360, le=86400)
+    reconciliation_lookback_hours: int = Field(default=24, ge=1, le=720)
+    reconciliation_deadline_s: float = Field(default=240.0, gt=0)
+    reconciliation_requests_per_minute: int = Field(default=10, ge=1, le=1000)
 
     calcom_base_url: HttpUrl
     calcom_api_versions: CalcomApiVersions = CalcomApiVersions()
     calcom_connect_timeout_s: float = Field(default=3.0, gt=0)
     calcom_read_timeout_s: float = Field(default=10.0, gt=0)
+    # Cal.com's circuit breaker, shared through LeasesTable (docs/adr/0022-calcom-circuit-breaker.md):
+    # the seeds' numbers (docs/seeds/phases-3-8-quality-roadmap.md, Phase 3): open after 5 failures
+    # within 60 s, one probe after 30 s; and how long a container trusts its view of the state.
+    calcom_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    calcom_breaker_window_s: float = Field(default=60.0, gt=0, le=3600)
+    calcom_breaker_cooldown_s: float = Field(default=30.0, gt=0, le=3600)
+    calcom_breaker_cache_s: float = Field(default=5.0, ge=0, le=60)
 
     # Names (or ARNs) of Secrets Manager secrets; the values are fetched and cached at run time.
     retell_api_key_secret: str = Field(min_length=1)
@@ -137,9 +155,19 @@ _ENV = {
     "team_sync_deadline_s": "TEAM_SYNC_DEADLINE_S",
     "team_members_table": "TEAM_MEMBERS_TABLE",
     "calcom_sync_requests_per_minute": "CALCOM_SYNC_REQUESTS_PER_MINUTE",
+    "reconciliation_queue_url": "RECONCILIATION_QUEUE_URL",
+    "reconciliation_runs_table": "RECONCILIATION_RUNS_TABLE",
+    "reconciliation_grace_s": "RECONCILIATION_GRACE_S",
+    "reconciliation_lookback_hours": "RECONCILIATION_LOOKBACK_HOURS",
+    "reconciliation_deadline_s": "RECONCILIATION_DEADLINE_S",
+    "reconciliation_requests_per_minute": "RECONCILIATION_REQUESTS_PER_MINUTE",
     "calcom_base_url": "CALCOM_BASE_URL",
     "calcom_connect_timeout_s": "CALCOM_CONNECT_TIMEOUT_S",
     "calcom_read_timeout_s": "CALCOM_READ_TIMEOUT_S",
+    "calcom_breaker_failures": "CALCOM_BREAKER_FAILURES",
+    "calcom_breaker_window_s": "CALCOM_BREAKER_WINDOW_S",
+    "calcom_breaker_cooldown_s": "CALCOM_BREAKER_COOLDOWN_S",
+    "calcom_breaker_cache_s": "CALCOM_BREAKER_CACHE_S",
     "retell_api_key_secret": "RETELL_API_KEY_SECRET",
     "calcom_api_key_secret": "CALCOM_API_KEY_SECRET",
     "calcom_webhook_secret_secret": "CALCOM_WEBHOOK_SECRET_SECRET",

@@ -102,11 +102,24 @@ class FanOutResult:
 
 
 class TeamSyncFanOut:
-    """Turns the nightly schedule (or an admin's request) into jobs on the team sync queue."""
+    """Turns the nightly schedule (or an admin's request) into jobs on the team sync queue.
 
-    def __init__(self, companies: CompanyRepository, queue: JobQueue) -> None:
+    The reconciliation job (services/reconciliation.py) fans out the same way, one job per company
+    with a Cal.com team on its own queue: `label` names it in the log, `metric_prefix` its metrics.
+    """
+
+    def __init__(
+        self,
+        companies: CompanyRepository,
+        queue: JobQueue,
+        *,
+        label: str = "team sync",
+        metric_prefix: str = "TeamSync",
+    ) -> None:
         self.companies = companies
         self.queue = queue
+        self.label = label
+        self.metric_prefix = metric_prefix
 
     def enqueue_all(self, scheduled_time: datetime) -> FanOutResult:
         """One job per company with a Cal.com team id; the others are skipped with a reason.
@@ -135,15 +148,15 @@ class TeamSyncFanOut:
                 else:
                     result.failed[job.company_id] = sent.failures.get(index, "not sent")
         for company_id, reason in result.skipped.items():
-            logger.info("team sync: company skipped", company_id=company_id, reason=reason)
+            logger.info(f"{self.label}: company skipped", company_id=company_id, reason=reason)
         for company_id, reason in result.failed.items():
-            logger.error("team sync: job not enqueued", company_id=company_id, reason=reason)
-        _count("TeamSyncJobsEnqueued", len(result.enqueued))
-        _count("TeamSyncCompaniesSkipped", len(result.skipped))
+            logger.error(f"{self.label}: job not enqueued", company_id=company_id, reason=reason)
+        _count(f"{self.metric_prefix}JobsEnqueued", len(result.enqueued))
+        _count(f"{self.metric_prefix}CompaniesSkipped", len(result.skipped))
         if result.failed:
-            _count("TeamSyncJobsNotEnqueued", len(result.failed))
+            _count(f"{self.metric_prefix}JobsNotEnqueued", len(result.failed))
         logger.info(
-            "team sync fan-out",
+            f"{self.label} fan-out",
             scheduled_time=scheduled_time.isoformat(),
             enqueued=len(result.enqueued),
             skipped=len(result.skipped),
@@ -160,9 +173,9 @@ class TeamSyncFanOut:
             company_id=company_id, trigger="admin", requested_at=now or _now(), requested_by=requested_by
         )
         message_id = self.queue.send(job)
-        _count("TeamSyncJobsEnqueued")
+        _count(f"{self.metric_prefix}JobsEnqueued")
         logger.info(
-            "team sync job enqueued", company_id=company_id, message_id=message_id, actor=requested_by
+            f"{self.label} job enqueued", company_id=company_id, message_id=message_id, actor=requested_by
         )
         return message_id
 
@@ -340,15 +353,35 @@ class QueuedJob:
     receive_count: int
 
 
-class TeamSyncWorker:
-    """Runs the jobs of the team sync queue; postpones a failed one by the configured backoff."""
+class RunsCompanyJob(Protocol):
+    def run(
+        self, company_id: str, trigger: Trigger, *, deadline_s: float, job_id: str | None = None
+    ) -> Any: ...
 
-    def __init__(self, runner: TeamSyncRunner, queue: JobQueue, backoff_s: tuple[int, ...]) -> None:
+
+class TeamSyncWorker:
+    """Runs the jobs of the team sync queue; postpones a failed one by the configured backoff.
+
+    The reconciliation job's queue has a worker of this kind too (its runner, `label` and
+    `metric_prefix`): same job body, same retries by visibility, same dead-letter queue pattern.
+    """
+
+    def __init__(
+        self,
+        runner: RunsCompanyJob,
+        queue: JobQueue,
+        backoff_s: tuple[int, ...],
+        *,
+        label: str = "team sync",
+        metric_prefix: str = "TeamSync",
+    ) -> None:
         self.runner = runner
         self.queue = queue
         self.backoff_s = backoff_s
+        self.label = label
+        self.metric_prefix = metric_prefix
 
-    def process_message(self, message: QueuedJob, *, deadline_s: float) -> SyncRun | None:
+    def process_message(self, message: QueuedJob, *, deadline_s: float) -> Any:
         """The job's run; None when the body is no job (logged and counted, never retried: it can
         never succeed). Raises when the job should be retried, after postponing it."""
         try:
@@ -357,11 +390,11 @@ class TeamSyncWorker:
             problem = exc.errors()[0]
             where = ".".join(str(part) for part in problem["loc"]) or "body"
             logger.warning(
-                "team sync job rejected: not a job",
+                f"{self.label} job rejected: not a job",
                 message_id=message.message_id,
                 reason=f"{where}: {problem['msg']}",
             )
-            _count("TeamSyncJobsRejected")
+            _count(f"{self.metric_prefix}JobsRejected")
             return None
         try:
             return self.runner.run(
@@ -376,8 +409,8 @@ class TeamSyncWorker:
         try:
             self.queue.postpone(message.receipt_handle, delay)
         except QueueUnavailable:  # the queue's own visibility timeout applies instead
-            logger.warning("team sync job not postponed", message_id=message.message_id)
-        _count("TeamSyncAttemptsFailed")
+            logger.warning(f"{self.label} job not postponed", message_id=message.message_id)
+        _count(f"{self.metric_prefix}AttemptsFailed")
         details = {
             "company_id": job.company_id,
             "message_id": message.message_id,
@@ -385,9 +418,9 @@ class TeamSyncWorker:
             "retry_in_s": delay,
         }
         if message.receive_count >= MAX_ATTEMPTS:
-            _count("TeamSyncJobsExhausted")
+            _count(f"{self.metric_prefix}JobsExhausted")
             logger.error(
-                "team sync job failed its last attempt; SQS moves it to the dead-letter queue", **details
+                f"{self.label} job failed its last attempt; SQS moves it to the dead-letter queue", **details
             )
         else:
-            logger.warning("team sync job failed; it is retried", **details)
+            logger.warning(f"{self.label} job failed; it is retried", **details)

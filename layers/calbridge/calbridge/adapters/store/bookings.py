@@ -27,12 +27,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pynamodb.attributes import JSONAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from calbridge.adapters.store.calls import CallRepository
 from calbridge.adapters.store.leases import LeaseRepository
-from calbridge.adapters.store.models import AppointmentRecord, SlotCacheRecord, transaction_connection
+from calbridge.adapters.store.models import (
+    AppointmentRecord,
+    SlotCacheRecord,
+    conditional_write,
+    transaction_connection,
+)
 from calbridge.domain.booking import (
     AppointmentSummary,
     Customer,
@@ -42,6 +48,7 @@ from calbridge.domain.booking import (
     new_confirmation_code,
 )
 from calbridge.domain.calls import CallAppointment
+from calbridge.domain.reconciliation import AppointmentOnRecord, Divergence, HoldOnRecord
 from calbridge.errors import AppointmentConflict, NotFound, StoreUnavailable
 from calbridge.observability import logger
 
@@ -535,3 +542,78 @@ def stored_uids(record: AppointmentRecord) -> dict[str, str]:
         return {}
     raw = value.as_dict() if hasattr(value, "as_dict") else dict(value)
     return {str(k): str(v) for k, v in raw.items()}
+
+
+# ------------------------------------------------------------------ reconciliation (ADR 0023)
+
+
+class _ReconciledAppointment(AppointmentRecord):
+    """An appointment item with reconciliation's flag: the holds Cal.com changed behind our back
+    (docs/adr/0023-reconciliation.md). The booking workflows' puts rewrite the item without it,
+    so a cancel or a reschedule, which replace the holds, also clear the flag."""
+
+    calcom_divergence = JSONAttribute(null=True)  # [{hold, uid, problem, calcom_start, ...}]
+    calcom_diverged_at = UTCDateTimeAttribute(null=True)
+
+
+class ReconciliationRecords:
+    """The appointments table as reconciliation reads and flags it, company by company."""
+
+    def __init__(self, clock: Callable[[], datetime] = _now) -> None:
+        self._clock = clock
+
+    def appointments(self, company_id: str) -> list[AppointmentOnRecord]:
+        """Every appointment of the company (any status, any time: a live one anywhere holds its
+        Cal.com bookings) with its holds; one query of the company's partition."""
+        try:
+            records = list(
+                _ReconciledAppointment.query(
+                    company_id,
+                    filter_condition=_ReconciledAppointment.kind.is_in("appointment", "segment"),
+                    consistent_read=True,
+                )
+            )
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+        segment_starts: dict[tuple[str, str], datetime] = {}
+        for record in records:
+            if (
+                record.kind == "segment"
+                and record.parent_id
+                and record.calcom_booking_uid
+                and record.starts_at
+            ):
+                key = (record.parent_id, record.calcom_booking_uid)
+                segment_starts[key] = min(record.starts_at, segment_starts.get(key, record.starts_at))
+        return [
+            AppointmentOnRecord(
+                appointment_id=record.appointment_id,
+                status=record.status or "",
+                starts_at=record.starts_at,
+                holds=tuple(
+                    HoldOnRecord(hold=hold, uid=uid, start=segment_starts.get((record.appointment_id, uid)))
+                    for hold, uid in sorted(stored_uids(record).items())
+                ),
+                flagged=tuple(Divergence.model_validate(item) for item in record.calcom_divergence or []),
+                updated_at=record.updated_at,
+            )
+            for record in records
+            if record.kind == "appointment"
+        ]
+
+    def flag_diverged(
+        self, company_id: str, appointment: AppointmentOnRecord, issues: Sequence[Divergence]
+    ) -> bool:
+        """Note on a booked appointment, as read, which of its holds Cal.com changed. False when it
+        changed meanwhile (cancelled, rescheduled: the flag would be stale); nothing else is touched."""
+        record = _ReconciledAppointment(company_id, appointment.appointment_id)
+        condition = (_ReconciledAppointment.status == "booked") & (
+            _ReconciledAppointment.updated_at == appointment.updated_at
+        )
+        actions = [
+            _ReconciledAppointment.calcom_divergence.set([i.model_dump(mode="json") for i in issues]),
+            _ReconciledAppointment.calcom_diverged_at.set(self._clock()),
+        ]
+        return conditional_write(
+            lambda: record.update(actions=actions, condition=condition), unavailable=_UNAVAILABLE
+        )
