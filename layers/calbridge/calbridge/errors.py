@@ -88,6 +88,16 @@ class CalcomUnavailable(CalcomError):
     """Cal.com could not be reached or failed on its side (5xx, timeout, connection error)."""
 
 
+class CalcomCircuitOpen(CalcomUnavailable):
+    """Cal.com's circuit breaker is open (it failed 5 times within 60 s): the call was not sent.
+    `retry_after_s` says when a probe may go out. Its own name in Step Functions, so a Retry on
+    CalcomUnavailable does not wait on an open breaker (docs/adr/0022-calcom-circuit-breaker.md)."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class CalcomRejected(CalcomError):
     """Cal.com rejected the request (any other 4xx); the message is Cal.com's own."""
 

@@ -13,6 +13,7 @@ from calbridge.config import get_settings
 # name matching, for one, are for host resolution, availability, booking and the admin API.
 if TYPE_CHECKING:
     from calbridge.adapters.calcom import CalcomClient
+    from calbridge.adapters.calcom.breaker import CalcomBreaker
     from calbridge.adapters.idempotency import OnceOnly
     from calbridge.adapters.queue import JobQueue
     from calbridge.adapters.store.event_map import EventMapRepository
@@ -76,22 +77,37 @@ def clear_caches() -> None:
     HostMappingRepository.clear_cache()
     if booking_reads.cache_info().currsize:
         booking_reads()[1].clear_cache()
+    if calcom_breaker.cache_info().currsize:  # its view of a state the tables no longer hold
+        calcom_breaker().forget()
 
 
 # The Cal.com pieces are imported on first use: handlers that never call Cal.com (host
 # resolution) keep httpx out of their cold start.
 
 
-@cache
-def calcom_client() -> CalcomClient:
-    """One pooled Cal.com client per container; the API key is read (and cached) per request."""
-    from calbridge.adapters.calcom import CalcomClient
+def _calcom_api_key() -> str:
     from calbridge.adapters.secrets import get_secret
 
     settings = get_settings()
-    return CalcomClient.from_settings(
-        settings, lambda: get_secret(settings.calcom_api_key_secret, settings.secret_cache_s)
-    )
+    return get_secret(settings.calcom_api_key_secret, settings.secret_cache_s)
+
+
+@cache
+def calcom_breaker() -> CalcomBreaker:
+    """The container's Cal.com circuit breaker: its view of the state all containers share
+    through LeasesTable, per API key (docs/adr/0022-calcom-circuit-breaker.md)."""
+    from calbridge.adapters.calcom.breaker import BreakerPolicy, BreakerStore, CalcomBreaker
+
+    return CalcomBreaker(BreakerStore(), _calcom_api_key, BreakerPolicy.from_settings(get_settings()))
+
+
+@cache
+def calcom_client() -> CalcomClient:
+    """One pooled Cal.com client per container; the API key is read (and cached) per request,
+    and every exchange runs through the container's circuit breaker."""
+    from calbridge.adapters.calcom import CalcomClient
+
+    return CalcomClient.from_settings(get_settings(), _calcom_api_key, breaker=calcom_breaker())
 
 
 @cache

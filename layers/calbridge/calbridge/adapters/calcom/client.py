@@ -15,6 +15,8 @@ Design choices, all from docs/reference/calcom.md:
   self-hosted `https://cal.example.com/api/v2` works too.
 - An answer whose shape does not parse raises CalcomUnavailable: Cal.com broke its contract and
   the outcome of a write is unknown, exactly as after a timeout.
+- A `breaker` (adapters/calcom/breaker.py, shared by all containers) runs every exchange: while
+  Cal.com is failing it raises CalcomCircuitOpen without any I/O.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ _HasMore = Callable[[dict[str, Any], int, int, int], bool]
 Exchange = Callable[[], dict[str, Any]]
 RequestGuard = Callable[[str, Exchange], dict[str, Any]]
 """Wraps every exchange of a `guarded` client: gets the HTTP method and the exchange to run."""
+Breaker = Callable[[Exchange], dict[str, Any]]
+"""Runs every single exchange, or refuses it without I/O (adapters/calcom/breaker.py)."""
 
 
 class CalcomClient:
@@ -73,6 +77,7 @@ class CalcomClient:
         versions: CalcomApiVersions | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
         self._api_key = api_key_provider
         self._versions = versions or CalcomApiVersions()
@@ -83,6 +88,7 @@ class CalcomClient:
             headers={"Accept": "application/json", "User-Agent": "calbridge"},
         )
         self._guard: RequestGuard | None = None
+        self._breaker = breaker
 
     @classmethod
     def from_settings(
@@ -91,6 +97,7 @@ class CalcomClient:
         api_key_provider: Callable[[], str],
         *,
         transport: httpx.BaseTransport | None = None,
+        breaker: Breaker | None = None,
     ) -> Self:
         """Build from environment settings; write and pool timeouts follow read and connect."""
         read, connect = settings.calcom_read_timeout_s, settings.calcom_connect_timeout_s
@@ -100,6 +107,7 @@ class CalcomClient:
             versions=settings.calcom_api_versions,
             timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect),
             transport=transport,
+            breaker=breaker,
         )
 
     def guarded(self, guard: RequestGuard) -> Self:
@@ -298,10 +306,15 @@ class CalcomClient:
         body: dict[str, Any] | None = None,
         books_slot: bool = False,
     ) -> dict[str, Any]:
-        """One exchange. Returns the JSON envelope ({} for an empty body) or raises a CalcomError."""
+        """One exchange. Returns the JSON envelope ({} for an empty body) or raises a CalcomError.
+
+        The breaker sees each exchange the guard runs (a retry too), and refuses it while open."""
 
         def exchange() -> dict[str, Any]:
-            return self._exchange(method, path, version, params=params, body=body, books_slot=books_slot)
+            def send() -> dict[str, Any]:
+                return self._exchange(method, path, version, params=params, body=body, books_slot=books_slot)
+
+            return send() if self._breaker is None else self._breaker(send)
 
         return exchange() if self._guard is None else self._guard(method, exchange)
 
