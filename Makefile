@@ -7,7 +7,7 @@ PORT ?= 3000
 COMPANY ?= salon-demo
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo test test-fast test-clock iam-audit serve invoke provision sync smoke-calcom lint format validate build bench clean
+.PHONY: help venv demo test test-fast test-clock iam-audit serve invoke provision sync reconcile smoke-calcom lint format validate build bench clean
 
 help:
 	@echo "make demo      scripted phone call on the local stack (inbound routing, service info)"
@@ -20,6 +20,7 @@ help:
 	@echo "make invoke FN=RetellWebhookFunction EVENT=events/retell_inbound.json"
 	@echo "make provision [COMPANY=salon-demo]  segment event types in Cal.com (stand-in by default)"
 	@echo "make sync [COMPANY=salon-demo]       one company's team sync on the local stack; prints its report"
+	@echo "make reconcile [COMPANY=salon-demo]  one company's reconciliation with Cal.com (local stack); prints its report"
 	@echo "make smoke-calcom  calbridge against a REAL Cal.com team (needs CALCOM_API_KEY, CALCOM_TEAM_ID,"
 	@echo "                   CALCOM_STAFF_USER_ID; without them it only says so)"
 	@echo "make lint      ruff, cfn-lint and sam validate --lint"
@@ -54,6 +55,9 @@ provision: venv
 
 sync: venv
 	@$(PY) -m local sync --company $(COMPANY)
+
+reconcile: venv
+	@echo '{"company_id": "$(COMPANY)"}' | $(PY) -m local invoke ReconciliationWorkerFunction -e -
 
 smoke-calcom: venv
 	@$(PY) -m local.smoke_calcom

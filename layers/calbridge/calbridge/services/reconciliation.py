@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from calbridge.adapters.calcom.pacing import Deadline, Pacer, RequestGuard
 from calbridge.config import get_settings
 from calbridge.domain.reconciliation import (
     RECONCILIATION_LEASE_KEY,
@@ -52,6 +51,7 @@ from calbridge.observability import logger, metrics
 
 if TYPE_CHECKING:
     from calbridge.adapters.calcom import Booking, CalcomClient
+    from calbridge.adapters.calcom.pacing import Deadline, Pacer
     from calbridge.adapters.queue import JobQueue
     from calbridge.adapters.store.bookings import ReconciliationRecords
     from calbridge.adapters.store.event_map import EventMapRepository
@@ -62,7 +62,8 @@ if TYPE_CHECKING:
     from calbridge.services.team_sync_jobs import TeamSyncFanOut, TeamSyncWorker
 
 CANCEL_REASON = "calbridge reconciliation: booking without an appointment (orphan)"
-# Every status, so that cancelled and moved holds are seen; Cal.com's default is `upcoming` only.
+# Every status, so that cancelled and moved holds are seen (Cal.com's getAllUserBookings ORs the
+# statuses' filters; without `status` it lists `upcoming` only, local/calcom_standin/README.md).
 LISTED_STATUSES = ("upcoming", "unconfirmed", "past", "cancelled")
 EVENT_TYPES_PER_LISTING = 50  # eventTypeIds is a query-string list: keep the URL short
 LEASE_MARGIN_S = 60
@@ -116,7 +117,7 @@ class Reconciler:
         leases: LeaseRepository,
         runs: ReconciliationRunRepository,
         *,
-        pacer: Pacer,
+        requests_per_minute: int,
         grace_s: int,
         lookback_hours: int,
         max_deadline_s: float,
@@ -130,7 +131,8 @@ class Reconciler:
         self.records = records
         self.leases = leases
         self.runs = runs
-        self.pacer = pacer
+        self.requests_per_minute = requests_per_minute
+        self._pacer: Pacer | None = None  # one per container, made by the first run
         self.grace = timedelta(seconds=grace_s)
         self.lookback = timedelta(hours=lookback_hours)
         self.max_deadline_s = max_deadline_s
@@ -170,6 +172,9 @@ class Reconciler:
             return self._finish(self._skipped(report, "another reconciliation of this company is running"))
         except Exception as exc:
             raise self._failed(report, exc) from exc
+        # The Cal.com pieces are imported by the run that calls Cal.com: not at the handlers' cold start.
+        from calbridge.adapters.calcom.pacing import Deadline
+
         try:
             done = self._reconcile(company, report, Deadline(deadline_s))
         except Exception as exc:
@@ -189,9 +194,14 @@ class Reconciler:
         now = report.started_at
         window_start, window_end = now - self.lookback, now + timedelta(days=company.booking_window_days)
         report = report.model_copy(update={"window_start": window_start, "window_end": window_end})
+        from calbridge.adapters.calcom.pacing import Pacer, RequestGuard
+
+        if self._pacer is None:
+            self._pacer = Pacer(limit=self.requests_per_minute)
+
         event_types = self._event_type_ids(company.company_id)
         appointments = self.records.appointments(company.company_id)
-        guard = RequestGuard(deadline, self.pacer)
+        guard = RequestGuard(deadline, self._pacer)
         calcom = self._calcom().guarded(guard)
         bookings: dict[str, CalcomBookingSeen] = {}
         for start in range(0, len(event_types), EVENT_TYPES_PER_LISTING):
@@ -200,6 +210,7 @@ class Reconciler:
                 after_start=window_start,
                 before_end=window_end,
                 status=LISTED_STATUSES,
+                sort_start="asc",  # a stable order for offset paging
             )
             bookings.update((b.uid, _seen(b)) for b in listed)
         for uid in self._unlisted_holds(appointments, bookings, window_start, window_end):
@@ -411,7 +422,7 @@ def reconciler() -> Reconciler:
         ReconciliationRecords(),
         LeaseRepository(),
         ReconciliationRunRepository(settings.sync_run_retention_days),
-        pacer=Pacer(limit=settings.reconciliation_requests_per_minute),
+        requests_per_minute=settings.reconciliation_requests_per_minute,
         grace_s=settings.reconciliation_grace_s,
         lookback_hours=settings.reconciliation_lookback_hours,
         max_deadline_s=settings.reconciliation_deadline_s,
