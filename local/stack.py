@@ -17,9 +17,10 @@ What `start()` does, in order:
    imported in-process), state machines (DefinitionUri/Definition + DefinitionSubstitutions),
    EventBridge Scheduler schedules and groups, EventBridge rules (also those SAM derives from
    `Schedule`/`ScheduleV2` function events);
-5. binds the HTTP front (API Gateway HTTP API, payload 2.0), subscribes its `/calcom/webhook`
-   route (if the template has one) to the stand-in's signed webhooks, runs the seed callback, then
-   lets requests through.
+5. binds the HTTP front (API Gateway HTTP API, payload 2.0), subscribes its
+   `/calcom/webhook/{company_id}` route (if the template has one) to the stand-in's signed webhooks
+   for the fixture's company, with that company's secret, runs the seed callback, then lets
+   requests through.
 
 `stop()` shuts the servers down, resets moto, and undoes what `start()` changed in the process:
 the environment variables it set, `sys.path`, and the modules it imported from the layer and
@@ -47,8 +48,10 @@ Limitations (by design of "one process"):
 Local defaults (documented):
 * secret values: env `RETELL_API_KEY` (default `key_local_calbridge_dev`), `CALCOM_API_KEY`
   (default: the stand-in fixture's `calcom.api_key`), `CALCOM_WEBHOOK_SECRET` (default
-  `whsec_local_calbridge_dev`); in general a parameter `<Stem>SecretName` takes its value from env
-  `<STEM>` if the stem ends in Key/Secret/Token/Password, else `<STEM>_SECRET`.
+  `whsec_local_calbridge_dev`; each company's webhook secret `<CalcomWebhookSecretName>/<company_id>`
+  has this value unless `company_webhook_secret` is given another); in general a parameter
+  `<Stem>SecretName` takes its value from env `<STEM>` if the stem ends in Key/Secret/Token/Password,
+  else `<STEM>_SECRET`.
 * `AWS::SSM::Parameter::Value<...>` parameters: `parameter_overrides`, else env `<UPPER_SNAKE>` of
   the parameter name (CalcomBaseUrl -> CALCOM_BASE_URL), else `LOCAL_SSM_VALUES`.
   CalcomBaseUrl: `calcom_base_url`, else env, else the stand-in URL, else https://api.cal.com.
@@ -578,13 +581,17 @@ class LocalStack:
         self.calcom_url = str(standin.start()).rstrip("/")
 
     def _fixture_api_key(self) -> str | None:
+        return self._fixture_value("calcom", "api_key")
+
+    def _fixture_value(self, section: str, key: str) -> str | None:
+        """A value of the stand-in fixture (which seeds the demo company too), if it has one."""
         fixture = self.standin_fixture
         try:
             if isinstance(fixture, str | Path):
                 fixture = json.loads(Path(fixture).read_text(encoding="utf-8"))
             if isinstance(fixture, dict):
-                key = (fixture.get("calcom") or {}).get("api_key")
-                return str(key) if key else None
+                value = (fixture.get(section) or {}).get(key)
+                return str(value) if value else None
         except (OSError, ValueError):
             return None
         return None
@@ -1203,25 +1210,42 @@ class LocalStack:
         self.http_url = self._front.start()
 
     def _connect_standin_webhooks(self) -> None:
-        """Subscribe the HTTP front's Cal.com webhook route (if any) to the stand-in's webhooks."""
+        """Subscribe the HTTP front's Cal.com webhook route to the stand-in's signed webhooks, as a
+        salon adds the webhook in Cal.com (README): for the company the stand-in's fixture seeds,
+        at `/calcom/webhook/<company_id>`, signed with that company's own secret."""
         if self.standin is None or not self.http_url:
             return
         route = next(
             (
                 r
                 for r in self.routes
-                if r.path.rstrip("/").endswith("/calcom/webhook") and r.method in ("POST", "ANY")
+                if r.path.rstrip("/").endswith("/calcom/webhook/{company_id}") and r.method in ("POST", "ANY")
             ),
             None,
         )
         dispatcher = getattr(getattr(self.standin, "app", None), "webhooks", None)
-        if route is None or not hasattr(dispatcher, "subscribe"):
+        company_id = self._fixture_value("company", "company_id")
+        if route is None or company_id is None or not hasattr(dispatcher, "subscribe"):
             return
-        secret = self.secrets.get(str(self.parameters.get("CalcomWebhookSecretName", "")))
-        url = f"{self.http_url}{route.path}"
-        dispatcher.subscribe(url, secret, None, static=True)
+        secret = self.company_webhook_secret(company_id)
+        url = f"{self.http_url}{route.path.replace('{company_id}', company_id)}"
+        # A restarted stack meets the same stand-in, whose static subscriptions survive its reset.
+        if url not in {sub["url"] for sub in dispatcher.state()["subscriptions"]}:
+            dispatcher.subscribe(url, secret, None, static=True)
         self.calcom_webhook_url = url
         LOG.info("Cal.com stand-in webhooks -> %s", url)
+
+    def company_webhook_secret(self, company_id: str, value: str | None = None) -> str:
+        """A company's Cal.com webhook secret `<CalcomWebhookSecretName>/<company_id>` in the local
+        Secrets Manager, created on first use with `value` (default: the CalcomWebhookSecretName
+        secret's local value, env CALCOM_WEBHOOK_SECRET or `whsec_local_calbridge_dev`)."""
+        prefix = str(self.parameters.get("CalcomWebhookSecretName", ""))
+        name = f"{prefix}/{company_id}"
+        if name not in self.secrets:
+            secret = value if value is not None else self.secrets.get(prefix, "")
+            self.boto3_client("secretsmanager").create_secret(Name=name, SecretString=secret)
+            self.secrets[name] = secret
+        return self.secrets[name]
 
     # ------------------------------------------------------------------ Lambda dispatch
     def _dispatch_lambda(

@@ -55,6 +55,9 @@ class _AppointmentsByCalcomUidIndex(GlobalSecondaryIndex):
 
 
 class _IndexedAppointment(AppointmentRecord):
+    # A connection of its own: PynamoDB describes a model's indexes to its connection, and the
+    # one inherited from AppointmentRecord knows only by_customer_phone.
+    _connection = None
     by_calcom_uid = _AppointmentsByCalcomUidIndex()
 
 
@@ -219,7 +222,7 @@ class CalcomChangeRecords(BookingRecordRepository):
                 _AttentionItem.appointment_id.startswith(ATTENTION_PREFIX),
                 filter_condition=(_AttentionItem.kind == "attention") & (_AttentionItem.status == "open"),
             )
-            return [item.to_simple_dict() for item in items]
+            return [item.to_simple_dict(force=True) for item in items]
         except PynamoDBException as exc:
             raise StoreUnavailable(_UNAVAILABLE) from exc
 
@@ -231,7 +234,7 @@ class CalcomChangeRecords(BookingRecordRepository):
                 _AttentionItem.appointment_id.startswith(attention_item_id(appointment_id)),
                 consistent_read=True,
             )
-            return [item.to_simple_dict() for item in items if item.parent_id == appointment_id]
+            return [item.to_simple_dict(force=True) for item in items if item.parent_id == appointment_id]
         except PynamoDBException as exc:
             raise StoreUnavailable(_UNAVAILABLE) from exc
 
