@@ -34,7 +34,6 @@ from calbridge.adapters.store.bookings import (
     segment_item_id,
     stored_uids,
 )
-from calbridge.adapters.store.host_mappings import _set_or_remove
 from calbridge.adapters.store.models import AppointmentRecord
 from calbridge.domain.calcom_events import AppointmentState, AttentionMark, HostChange, SegmentState
 from calbridge.errors import NotFound, StoreUnavailable
@@ -237,6 +236,12 @@ class CalcomChangeRecords(BookingRecordRepository):
             return [item.to_simple_dict(force=True) for item in items if item.parent_id == appointment_id]
         except PynamoDBException as exc:
             raise StoreUnavailable(_UNAVAILABLE) from exc
+
+
+def _set_or_remove(attribute: Any, value: Any) -> Any:
+    # As adapters/store/host_mappings.py writes staff; not imported from there, which would bring
+    # host resolution's name matching into this function's cold start.
+    return attribute.remove() if value is None else attribute.set(value)
 
 
 def _update(record: AppointmentRecord, actions: list[Any], condition: Any) -> Any:
