@@ -340,3 +340,26 @@ def test_a_reassignment_to_the_same_staff_member_marks_nothing(fresh, booked):
     response = post(fresh, webhook("BOOKING_REASSIGNED", uid, organizer=FABIAN))
     assert response.json()["outcome"] == "recorded"
     assert marks() == []
+
+
+# ------------------------------------------------------------------ events/ samples
+
+
+def test_the_event_samples_are_current_and_mark_the_invoke_samples_appointment(fresh):
+    """`make invoke FN=CalcomWebhookFunction EVENT=events/calcom_webhook_*.json` on what it seeds."""
+    samples = importlib.import_module("local.calcom_events")
+    importlib.import_module("local.seed").seed_invoke_samples(fresh)
+    routes = {route.route_key for route in fresh.routes}
+    for name, body in samples.CALCOM_BODIES.items():
+        event = json.loads((samples.EVENTS_DIR / name).read_text(encoding="utf-8"))
+        raw = event["body"].encode()
+        assert json.loads(raw) == body, f"{name} is stale: run python -m local.calcom_events write"
+        assert event["routeKey"] in routes and event["pathParameters"] == {"company_id": COMPANY}
+        assert event["headers"]["x-cal-signature-256"] == sign(raw, LOCAL_SECRET)
+        result = fresh.invoke("CalcomWebhookFunction", event)
+        answer = result.json()
+        assert answer["statusCode"] == 200, answer
+        assert json.loads(answer["body"])["outcome"] == "marked"
+    [mark] = marks()
+    assert mark["parent_id"] == "bk_5a8c3e1f7b9d4a6c8e0f2b4d6a8c0e2f"
+    assert set(mark["segment_keys"]) == {"A", "B"}
