@@ -68,9 +68,11 @@ def reseed(stack: Any) -> None:
     handlers cached about companies (they share one process, as a warm container would)."""
     import importlib
 
+    wiring = importlib.import_module("calbridge.services.wiring")
     stack.reset()
+    wiring.clear_caches()  # before seeding too: a Cal.com breaker left open would fail its provisioning
     seed_demo(stack)
-    importlib.import_module("calbridge.services.wiring").clear_caches()
+    wiring.clear_caches()
 
 
 INVOKE_SAMPLES = Path(__file__).parent / "fixtures" / "invoke_samples.json"

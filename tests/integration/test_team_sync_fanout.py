@@ -247,7 +247,10 @@ def test_one_companys_calcom_failing_fails_only_its_job_which_ends_in_the_dlq(fr
     failed = runs_of(stack, "salon-sued")
     assert [r["report"]["status"] for r in failed] == ["failed"] * 3
     assert all(r["job_id"] == broken for r in failed)
-    assert failed[0]["report"]["errors"][0].startswith("CalcomUnavailable")
+    # a later attempt may meet Cal.com's circuit breaker, opened by the earlier failures (ADR 0022)
+    assert all(
+        r["report"]["errors"][0].startswith(("CalcomUnavailable", "CalcomCircuitOpen")) for r in failed
+    )
     assert (
         importlib.import_module("calbridge.adapters.store.leases").LeaseRepository().get("salon-sued", "sync")
         is None
