@@ -1,6 +1,6 @@
 """The admin API: staff import, manual host mappings and rules, the review queue, the audit trail,
 services (saving one provisions its segment event types in Cal.com), the company's settings, and
-queueing a team sync.
+queueing a team sync or a reconciliation with Cal.com, and reading their run reports.
 
 Every route is IAM-authorized in API Gateway (`Auth: {Authorizer: AWS_IAM}`); the caller's
 principal from `requestContext.authorizer.iam` is who every audit record names. Thin by design:
@@ -45,6 +45,7 @@ from calbridge.services.admin import (
     UnsupportedMediaType,
     parse_host_id,
 )
+from calbridge.services.reconciliation import reconciler, reconciliation_fan_out
 from calbridge.services.wiring import (
     event_type_provisioner,
     host_resolver,
@@ -219,6 +220,25 @@ def sync_runs(company_id: str) -> dict[str, Any]:
     if not raw.isdigit() or not 1 <= int(raw) <= 100:
         raise InvalidRequest(f"limit: a number from 1 to 100, not {raw!r}", field="limit")
     return {"company_id": company_id, "runs": team_sync_runner().recent_runs(company_id, int(raw))}
+
+
+@app.post(f"{COMPANY}/reconcile")
+@tracer.capture_method
+def reconcile(company_id: str) -> tuple[dict[str, Any], int]:
+    """Queue a reconciliation of the company with Cal.com (the hourly job's path: lease, retries,
+    report; docs/adr/0023-reconciliation.md)."""
+    message_id = reconciliation_fan_out().enqueue_one(company_id, requested_by=actor())
+    return {"company_id": company_id, "status": "queued", "message_id": message_id}, 202
+
+
+@app.get(f"{COMPANY}/reconciliation-runs")
+@tracer.capture_method
+def reconciliation_runs(company_id: str) -> dict[str, Any]:
+    """The company's latest reconciliation reports, newest first (`?limit=`, 1-100)."""
+    raw = query("limit") or "20"
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise InvalidRequest(f"limit: a number from 1 to 100, not {raw!r}", field="limit")
+    return {"company_id": company_id, "runs": reconciler().recent_runs(company_id, int(raw))}
 
 
 # ------------------------------------------------------------------ error mapping, in one place

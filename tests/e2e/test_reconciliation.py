@@ -216,3 +216,22 @@ def test_the_schedule_fans_out_one_job_per_company_and_the_worker_runs_it(fresh)
     assert calcom_bookings(fresh)[old["uid"]]["status"] == "cancelled"
     (report,) = stored_reports(fresh)
     assert (report["trigger"], report["orphans_cancelled"]) == ("schedule", 1)
+
+
+ADMIN = {"x-calbridge-local-identity": "arn:aws:iam::123456789012:user/admin-alice"}
+
+
+def test_an_admin_queues_a_run_for_one_company_and_reads_its_report(fresh):
+    old = plant(fresh, "b-gave-up", age=timedelta(hours=2))
+    with httpx.Client(base_url=fresh.http_url, headers=ADMIN, timeout=30) as admin:
+        queued = admin.post("/admin/companies/salon-demo/reconcile")
+        assert queued.status_code == 202, queued.text
+        assert queued.json()["status"] == "queued"
+        assert admin.post("/admin/companies/no-such-company/reconcile").status_code == 404
+        fresh.drain_queue("ReconciliationQueue")
+        runs = admin.get("/admin/companies/salon-demo/reconciliation-runs", params={"limit": 5})
+        assert admin.get("/admin/companies/salon-demo/reconciliation-runs?limit=0").status_code == 400
+    assert runs.status_code == 200, runs.text
+    (report,) = runs.json()["runs"]
+    assert (report["trigger"], report["status"], report["orphans_cancelled"]) == ("admin", "ok", 1)
+    assert calcom_bookings(fresh)[old["uid"]]["status"] == "cancelled"
