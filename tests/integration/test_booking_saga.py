@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import threading
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -588,6 +589,111 @@ def reserve_all(cb, saga, plan, retry: int = 0) -> list[dict[str, Any]]:
         step = cb.booking.ReserveHoldInput(request=request, retry=retry)
         items.append(saga.reserve_hold(step).model_dump(mode="json"))
     return items
+
+
+# ------------------------------------------------------------------------ deferred compensation
+
+
+@pytest.fixture
+def compensation_queue(fresh):
+    """CompensationQueue, delivered to its worker once more after the test (each test leaves it
+    empty: a deferred job must not reach another test)."""
+    sqs = fresh.boto3_client("sqs")
+    url = sqs.get_queue_url(QueueName="CompensationQueue")["QueueUrl"]
+    yield SimpleNamespace(sqs=sqs, url=url)
+    fresh.drain_queue("CompensationQueue")
+
+
+def _queued(queue) -> dict[str, int]:
+    attributes = queue.sqs.get_queue_attributes(
+        QueueUrl=queue.url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return {
+        name.removeprefix("ApproximateNumberOfMessages") or "Visible": int(n)
+        for name, n in attributes.items()
+    }
+
+
+def test_a_rate_limited_compensation_is_queued_and_finished_when_the_block_ends(
+    cb, fresh, compensation_queue
+):
+    """Cal.com's key limit is reached mid-saga (its CustomThrottlerGuard blocks the key; here for
+    2 s instead of 60): the workflow answers at once with the original error, the cancels wait in
+    CompensationQueue until the reset, and then nothing of the attempt is left (ADR 0024)."""
+    start = at(DAY, "14:00")
+    cb.standin.seed_booking(plan_of(cb, COMPOSITE, start).segments[2].start, 30)  # C is taken
+    # 4 creates pass the limiter (3 booked, C refused as taken); Compensate's listing is the 5th.
+    limiter = {"enabled": True, "limit": 4, "window_s": 60, "block_s": 2}
+    cb.standin.http.post("/_standin/rate-limit", json=limiter).raise_for_status()
+    try:
+        started = time.monotonic()
+        booking_id, outcome = book(cb, COMPOSITE, start)
+        waited = time.monotonic() - started
+
+        assert (outcome.status, outcome.error) == ("failed", "SlotUnavailable")
+        assert waited < 5, f"the answer waited {waited:.1f} s for the rate limit"
+        assert len(cb.standin.active(booking_id)) == 3  # still in Cal.com, for now
+        failed = cb.records.get(COMPANY, booking_id)
+        assert (failed["status"], failed["compensation"]) == ("failed", "deferred")
+        assert cb.leases.get(COMPANY, f"{FABIAN}#{DAY.isoformat()}") is None
+        assert _queued(compensation_queue)["Delayed"] == 1
+        assert fresh.drain_queue("CompensationQueue") == []  # not before Cal.com's reset
+
+        time.sleep(2.5)
+        (delivery,) = fresh.drain_queue("CompensationQueue")
+    finally:
+        cb.standin.http.post("/_standin/rate-limit", json={"limit": 120, "block_s": 60}).raise_for_status()
+
+    assert delivery.result.function_error is None, delivery.result.json()
+    assert cb.standin.active(booking_id) == []
+    assert cb.records.get(COMPANY, booking_id)["compensation"] == "compensated"
+    assert _queued(compensation_queue) == {"Visible": 0, "NotVisible": 0, "Delayed": 0}
+
+
+def test_a_compensation_cal_com_still_refuses_is_put_back_until_its_reset(cb, fresh, compensation_queue):
+    """The worker's try is refused too (429, reset in 1 s): the job is reported failed and put
+    back until the reset, not lost; the next delivery finishes it."""
+    saga = cb.wiring.booking_saga()
+    request = cb.domain.BookingRequest.model_validate(execution(SIMPLE, at(DAY, "14:15")))
+    plan = saga.plan(request)
+    (item,) = reserve_all(cb, saga, plan)
+    job = cb.booking.DeferredCompensation(plan=plan, reservations=[item], error="StaffMismatch")
+    compensation_queue.sqs.send_message(QueueUrl=compensation_queue.url, MessageBody=job.model_dump_json())
+    cb.standin.faults({"endpoint": "GET /v2/bookings", "fault": "429", "reset_s": 1, "times": 1})
+
+    (refused,) = fresh.drain_queue("CompensationQueue")
+
+    assert refused.failed_ids == refused.message_ids
+    assert len(cb.standin.active(plan.booking_id)) == 1
+    assert _queued(compensation_queue)["NotVisible"] == 1  # put back until the reset, not deleted
+    time.sleep(1.2)
+    (finished,) = fresh.drain_queue("CompensationQueue")
+    assert (finished.failed_ids, finished.receive_counts) == ([], {refused.message_ids[0]: 2})
+    assert cb.standin.active(plan.booking_id) == []
+    assert _queued(compensation_queue) == {"Visible": 0, "NotVisible": 0, "Delayed": 0}
+
+
+def test_a_compensation_job_that_is_no_job_is_dropped_not_retried(cb, fresh, compensation_queue):
+    compensation_queue.sqs.send_message(QueueUrl=compensation_queue.url, MessageBody='{"plan": "nonsense"}')
+
+    (delivery,) = fresh.drain_queue("CompensationQueue")
+
+    assert delivery.result.json() == {"batchItemFailures": []}
+    assert _queued(compensation_queue) == {"Visible": 0, "NotVisible": 0, "Delayed": 0}
+
+
+def test_deferral_waits_for_cal_coms_reset_else_backs_off_within_sqs_limits(cb_light):
+    booking, errors = cb_light.booking, cb_light.errors
+    limited = errors.RateLimited("429", retry_after_s=42.2)
+    down = errors.CalcomUnavailable("503")
+    assert booking.deferral_s(limited, attempt=1) == 43
+    assert [booking.deferral_s(down, attempt=n) for n in (1, 2, 3, 7)] == [30, 60, 120, 900]
+    assert booking.deferral_s(errors.RateLimited("429", retry_after_s=0.2), attempt=1) == 1
 
 
 def test_compensation_cancels_only_our_bookings_and_is_idempotent(cb):

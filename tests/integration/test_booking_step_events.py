@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import reseed
@@ -22,11 +23,13 @@ FABIAN_USER = 1420209
 
 
 def _booking_step_functions(stack) -> dict[str, str]:
-    """Logical id -> handler name of every function whose code is functions/booking_steps."""
+    """Logical id -> handler name of every state machine task in functions/booking_steps (app.py;
+    compensation.py is the compensation queue's worker, sampled by compensation_sqs_batch.json)."""
     return {
         lid: fn.handler_spec.rpartition(".")[2]
         for lid, fn in stack.functions.items()
         if stack.code_uris[lid].rstrip("/").endswith("functions/booking_steps")
+        and fn.handler_spec.startswith("app.")
     }
 
 
@@ -85,6 +88,20 @@ def test_every_booking_step_function_has_a_sample(stack):
     handlers = set(_booking_step_functions(stack).values())
     assert handlers == set(EXPECTED)
     assert {f"booking_{handler}.json" for handler in handlers} <= {p.name for p in EVENTS.iterdir()}
+
+
+def test_the_compensation_worker_sample_cancels_the_half_booked_attempt(invoke_seeded):
+    """events/compensation_sqs_batch.json: the half-booked attempt of booking_compensate.json as a
+    deferred compensation (ADR 0024); the worker cancels its Cal.com bookings."""
+    event = json.loads((EVENTS / "compensation_sqs_batch.json").read_text("utf-8"))
+
+    result = invoke_seeded.invoke("CompensationWorkerFunction", event)
+
+    assert result.function_error is None, result.payload
+    assert result.json() == {"batchItemFailures": []}
+    bookings = httpx.get(f"{invoke_seeded.calcom_url}/_standin/bookings", timeout=10).json()
+    statuses = {b["uid"]: b["status"] for b in bookings}
+    assert {statuses[uid] for uid in ATTEMPT["uids"].values()} == {"cancelled"}
 
 
 @pytest.mark.parametrize("handler", sorted(EXPECTED))

@@ -54,6 +54,9 @@ class Settings(BaseModel):
     leases_table: str = Field(min_length=1)
     booking_state_machine_arn: str = Field(min_length=1)
     booking_lease_s: int = Field(default=60, gt=0)
+    # Compensations Cal.com refused for now (rate limit, outage, open breaker) wait here and are
+    # finished by CompensationWorkerFunction (docs/adr/0024-compensation-that-cannot-give-up.md).
+    compensation_queue_url: str = Field(min_length=1)
     # Cancel and reschedule of a whole appointment (docs/adr/0007-appointment-changes.md).
     cancel_state_machine_arn: str = Field(min_length=1)
     reschedule_state_machine_arn: str = Field(min_length=1)
@@ -149,6 +152,7 @@ _ENV = {
     "cancel_state_machine_arn": "CANCEL_STATE_MACHINE_ARN",
     "reschedule_state_machine_arn": "RESCHEDULE_STATE_MACHINE_ARN",
     "team_sync_queue_url": "TEAM_SYNC_QUEUE_URL",
+    "compensation_queue_url": "COMPENSATION_QUEUE_URL",
     "sync_runs_table": "SYNC_RUNS_TABLE",
     "sync_run_retention_days": "SYNC_RUN_RETENTION_DAYS",
     "team_sync_retry_backoff_s": "TEAM_SYNC_RETRY_BACKOFF_S",

@@ -47,10 +47,12 @@ class JobQueue:
             self._client = self._client_factory()
         return self._client
 
-    def send(self, job: BaseModel) -> str:
-        """Enqueue one job; its SQS message id."""
+    def send(self, job: BaseModel, *, delay_s: int = 0) -> str:
+        """Enqueue one job, visible after `delay_s` (SQS allows 0-900); its SQS message id."""
         try:
-            answer = self.client.send_message(QueueUrl=self.queue_url, MessageBody=job.model_dump_json())
+            answer = self.client.send_message(
+                QueueUrl=self.queue_url, MessageBody=job.model_dump_json(), DelaySeconds=int(delay_s)
+            )
         except (ClientError, BotoCoreError) as exc:
             raise QueueUnavailable("the job queue is unavailable") from exc
         return str(answer["MessageId"])

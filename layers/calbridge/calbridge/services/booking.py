@@ -23,6 +23,7 @@ state machine retries, catches and ends with.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from calbridge.adapters.parsing import parse_model
@@ -63,9 +65,11 @@ from calbridge.domain.planning import plan_service
 from calbridge.errors import (
     CalcomContractError,
     CalcomRejected,
+    CalcomUnavailable,
     InvalidRequest,
     LeaseBusy,
     NotFound,
+    RateLimited,
     ReservationFailed,
     SlotUnavailable,
     StaffMismatch,
@@ -76,12 +80,13 @@ from calbridge.errors import (
     UnknownStaff,
     WorkflowUnavailable,
 )
-from calbridge.observability import logger
+from calbridge.observability import logger, metrics
 from calbridge.services.host_resolution import HostResolver
 
 if TYPE_CHECKING:
     from calbridge.adapters.calcom.client import CalcomClient
     from calbridge.adapters.calcom.models import Booking
+    from calbridge.adapters.queue import JobQueue
 
 #: Bookings that can still hold a slot, for Cal.com's list filter (the result is checked again).
 LISTED_STATUSES = ("upcoming", "unconfirmed")
@@ -142,6 +147,22 @@ class CompensationReport(BaseModel):
     already_cancelled: list[str] = Field(default_factory=list)
     lease_released: bool = False
     recorded: bool = False
+    deferred_s: int | None = None  # Cal.com refused the cancels for now: queued, retried after this
+
+
+class DeferredCompensation(_StepInput):
+    """The cancels of a failed attempt that Cal.com refused for now (rate limit, outage, open
+    breaker): a job of the compensation queue (docs/adr/0024-compensation-that-cannot-give-up.md)."""
+
+    plan: BookingPlan
+    reservations: list[dict[str, Any]] = Field(default_factory=list)
+    error: str = Field(description="the error that started the compensation, e.g. SlotUnavailable")
+
+
+#: SQS delays a message by at most 15 minutes; a deferral waits at least a second.
+MAX_DEFER_S = 900
+#: How long a deferral waits when Cal.com did not say (an outage rather than a rate limit).
+DEFAULT_DEFER_S = 30
 
 
 # ------------------------------------------------------------------ the saga
@@ -157,6 +178,7 @@ class BookingSaga:
         event_map: EventMapRepository,
         leases: LeaseRepository,
         records: BookingRecordRepository,
+        deferrals: Callable[[], JobQueue] | None = None,
         lease_ttl_s: int = 60,
         clock: Callable[[], datetime] = _now,
     ) -> None:
@@ -166,6 +188,7 @@ class BookingSaga:
         self._event_map = event_map
         self._leases = leases
         self._records = records
+        self._deferrals = deferrals  # the compensation queue, built on first use
         self._lease_ttl_s = lease_ttl_s
         self._clock = clock
 
@@ -413,7 +436,12 @@ class BookingSaga:
         company_id = plan.company_id if plan else state.company_id
         booking_id = plan.booking_id if plan else state.booking_id
         if plan is not None:
-            self._cancel_all(plan, state.reservations or [], report)
+            reservations = state.reservations or []
+            try:
+                self._cancel_all(plan, reservations, report)
+            except (RateLimited, CalcomUnavailable) as refused:
+                job = DeferredCompensation(plan=plan, reservations=reservations, error=state.error.error)
+                report.deferred_s = self._defer(job, refused)
             report.lease_released = self._leases.release(plan.company_id, plan.lease_key, plan.booking_id)
         if company_id and booking_id and state.error.error != UnknownCompany.__name__:
             self._records.save_failed(
@@ -421,7 +449,7 @@ class BookingSaga:
                 booking_id,
                 error=state.error.error,
                 cause=error_message(state.error.cause),
-                details=_failure_details(plan),
+                details=_failure_details(plan) | {"compensation": "deferred" if report.deferred_s else None},
                 segment_keys=[s.key for s in plan.segments] if plan else [],
                 stale_slots=stale_slot_keys(plan) if plan else (),
             )
@@ -431,6 +459,43 @@ class BookingSaga:
             company_id=company_id,
             booking_id=booking_id,
             error=state.error.error,
+            cancelled=len(report.cancelled),
+            already_cancelled=len(report.already_cancelled),
+        )
+        return report
+
+    def _defer(self, job: DeferredCompensation, refused: RateLimited | CalcomUnavailable) -> int:
+        """Queue the cancels Cal.com refused for now, to run when it takes them again (a rate
+        limit's reset, else DEFAULT_DEFER_S): the workflow then ends at once with its error instead
+        of waiting out a 60 s block while the caller waits. QueueUnavailable is raised: the
+        workflow retries Compensate."""
+        if self._deferrals is None:
+            raise refused
+        delay = deferral_s(refused, attempt=1)
+        self._deferrals().send(job, delay_s=delay)
+        metrics.add_metric(name="CompensationDeferred", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "compensation deferred: Cal.com refused the cancels for now",
+            company_id=job.plan.company_id,
+            booking_id=job.plan.booking_id,
+            reason=type(refused).__name__,
+            retry_in_s=delay,
+        )
+        return delay
+
+    def finish_compensation(self, job: DeferredCompensation) -> CompensationReport:
+        """A deferred compensation's cancels (the workflow released the lease and recorded the
+        failed attempt already): every active Cal.com booking of the attempt is cancelled, then the
+        failed attempt's record says so. RateLimited and CalcomUnavailable are raised: the
+        compensation worker puts the job back for later."""
+        report = CompensationReport()
+        self._cancel_all(job.plan, job.reservations, report)
+        report.recorded = self._records.mark_compensated(job.plan.company_id, job.plan.booking_id)
+        metrics.add_metric(name="DeferredCompensationDone", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "deferred compensation done",
+            company_id=job.plan.company_id,
+            booking_id=job.plan.booking_id,
             cancelled=len(report.cancelled),
             already_cancelled=len(report.already_cancelled),
         )
@@ -459,6 +524,15 @@ class BookingSaga:
                 if calcom.get_booking(uid).status not in INACTIVE_STATUSES:
                     raise
                 report.already_cancelled.append(uid)
+
+
+def deferral_s(refused: RateLimited | CalcomUnavailable, *, attempt: int) -> int:
+    """How long a deferred compensation waits before its `attempt`-th try: until a rate limit's
+    reset (or an open breaker's probe) when Cal.com said, else DEFAULT_DEFER_S doubled per attempt;
+    1 s to SQS's 15 minutes."""
+    said = getattr(refused, "retry_after_s", None)
+    wait = said if said else DEFAULT_DEFER_S * 2 ** max(0, attempt - 1)
+    return min(MAX_DEFER_S, max(1, math.ceil(wait)))
 
 
 def stale_slot_keys(plan: BookingPlan) -> list[str]:

@@ -153,8 +153,17 @@ def booking_saga() -> BookingSaga:
         event_map=booking_reads()[1],
         leases=LeaseRepository(),
         records=BookingRecordRepository(),
+        deferrals=compensation_queue,
         lease_ttl_s=get_settings().booking_lease_s,
     )
+
+
+@cache
+def compensation_queue() -> JobQueue:
+    """Compensations Cal.com refused for now, finished by CompensationWorkerFunction (ADR 0024)."""
+    from calbridge.adapters.queue import JobQueue
+
+    return JobQueue(get_settings().compensation_queue_url)
 
 
 @cache

@@ -390,6 +390,21 @@ class BookingRecordRepository:
             ) from lost
         return summary
 
+    def mark_compensated(self, company_id: str, booking_id: str) -> bool:
+        """A failed attempt's deferred cancels are done (ADR 0024). False when there is no failed
+        attempt of that id (nothing is created: never half a record)."""
+        record = AppointmentRecord(company_id, booking_id)
+        return conditional_write(
+            lambda: record.update(
+                actions=[
+                    AppointmentRecord.compensation.set("compensated"),
+                    AppointmentRecord.updated_at.set(self._clock()),
+                ],
+                condition=AppointmentRecord.status == "failed",
+            ),
+            unavailable=_UNAVAILABLE,
+        )
+
     # ------------------------------------------------------------------ reads
 
     def get(self, company_id: str, appointment_id: str) -> dict[str, Any] | None:

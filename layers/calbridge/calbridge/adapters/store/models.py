@@ -281,6 +281,8 @@ class AppointmentRecord(Model):
     call_id = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)  # failed attempts: the workflow's error name ...
     error_cause = UnicodeAttribute(null=True)  # ... and its message
+    # failed attempts whose Cal.com cancels had to wait (ADR 0024): deferred, then compensated
+    compensation = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(null=True)
     # Cancel and reschedule (services/appointment_changes.py, docs/adr/0007-appointment-changes.md).
     cancel_reason = UnicodeAttribute(null=True)

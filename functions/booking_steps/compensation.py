@@ -1,0 +1,69 @@
+"""CompensationWorkerFunction: the jobs of CompensationQueue (SQS event source,
+`ReportBatchItemFailures`), the cancels of failed booking attempts that Cal.com refused for now
+(a rate limit, an outage, an open breaker; docs/adr/0024-compensation-that-cannot-give-up.md).
+
+Each record's body is a DeferredCompensation `{"plan", "reservations", "error"}`. The booking
+saga's `finish_compensation` cancels every active Cal.com booking of the attempt (found by its
+metadata, as Compensate does) and marks the failed attempt compensated. A job Cal.com still
+refuses is put back until its rate limit resets (else 30 s doubled per attempt, at most 15 min)
+and reported in `batchItemFailures`; after the queue's maxReceiveCount SQS moves it to the
+dead-letter queue (CompensationDeadLetterAlarm, docs/runbook.md). A body that is no job can never
+succeed: it is dropped, logged and counted (`CompensationJobsRejected`).
+
+Its own module next to app.py: the other booking steps' cold start does not import the batch
+utilities.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from calbridge.errors import CalcomUnavailable, QueueUnavailable, RateLimited
+from calbridge.observability import logger, metrics, tracer
+from calbridge.services.booking import DeferredCompensation, deferral_s
+from calbridge.services.wiring import booking_saga, compensation_queue
+
+saga = booking_saga()
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def finish(record: SQSRecord) -> dict[str, Any] | None:
+    try:
+        job = DeferredCompensation.model_validate_json(record.body)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "body"
+        logger.warning(
+            "compensation job rejected: not a job",
+            message_id=record.message_id,
+            reason=f"{where}: {problem['msg']}",
+        )
+        metrics.add_metric(name="CompensationJobsRejected", unit=MetricUnit.Count, value=1)
+        return None
+    try:
+        return saga.finish_compensation(job).model_dump(mode="json")
+    except (RateLimited, CalcomUnavailable) as refused:
+        attempt = int(record.attributes.approximate_receive_count)
+        try:
+            compensation_queue().postpone(record.receipt_handle, deferral_s(refused, attempt=attempt + 1))
+        except QueueUnavailable:  # the queue's own visibility timeout applies instead
+            logger.warning("compensation job not postponed", message_id=record.message_id)
+        raise
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list) or not records:  # no SQS batch: nothing to do, nothing to retry
+        logger.warning("compensation worker event rejected: no SQS records")
+        metrics.add_metric(name="CompensationJobsRejected", unit=MetricUnit.Count, value=1)
+        return {"batchItemFailures": []}
+    return process_partial_response(event=event, record_handler=finish, processor=processor, context=context)
