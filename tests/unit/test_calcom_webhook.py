@@ -110,6 +110,13 @@ def test_a_reschedule_is_about_the_old_booking():
     )
 
 
+@pytest.mark.parametrize("value", ["x" * 81, "code#ABC234", "bk 1", 17, None, ""])
+def test_metadata_that_cannot_name_a_booking_is_not_read(value):
+    body = {"triggerEvent": "BOOKING_CANCELLED", "createdAt": "t", "payload": {"uid": "u"}}
+    body["payload"]["metadata"] = {"calbridge_booking_id": value}
+    assert change_of(body).metadata_booking_id is None
+
+
 def test_delivery_keys_differ_per_trigger_uid_and_time():
     keys = {
         delivery_key("BOOKING_CANCELLED", "u", "t1"),

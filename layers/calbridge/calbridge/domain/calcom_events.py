@@ -10,6 +10,7 @@ Decisions here, I/O in services/calcom_events.py (docs/adr/0021-calcom-webhook-i
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from calbridge.domain.booking import META_BOOKING_ID, META_COMPANY, META_HOLD
+from calbridge.domain.booking import BOOKING_ID_PATTERN, META_BOOKING_ID, META_COMPANY, META_HOLD
 
 #: Every reason calbridge gives Cal.com when it cancels (services/booking.py, appointment_changes.py).
 OUR_REASON_PREFIX = "calbridge:"
@@ -105,13 +106,19 @@ class CalcomChange(_Model):
             calcom_created_at=envelope.created_at,
             key=delivery_key(trigger.value, booking.uid, envelope.created_at),
             metadata_company=_text(meta.get(META_COMPANY)),
-            metadata_booking_id=_text(meta.get(META_BOOKING_ID)),
+            metadata_booking_id=_booking_id(meta.get(META_BOOKING_ID)),
             metadata_hold=_text(meta.get(META_HOLD)),
         )
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _booking_id(value: Any) -> str | None:
+    """Our booking id from metadata, only if it can be one (it becomes a key to read)."""
+    text = _text(value)
+    return text if text is not None and re.fullmatch(BOOKING_ID_PATTERN, text) else None
 
 
 # ------------------------------------------------------------------ the appointment as stored
