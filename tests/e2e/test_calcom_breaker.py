@@ -97,6 +97,20 @@ def test_an_open_breaker_answers_at_once_without_calcom_and_a_probe_closes_it(
     assert time.monotonic() - started < 2.0  # no ReserveHold retry waits on the open breaker
     assert unavailable(refused), refused
     assert len(requests_to_calcom(stack)) == sent
+    history = stack.last_express_history("BookingStateMachine")
+    reserve_hold_runs = [
+        event
+        for event in history
+        if "BookingReserveHoldFunction"
+        in event.get("lambdaFunctionScheduledEventDetails", {}).get("resource", "")
+    ]
+    failures = [
+        event["lambdaFunctionFailedEventDetails"]["error"]
+        for event in history
+        if "lambdaFunctionFailedEventDetails" in event
+    ]
+    # The hold's step ends at once: its Retry on CalcomUnavailable does not match the open breaker.
+    assert len(reserve_hold_runs) == 1 and failures[0] == "CalcomCircuitOpen", failures
 
     # Another container sees the open state: it refuses too, without a request.
     second = another_container()

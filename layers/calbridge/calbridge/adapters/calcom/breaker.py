@@ -297,10 +297,6 @@ class CalcomBreaker:
         with self._lock:
             self._views.clear()
 
-    def state(self) -> BreakerState:
-        """The shared state of the current key's breaker, read now (the runbook's check)."""
-        return self._store.read(self._key())
-
     # ------------------------------------------------------------------ the state machine
 
     def _admit(self) -> _Admission:
