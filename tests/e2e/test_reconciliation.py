@@ -5,6 +5,7 @@ drained as Lambda would, bookings planted and changed in the stand-in as Cal.com
 from __future__ import annotations
 
 import importlib
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -122,41 +123,88 @@ def test_an_old_orphan_is_cancelled_and_a_fresh_one_in_flight_is_left_alone(fres
     assert (again["status"], again["orphaned_bookings"], again["orphans"]) == ("ok", 0, [])
 
 
-def test_a_segment_a_host_cancelled_in_calcom_flags_its_appointment_and_nothing_is_cancelled(fresh, retell):
-    booked = book(retell)
-    uids = {
-        v["S"] for v in appointment_item(fresh, booked["appointment_id"])["calcom_booking_uids"]["M"].values()
-    }
-    cancelled_uid = sorted(uids)[0]
-    key = importlib.import_module("local.seed").DEMO_FIXTURE
-    api_key = importlib.import_module("json").loads(key.read_text())["calcom"]["api_key"]
-    host_cancel = standin(
-        fresh,
+def host_cancels(stack, uid: str) -> None:
+    """A host cancels a booking in Cal.com (its API, as Cal.com's UI does)."""
+    api_key = json.loads(importlib.import_module("local.seed").DEMO_FIXTURE.read_text())["calcom"]["api_key"]
+    response = standin(
+        stack,
         "POST",
-        f"/v2/bookings/{cancelled_uid}/cancel",
+        f"/v2/bookings/{uid}/cancel",
         json={"cancellationReason": "Fabian ist krank"},
         headers={"Authorization": f"Bearer {api_key}", "cal-api-version": "2024-08-13"},
     )
-    assert host_cancel.status_code == 200, host_cancel.text
+    assert response.status_code == 200, response.text
+
+
+def held_uids(stack, appointment_id: str) -> set[str]:
+    return {v["S"] for v in appointment_item(stack, appointment_id)["calcom_booking_uids"]["M"].values()}
+
+
+def attention_changes(appointment_id: str) -> list[dict]:
+    records = importlib.import_module("calbridge.adapters.store.calcom_changes").CalcomChangeRecords()
+    return [i for i in records.attention("salon-demo", appointment_id) if i.get("kind") == "attention_change"]
+
+
+@pytest.fixture
+def webhooks(stack):
+    """The stand-in's webhook deliveries to the stack (ADR 0021); `lost()` drops the subscription
+    for the test (a webhook that never arrives), restored afterwards."""
+    dispatcher = stack.standin.app.webhooks
+
+    class Webhooks:
+        @staticmethod
+        def lost() -> None:
+            dispatcher.clear(keep_static=False)
+
+        @staticmethod
+        def delivered() -> None:
+            dispatcher.join()
+
+    yield Webhooks
+    if stack.calcom_webhook_url not in {sub["url"] for sub in dispatcher.state()["subscriptions"]}:
+        dispatcher.subscribe(
+            stack.calcom_webhook_url, stack.company_webhook_secret("salon-demo"), None, static=True
+        )
+
+
+def test_a_segment_a_host_cancelled_when_the_webhook_was_lost_marks_the_appointment(fresh, retell, webhooks):
+    booked = book(retell)
+    uids = held_uids(fresh, booked["appointment_id"])
+    cancelled_uid = sorted(uids)[0]
+    webhooks.lost()
+    host_cancels(fresh, cancelled_uid)
 
     report = reconcile(fresh)
 
     assert report["status"] == "ok", report
-    assert (report["appointments_diverged"], report["appointments_flagged"], report["orphaned_bookings"]) == (
-        1,
-        1,
-        0,
-    )
+    counts = (report["appointments_diverged"], report["appointments_flagged"], report["orphaned_bookings"])
+    assert counts == (1, 1, 0)
     (diverged,) = report["diverged"]
     assert diverged["appointment_id"] == booked["appointment_id"]
     assert [(i["uid"], i["problem"]) for i in diverged["issues"]] == [(cancelled_uid, "cancelled")]
-    item = appointment_item(fresh, booked["appointment_id"])
-    assert item["status"]["S"] == "booked" and "calcom_divergence" in item
+    (change,) = attention_changes(booked["appointment_id"])
+    assert (change["trigger"], change["booking_uid"]) == ("RECONCILIATION", cancelled_uid)
+    assert change["reason"] == "cancelled in Cal.com (found by reconciliation)"
+    assert appointment_item(fresh, booked["appointment_id"])["status"]["S"] == "booked"
     active = {uid for uid, b in calcom_bookings(fresh).items() if b["status"] == "accepted"}
-    assert uids - {cancelled_uid} <= active  # the other segments stay booked
+    assert uids - {cancelled_uid} <= active  # nothing of ours cancelled: the other segments stay booked
 
     again = reconcile(fresh)
     assert (again["appointments_diverged"], again["appointments_flagged"]) == (1, 0)
+    assert len(attention_changes(booked["appointment_id"])) == 1
+
+
+def test_a_change_the_webhook_marked_already_is_not_marked_again(fresh, retell, webhooks):
+    booked = book(retell)
+    cancelled_uid = sorted(held_uids(fresh, booked["appointment_id"]))[0]
+    host_cancels(fresh, cancelled_uid)
+    webhooks.delivered()
+    assert [c["booking_uid"] for c in attention_changes(booked["appointment_id"])] == [cancelled_uid]
+
+    report = reconcile(fresh)
+
+    assert (report["appointments_diverged"], report["appointments_flagged"]) == (1, 0), report
+    assert len(attention_changes(booked["appointment_id"])) == 1
 
 
 def test_a_clean_company_gets_a_report_of_zeros_and_nothing_else_is_written(fresh, retell):

@@ -8,9 +8,9 @@ from calbridge.domain.booking import booking_metadata
 from calbridge.domain.reconciliation import (
     AppointmentOnRecord,
     CalcomBookingSeen,
-    Divergence,
     HoldOnRecord,
     ReconciliationReport,
+    attention_marks,
     compare,
 )
 
@@ -98,7 +98,7 @@ def test_a_hold_cancelled_in_calcom_diverges():
         booking("u2", "b1", status="cancelled", start=START + timedelta(minutes=30)),
     ]
     (diverged,) = run(bookings, [held]).diverged
-    assert diverged.appointment_id == "b1" and not diverged.already_flagged
+    assert diverged.appointment_id == "b1"
     assert [(i.hold, i.problem) for i in diverged.issues] == [("B", "cancelled")]
 
 
@@ -124,11 +124,30 @@ def test_a_hold_rescheduled_in_calcom_diverges_and_its_new_booking_is_no_orphan(
     )
 
 
-def test_the_same_issues_flagged_before_are_not_new():
-    issue = Divergence(hold="A", uid="u1", problem="missing")
-    held = appointment("b1", ("A", "u1", START), flagged=(issue,))
-    (diverged,) = run([], [held]).diverged
-    assert diverged.already_flagged
+def test_each_issue_becomes_an_attention_mark_keyed_by_booking_and_problem():
+    held = AppointmentOnRecord(
+        appointment_id="b1",
+        status="booked",
+        starts_at=START,
+        holds=(
+            HoldOnRecord(hold="A", uid="u1", start=START, segment_keys=("A",)),
+            HoldOnRecord(hold="B", uid="u2", start=START, segment_keys=("B", "C")),
+        ),
+    )
+    bookings = [booking("u2", "b1", start=START + timedelta(hours=1))]
+    (diverged,) = run(bookings, [held]).diverged
+    marks = attention_marks(diverged, at=NOW)
+    assert [(m.key, m.hold, m.segment_keys) for m in marks] == [
+        ("reconciliation#u1#missing", "A", ("A",)),
+        ("reconciliation#u2#moved", "B", ("B", "C")),
+    ]
+    assert (
+        marks[1].reason
+        == f"moved in Cal.com to {(START + timedelta(hours=1)).isoformat()} (found by reconciliation)"
+    )
+    assert {m.trigger for m in marks} == {"RECONCILIATION"} and marks[1].new_start == START + timedelta(
+        hours=1
+    )
 
 
 def test_appointments_outside_the_window_and_not_booked_are_not_checked():

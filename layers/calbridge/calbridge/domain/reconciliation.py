@@ -8,8 +8,9 @@ company's Cal.com bookings in a window and its appointment items, and `compare` 
   segment of a reschedule, or no record at all) and that is older than the grace period: a saga
   still in flight is not an orphan. The job cancels it.
 - a **diverged** appointment is a booked one (starting in the window) one of whose holds Cal.com
-  has cancelled, lost, or moved (another start, or rescheduled to a new uid). The job flags it and
-  changes nothing else of ours.
+  has cancelled, lost, or moved (another start, or rescheduled to a new uid). The job marks it for
+  the salon's attention as the Cal.com webhook intake does (`attention_marks`: the same attention
+  items, ADR 0021), unless a webhook marked that booking already, and changes nothing else of ours.
 
 A Cal.com booking another of our appointments' holds was rescheduled to (a host moved a segment in
 Cal.com: the new booking keeps the metadata) is that appointment's divergence, never an orphan.
@@ -24,6 +25,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from calbridge.domain.booking import INACTIVE_STATUSES, META_BOOKING_ID, META_COMPANY
+from calbridge.domain.calcom_events import AttentionMark
 from calbridge.domain.sync_jobs import ScheduleEvent, Trigger
 
 # Appointment statuses whose Cal.com bookings are no longer wanted: failed attempts, cancelled
@@ -68,10 +70,12 @@ class HoldOnRecord(_Frozen):
     hold: str
     uid: str
     start: datetime | None = None
+    segment_keys: tuple[str, ...] = ()  # the appointment's segments this booking covers
 
 
 class Divergence(_Frozen):
     hold: str
+    segment_keys: tuple[str, ...] = ()
     calcom_booking_id: int | None = None  # None when Cal.com does not know the booking
     uid: str
     problem: Problem
@@ -84,8 +88,6 @@ class AppointmentOnRecord(_Frozen):
     status: str
     starts_at: datetime | None = None
     holds: tuple[HoldOnRecord, ...] = ()
-    flagged: tuple[Divergence, ...] = ()  # what an earlier run flagged
-    updated_at: datetime | None = None  # the item's version: a flag is written only on it as read
 
 
 class Orphan(_Frozen):
@@ -99,7 +101,6 @@ class Orphan(_Frozen):
 class DivergedAppointment(_Frozen):
     appointment_id: str
     issues: tuple[Divergence, ...]
-    already_flagged: bool  # the same issues are on the appointment: nothing to write
 
 
 class Comparison(_Frozen):
@@ -129,28 +130,24 @@ def _successors(start_uid: str, by_uid: Mapping[str, CalcomBookingSeen]) -> list
 
 def _divergence(hold: HoldOnRecord, by_uid: Mapping[str, CalcomBookingSeen]) -> Divergence | None:
     booking = by_uid.get(hold.uid)
+    of_hold = {"hold": hold.hold, "segment_keys": hold.segment_keys, "uid": hold.uid}
     if booking is None:
-        return Divergence(hold=hold.hold, uid=hold.uid, problem="missing")
+        return Divergence(**of_hold, problem="missing")
     if not booking.active:
         if booking.rescheduled_to_uid:
             chain = _successors(hold.uid, by_uid)
             last = chain[-1] if chain else None
             return Divergence(
-                hold=hold.hold,
+                **of_hold,
                 calcom_booking_id=booking.id,
-                uid=hold.uid,
                 problem="moved",
                 calcom_start=last.start if last else None,
                 moved_to_uid=last.uid if last else booking.rescheduled_to_uid,
             )
-        return Divergence(hold=hold.hold, calcom_booking_id=booking.id, uid=hold.uid, problem="cancelled")
+        return Divergence(**of_hold, calcom_booking_id=booking.id, problem="cancelled")
     if hold.start is not None and booking.start != hold.start:
         return Divergence(
-            hold=hold.hold,
-            calcom_booking_id=booking.id,
-            uid=hold.uid,
-            problem="moved",
-            calcom_start=booking.start,
+            **of_hold, calcom_booking_id=booking.id, problem="moved", calcom_start=booking.start
         )
     return None
 
@@ -201,13 +198,7 @@ def compare(
     for appointment in sorted(checked, key=lambda a: a.appointment_id):
         issues = tuple(d for d in (_divergence(h, by_uid) for h in appointment.holds) if d is not None)
         if issues:
-            diverged.append(
-                DivergedAppointment(
-                    appointment_id=appointment.appointment_id,
-                    issues=issues,
-                    already_flagged=set(issues) == set(appointment.flagged),
-                )
-            )
+            diverged.append(DivergedAppointment(appointment_id=appointment.appointment_id, issues=issues))
     in_window = [b for b in ours if window_start <= b.start <= window_end]
     return Comparison(
         ours=len(in_window),
@@ -216,6 +207,40 @@ def compare(
         diverged=tuple(diverged),
         appointments_checked=len(checked),
     )
+
+
+# The attention items' trigger of a mark reconciliation makes (the webhook's are Cal.com's triggers).
+RECONCILIATION_TRIGGER = "RECONCILIATION"
+_REASONS: dict[str, str] = {
+    "cancelled": "cancelled in Cal.com",
+    "missing": "gone from Cal.com",
+    "moved": "moved in Cal.com",
+}
+
+
+def attention_marks(diverged: DivergedAppointment, *, at: datetime) -> list[AttentionMark]:
+    """The attention marks of a diverged appointment, one per issue. The key (uid and problem)
+    makes a later run's same finding a duplicate the store refuses, so re-runs write nothing."""
+    marks = []
+    for issue in diverged.issues:
+        reason = _REASONS[issue.problem]
+        if issue.calcom_start is not None:
+            reason = f"{reason} to {issue.calcom_start.isoformat()}"
+        marks.append(
+            AttentionMark(
+                appointment_id=diverged.appointment_id,
+                key=f"reconciliation#{issue.uid}#{issue.problem}",
+                trigger=RECONCILIATION_TRIGGER,
+                reason=f"{reason} (found by reconciliation)",
+                hold=issue.hold,
+                segment_keys=issue.segment_keys or (issue.hold,),
+                uid=issue.uid,
+                new_uid=issue.moved_to_uid,
+                new_start=issue.calcom_start,
+                calcom_created_at=at.isoformat(),
+            )
+        )
+    return marks
 
 
 # ------------------------------------------------------------------------- the run and its report
@@ -255,7 +280,7 @@ class ReconciliationReport(BaseModel):
     orphaned_bookings: int = 0
     orphans_cancelled: int = 0
     appointments_diverged: int = 0
-    appointments_flagged: int = 0  # newly flagged by this run (the others were already)
+    appointments_flagged: int = 0  # newly marked for attention by this run (not by a webhook or earlier run)
     calcom_calls: int = 0
     orphans: list[OrphanCancel] = Field(default_factory=list)
     in_flight: list[int] = Field(default_factory=list)

@@ -14,8 +14,10 @@ Cal.com bookings of its booking event types (the event map's and the services' o
 in-window appointment holds that the listing lacks. A read that fails ends the run before it
 changes anything. Then `domain.reconciliation.compare` decides, and the run cancels the orphans
 (each on its own: a refusal or an outage fails that one, and an outage stops the cancels) and flags
-the diverged appointments it has not flagged yet. Re-running changes nothing more: cancelled
-orphans are no longer active, flagged appointments carry the same issues.
+marks the diverged appointments for the salon's attention with the webhook intake's attention
+items (adapters/store/calcom_changes.py), skipping bookings a webhook marked already. Re-running
+changes nothing more: cancelled orphans are no longer active, and a mark's key (uid and problem)
+makes the same finding a duplicate.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from calbridge.domain.reconciliation import (
     Comparison,
     OrphanCancel,
     ReconciliationReport,
+    attention_marks,
     compare,
 )
 from calbridge.domain.sync_jobs import Trigger
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from calbridge.adapters.calcom.pacing import Deadline, Pacer
     from calbridge.adapters.queue import JobQueue
     from calbridge.adapters.store.bookings import ReconciliationRecords
+    from calbridge.adapters.store.calcom_changes import CalcomChangeRecords
     from calbridge.adapters.store.event_map import EventMapRepository
     from calbridge.adapters.store.leases import LeaseRepository
     from calbridge.adapters.store.reconciliation_runs import ReconciliationRunRepository
@@ -114,6 +118,7 @@ class Reconciler:
         services: ServiceRepository,
         event_map: EventMapRepository,
         records: ReconciliationRecords,
+        marks: CalcomChangeRecords,
         leases: LeaseRepository,
         runs: ReconciliationRunRepository,
         *,
@@ -129,6 +134,7 @@ class Reconciler:
         self.services = services
         self.event_map = event_map
         self.records = records
+        self.marks = marks
         self.leases = leases
         self.runs = runs
         self.requests_per_minute = requests_per_minute
@@ -229,7 +235,7 @@ class Reconciler:
             grace=self.grace,
         )
         orphans, errors = self._cancel_orphans(calcom, comparison)
-        flagged, flag_errors = self._flag(company.company_id, comparison, appointments)
+        flagged, flag_errors = self._mark(company.company_id, comparison)
         errors += flag_errors
         return report.model_copy(
             update={
@@ -315,26 +321,31 @@ class Reconciler:
         except (CalcomError, DeadlineExceeded):
             return False
 
-    def _flag(
-        self, company_id: str, comparison: Comparison, appointments: list[Any]
-    ) -> tuple[int, list[str]]:
-        by_id = {a.appointment_id: a for a in appointments}
-        flagged, errors = 0, []
+    def _mark(self, company_id: str, comparison: Comparison) -> tuple[int, list[str]]:
+        """Mark each diverged appointment for attention, but not for a booking a webhook (or an
+        earlier run) marked already: one change, one mark."""
+        marked, errors = 0, []
         for diverged in comparison.diverged:
-            if diverged.already_flagged:
-                continue
             try:
-                if self.records.flag_diverged(company_id, by_id[diverged.appointment_id], diverged.issues):
-                    flagged += 1
-                    logger.warning(
-                        "appointment diverged from Cal.com",
-                        company_id=company_id,
-                        appointment_id=diverged.appointment_id,
-                        problems=sorted({i.problem for i in diverged.issues}),
-                    )
+                known = {
+                    item.get("booking_uid")
+                    for item in self.marks.attention(company_id, diverged.appointment_id)
+                    if item.get("kind") == "attention_change"
+                }
+                new = [m for m in attention_marks(diverged, at=self.clock()) if m.uid not in known]
+                written = [self.marks.record_change(company_id, mark) for mark in new]
             except CalbridgeError as exc:
-                errors.append(f"appointment {diverged.appointment_id} not flagged: {_error(exc)}")
-        return flagged, errors
+                errors.append(f"appointment {diverged.appointment_id} not marked: {_error(exc)}")
+                continue
+            if "marked" in written:
+                marked += 1
+                logger.warning(
+                    "appointment diverged from Cal.com",
+                    company_id=company_id,
+                    appointment_id=diverged.appointment_id,
+                    problems=sorted({i.problem for i in diverged.issues}),
+                )
+        return marked, errors
 
     # -- helpers ----------------------------------------------------------------------------------
     def _skipped(self, report: ReconciliationReport, reason: str) -> ReconciliationReport:
@@ -406,6 +417,7 @@ def reconciliation_fan_out() -> TeamSyncFanOut:
 @cache
 def reconciler() -> Reconciler:
     from calbridge.adapters.store.bookings import ReconciliationRecords
+    from calbridge.adapters.store.calcom_changes import CalcomChangeRecords
     from calbridge.adapters.store.event_map import EventMapRepository
     from calbridge.adapters.store.leases import LeaseRepository
     from calbridge.adapters.store.reconciliation_runs import ReconciliationRunRepository
@@ -420,6 +432,7 @@ def reconciler() -> Reconciler:
         ServiceRepository(),
         EventMapRepository(),
         ReconciliationRecords(),
+        CalcomChangeRecords(),
         LeaseRepository(),
         ReconciliationRunRepository(settings.sync_run_retention_days),
         requests_per_minute=settings.reconciliation_requests_per_minute,

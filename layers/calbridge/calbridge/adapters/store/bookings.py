@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.attributes import JSONAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
@@ -48,7 +47,7 @@ from calbridge.domain.booking import (
     new_confirmation_code,
 )
 from calbridge.domain.calls import CallAppointment
-from calbridge.domain.reconciliation import AppointmentOnRecord, Divergence, HoldOnRecord
+from calbridge.domain.reconciliation import AppointmentOnRecord, HoldOnRecord
 from calbridge.errors import AppointmentConflict, NotFound, StoreUnavailable
 from calbridge.observability import logger
 
@@ -390,6 +389,36 @@ class BookingRecordRepository:
             ) from lost
         return summary
 
+    def note_pending_cancels(self, company_id: str, appointment_id: str, uids: list[str]) -> None:
+        """A booked appointment's old Cal.com bookings (of its last reschedule) that still await
+        their cancel (ADR 0024): listed in `failed_cancel_uids` until the worker clears them."""
+        record = AppointmentRecord(company_id, appointment_id)
+        conditional_write(
+            lambda: record.update(
+                actions=[
+                    AppointmentRecord.failed_cancel_uids.set(sorted(uids)),
+                    AppointmentRecord.updated_at.set(self._clock()),
+                ],
+                condition=AppointmentRecord.appointment_id.exists(),
+            ),
+            unavailable=_UNAVAILABLE,
+        )
+
+    def clear_pending_cancels(self, company_id: str, appointment_id: str, uids: list[str]) -> None:
+        """The old bookings `uids` are cancelled: the appointment's note goes, unless it names
+        others now (a later reschedule's); an appointment that is gone is left alone."""
+        record = AppointmentRecord(company_id, appointment_id)
+        conditional_write(
+            lambda: record.update(
+                actions=[
+                    AppointmentRecord.failed_cancel_uids.remove(),
+                    AppointmentRecord.updated_at.set(self._clock()),
+                ],
+                condition=AppointmentRecord.failed_cancel_uids == sorted(uids),
+            ),
+            unavailable=_UNAVAILABLE,
+        )
+
     def mark_compensated(self, company_id: str, booking_id: str) -> bool:
         """A failed attempt's deferred cancels are done (ADR 0024). False when there is no failed
         attempt of that id (nothing is created: never half a record)."""
@@ -562,73 +591,47 @@ def stored_uids(record: AppointmentRecord) -> dict[str, str]:
 # ------------------------------------------------------------------ reconciliation (ADR 0023)
 
 
-class _ReconciledAppointment(AppointmentRecord):
-    """An appointment item with reconciliation's flag: the holds Cal.com changed behind our back
-    (docs/adr/0023-reconciliation.md). The booking workflows' puts rewrite the item without it,
-    so a cancel or a reschedule, which replace the holds, also clear the flag."""
-
-    calcom_divergence = JSONAttribute(null=True)  # [{hold, uid, problem, calcom_start, ...}]
-    calcom_diverged_at = UTCDateTimeAttribute(null=True)
-
-
 class ReconciliationRecords:
-    """The appointments table as reconciliation reads and flags it, company by company."""
-
-    def __init__(self, clock: Callable[[], datetime] = _now) -> None:
-        self._clock = clock
+    """The appointments table as reconciliation reads it, company by company (its marks go through
+    the webhook intake's attention items, adapters/store/calcom_changes.py)."""
 
     def appointments(self, company_id: str) -> list[AppointmentOnRecord]:
         """Every appointment of the company (any status, any time: a live one anywhere holds its
-        Cal.com bookings) with its holds; one query of the company's partition."""
+        Cal.com bookings) with its holds and their segments; one query of the company's partition."""
         try:
             records = list(
-                _ReconciledAppointment.query(
+                AppointmentRecord.query(
                     company_id,
-                    filter_condition=_ReconciledAppointment.kind.is_in("appointment", "segment"),
+                    filter_condition=AppointmentRecord.kind.is_in("appointment", "segment"),
                     consistent_read=True,
                 )
             )
         except PynamoDBException as exc:
             raise StoreUnavailable(_UNAVAILABLE) from exc
-        segment_starts: dict[tuple[str, str], datetime] = {}
+        segments: dict[tuple[str, str], list[AppointmentRecord]] = {}
         for record in records:
-            if (
-                record.kind == "segment"
-                and record.parent_id
-                and record.calcom_booking_uid
-                and record.starts_at
-            ):
-                key = (record.parent_id, record.calcom_booking_uid)
-                segment_starts[key] = min(record.starts_at, segment_starts.get(key, record.starts_at))
+            if record.kind == "segment" and record.parent_id and record.calcom_booking_uid:
+                segments.setdefault((record.parent_id, record.calcom_booking_uid), []).append(record)
         return [
             AppointmentOnRecord(
                 appointment_id=record.appointment_id,
                 status=record.status or "",
                 starts_at=record.starts_at,
                 holds=tuple(
-                    HoldOnRecord(hold=hold, uid=uid, start=segment_starts.get((record.appointment_id, uid)))
+                    _hold(hold, uid, segments.get((record.appointment_id, uid), []))
                     for hold, uid in sorted(stored_uids(record).items())
                 ),
-                flagged=tuple(Divergence.model_validate(item) for item in record.calcom_divergence or []),
-                updated_at=record.updated_at,
             )
             for record in records
             if record.kind == "appointment"
         ]
 
-    def flag_diverged(
-        self, company_id: str, appointment: AppointmentOnRecord, issues: Sequence[Divergence]
-    ) -> bool:
-        """Note on a booked appointment, as read, which of its holds Cal.com changed. False when it
-        changed meanwhile (cancelled, rescheduled: the flag would be stale); nothing else is touched."""
-        record = _ReconciledAppointment(company_id, appointment.appointment_id)
-        condition = (_ReconciledAppointment.status == "booked") & (
-            _ReconciledAppointment.updated_at == appointment.updated_at
-        )
-        actions = [
-            _ReconciledAppointment.calcom_divergence.set([i.model_dump(mode="json") for i in issues]),
-            _ReconciledAppointment.calcom_diverged_at.set(self._clock()),
-        ]
-        return conditional_write(
-            lambda: record.update(actions=actions, condition=condition), unavailable=_UNAVAILABLE
-        )
+
+def _hold(hold: str, uid: str, segments: list[AppointmentRecord]) -> HoldOnRecord:
+    starts = [s.starts_at for s in segments if s.starts_at is not None]
+    return HoldOnRecord(
+        hold=hold,
+        uid=uid,
+        start=min(starts) if starts else None,
+        segment_keys=tuple(sorted(s.segment_key for s in segments if s.segment_key)),
+    )
