@@ -144,11 +144,13 @@ def test_a_host_cancelling_a_segment_in_calcom_marks_the_appointment(fresh, book
 
 def test_calbridges_own_cancel_and_reschedule_mark_nothing(fresh, booked, retell):
     appointment_id = booked["appointment_id"]
+    first = set(holds(appointment_id).values())
     monday = next_monday()
     moved = retell.tool(
         "reschedule_appointment", {"date": monday, "new_date": monday, "new_time": "10:00"}, CALL
     )
     assert moved.status_code == 200 and moved.json()["data"]["rescheduled"], moved.text
+    assert records().state(COMPANY, appointment_id).replaced_uids == first
     cancelled = retell.tool("cancel_appointment", {"date": monday}, CALL)
     assert cancelled.status_code == 200 and cancelled.json()["data"]["cancelled"], cancelled.text
 
@@ -363,3 +365,29 @@ def test_the_event_samples_are_current_and_mark_the_invoke_samples_appointment(f
     [mark] = marks()
     assert mark["parent_id"] == "bk_5a8c3e1f7b9d4a6c8e0f2b4d6a8c0e2f"
     assert set(mark["segment_keys"]) == {"A", "B"}
+
+
+def test_after_calbridges_reschedule_the_new_bookings_are_found_by_uid(fresh, booked, retell):
+    """The new bookings' metadata names the reschedule's attempt, not the appointment: the uid
+    index finds it. A late webhook about a booking calbridge replaced changes nothing."""
+    appointment_id = booked["appointment_id"]
+    old = holds(appointment_id)
+    monday = next_monday()
+    moved = retell.tool(
+        "reschedule_appointment", {"date": monday, "new_date": monday, "new_time": "10:00"}, CALL
+    )
+    assert moved.status_code == 200 and moved.json()["data"]["rescheduled"], moved.text
+    new = holds(appointment_id)
+    standin_deliveries(fresh)
+
+    # The replaced booking's items were rewritten: by uid alone it is no appointment's any more.
+    late = post(fresh, webhook("BOOKING_CANCELLED", old["C"], cancellationReason="Kunde hat abgesagt"))
+    assert late.json()["reason"] == "not_ours"
+    metadata = {"calbridge_company": COMPANY, "calbridge_booking_id": appointment_id, "calbridge_hold": "C"}
+    named = post(fresh, webhook("BOOKING_CANCELLED", old["C"], cancellationReason="x", metadata=metadata))
+    assert named.json()["reason"] == "calbridge_change"
+    assert marks() == []
+    cancel_in_calcom(fresh, new["C"], "Fabian ist krank")
+    standin_deliveries(fresh)
+    [mark] = marks()
+    assert mark["parent_id"] == appointment_id and set(mark["segment_keys"]) == {"C"}

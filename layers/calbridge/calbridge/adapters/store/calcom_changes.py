@@ -99,13 +99,13 @@ class CalcomChangeRecords(BookingRecordRepository):
             head, segments = self.load(company_id, appointment_id)
         except NotFound:
             return None
-        replaced = head.replaced_calcom_booking_uids
-        replaced_uids = replaced.as_dict() if replaced is not None and hasattr(replaced, "as_dict") else {}
+        replaced = head.replaced_calcom_booking_uids or {}
+        replaced_uids = replaced.as_dict() if hasattr(replaced, "as_dict") else dict(replaced)
         return AppointmentState(
             appointment_id=appointment_id,
             status=head.status or "",
             holds=stored_uids(head),
-            replaced_uids=frozenset(str(uid) for uid in (replaced_uids or {}).values()),
+            replaced_uids=frozenset(str(uid) for uid in replaced_uids.values()),
             segments=tuple(
                 SegmentState(
                     key=s.segment_key or "",
