@@ -283,3 +283,40 @@ def test_an_admin_queues_a_run_for_one_company_and_reads_its_report(fresh):
     (report,) = runs.json()["runs"]
     assert (report["trigger"], report["status"], report["orphans_cancelled"]) == ("admin", "ok", 1)
     assert calcom_bookings(fresh)[old["uid"]]["status"] == "cancelled"
+
+
+def test_calcom_failing_after_the_listing_changes_nothing_and_a_lost_booking_is_missing(fresh, retell):
+    booked = book(retell)
+    orphan = plant(fresh, "b-gave-up", age=timedelta(hours=2))
+    hold = sorted(appointment_item(fresh, booked["appointment_id"])["calcom_booking_uids"]["M"])[0]
+    fresh.boto3_client("dynamodb").update_item(  # the appointment holds a booking Cal.com lost
+        TableName="AppointmentsTable",
+        Key={"company_id": {"S": "salon-demo"}, "appointment_id": {"S": booked["appointment_id"]}},
+        UpdateExpression="SET calcom_booking_uids.#hold = :lost",
+        ExpressionAttributeNames={"#hold": hold},
+        ExpressionAttributeValues={":lost": {"S": "lostBooking0000000000x"}},
+    )
+    appointments = all_appointment_items(fresh)
+    faults = [
+        {"endpoint": "GET /v2/bookings/*", "fault": "5xx", "status": 502}
+    ]  # the read by uid, not the listing
+    assert standin(fresh, "POST", "/_standin/faults", json=faults).status_code in (200, 201)
+    try:
+        failed = reconcile(fresh)
+    finally:
+        standin(fresh, "DELETE", "/_standin/faults")
+
+    assert failed["status"] == "failed" and failed["errors"][0].startswith("CalcomUnavailable"), failed
+    assert calcom_bookings(fresh)[orphan["uid"]]["status"] == "accepted"
+    assert all_appointment_items(fresh) == appointments  # no mark, nothing cancelled
+
+    report = reconcile(fresh)
+    assert report["status"] == "ok", report
+    assert report["orphans_cancelled"] == 1 and calcom_bookings(fresh)[orphan["uid"]]["status"] == "cancelled"
+    (diverged,) = report["diverged"]
+    assert [(i["hold"], i["problem"], i["calcom_booking_id"]) for i in diverged["issues"]] == [
+        (hold, "missing", None)
+    ]
+    assert [c["booking_uid"] for c in attention_changes(booked["appointment_id"])] == [
+        "lostBooking0000000000x"
+    ]
