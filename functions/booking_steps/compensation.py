@@ -2,9 +2,12 @@
 `ReportBatchItemFailures`), the cancels of failed booking attempts that Cal.com refused for now
 (a rate limit, an outage, an open breaker; docs/adr/0024-compensation-that-cannot-give-up.md).
 
-Each record's body is a DeferredCompensation `{"plan", "reservations", "error"}`. The booking
-saga's `finish_compensation` cancels every active Cal.com booking of the attempt (found by its
-metadata, as Compensate does) and marks the failed attempt compensated. A job Cal.com still
+Each record's body is a job, by its `kind`: `attempt`, a DeferredCompensation `{"plan",
+"reservations", "error"}`, whose cancels the booking saga's `finish_compensation` makes (every
+active Cal.com booking of the attempt, found by its metadata, as Compensate does; the failed
+attempt is then marked compensated); or `old_holds`, a DeferredCancel `{"company_id",
+"appointment_id", "uids", "reason"}`: old bookings of a rescheduled appointment that CancelOld
+could not cancel, cancelled by `AppointmentChanges.finish_old_cancels`. A job Cal.com still
 refuses is put back until its rate limit resets (else 30 s doubled per attempt, at most 15 min)
 and reported in `batchItemFailures`; after the queue's maxReceiveCount SQS moves it to the
 dead-letter queue (CompensationDeadLetterAlarm, docs/runbook.md). A body that is no job can never
@@ -16,26 +19,31 @@ utilities.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from calbridge.errors import CalcomUnavailable, QueueUnavailable, RateLimited
 from calbridge.observability import logger, metrics, tracer
+from calbridge.services.appointment_changes import DeferredCancel
 from calbridge.services.booking import DeferredCompensation, deferral_s
-from calbridge.services.wiring import booking_saga, compensation_queue
+from calbridge.services.wiring import appointment_changes, booking_saga, compensation_queue
 
 saga = booking_saga()
+changes = appointment_changes()
+jobs: TypeAdapter[DeferredCompensation | DeferredCancel] = TypeAdapter(
+    Annotated[DeferredCompensation | DeferredCancel, Field(discriminator="kind")]
+)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def finish(record: SQSRecord) -> dict[str, Any] | None:
     try:
-        job = DeferredCompensation.model_validate_json(record.body)
+        job = jobs.validate_json(record.body)
     except ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(part) for part in problem["loc"]) or "body"
@@ -47,6 +55,8 @@ def finish(record: SQSRecord) -> dict[str, Any] | None:
         metrics.add_metric(name="CompensationJobsRejected", unit=MetricUnit.Count, value=1)
         return None
     try:
+        if isinstance(job, DeferredCancel):
+            return {"cancelled": [r.uid for r in changes.finish_old_cancels(job)]}
         return saga.finish_compensation(job).model_dump(mode="json")
     except (RateLimited, CalcomUnavailable) as refused:
         attempt = int(record.attributes.approximate_receive_count)

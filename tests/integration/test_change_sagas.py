@@ -12,6 +12,7 @@ appointments are NotFound.
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 from typing import Any
 
@@ -274,9 +275,24 @@ def test_reschedule_books_the_new_time_cancels_the_old_and_keeps_id_and_code(cb,
     assert cb.standin.active() == []
 
 
-def test_an_old_booking_cal_com_will_not_cancel_does_not_undo_the_reschedule(cb, booked):
+def close_the_breaker(stack) -> None:
+    """Delete the Cal.com breaker's shared state and every container's view of it."""
+    breaker = importlib.import_module("calbridge.adapters.calcom.breaker")
+    table = stack.boto3_client("dynamodb")
+    found = table.query(
+        TableName="LeasesTable",
+        KeyConditionExpression="company_id = :p",
+        ExpressionAttributeValues={":p": {"S": breaker.BREAKER_PARTITION}},
+    )["Items"]
+    for item in found:
+        table.delete_item(TableName="LeasesTable", Key={k: item[k] for k in ("company_id", "lease_key")})
+    importlib.import_module("calbridge.services.wiring").clear_caches()
+
+
+def test_an_old_booking_cal_com_will_not_cancel_does_not_undo_the_reschedule(cb, booked, fresh):
     """The new bookings stand once made: an old one whose cancel keeps failing (~11 s of retries)
-    is logged for a manual cancel, and the appointment moves anyway."""
+    is queued for the compensation worker and noted on the appointment, which moves anyway; once
+    Cal.com takes the cancel, the worker cancels it and the note goes (ADR 0024)."""
     appointment, old_uids = booked
     stuck = appointment.segments[0].calcom_booking_uid
     cb.standin.faults({"endpoint": f"POST /v2/bookings/{stuck}/cancel", "fault": "5xx", "status": 503})
@@ -291,6 +307,17 @@ def test_an_old_booking_cal_com_will_not_cancel_does_not_undo_the_reschedule(cb,
     head = cb.records.get(COMPANY, appointment.appointment_id)
     assert head["calcom_booking_uids"] == outcome.appointment.calcom_booking_uids
     assert head["replaced_calcom_booking_uids"] == appointment.calcom_booking_uids
+    assert (head["status"], head["failed_cancel_uids"]) == ("booked", [stuck])
+
+    # Cal.com takes cancels again, and the breaker the 5 refused cancels opened is closed by hand
+    # (docs/runbook.md), as its probe would after 30 s.
+    cb.standin.http.delete("/_standin/faults").raise_for_status()
+    close_the_breaker(fresh)
+    (delivery,) = fresh.drain_queue("CompensationQueue")
+
+    assert delivery.failed_ids == [] and delivery.result.json() == {"batchItemFailures": []}
+    assert by_uid(cb)[stuck]["status"] == "cancelled"
+    assert "failed_cancel_uids" not in cb.records.get(COMPANY, appointment.appointment_id)
 
 
 def test_reschedule_to_a_taken_time_fails_and_leaves_the_old_appointment(cb, booked):

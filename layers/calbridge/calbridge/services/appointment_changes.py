@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from calbridge.adapters.parsing import parse_model
@@ -46,13 +47,15 @@ from calbridge.errors import (
     CalcomRejected,
     CancellationFailed,
     NotFound,
+    QueueUnavailable,
     WorkflowUnavailable,
 )
-from calbridge.observability import logger
+from calbridge.observability import logger, metrics
 from calbridge.services.booking import Assignment, _stepfunctions, build_summary, stale_slot_keys
 
 if TYPE_CHECKING:
     from calbridge.adapters.calcom.client import CalcomClient
+    from calbridge.adapters.queue import JobQueue
     from calbridge.adapters.store.models import AppointmentRecord
 
 CANCEL_REASON = "calbridge: appointment cancelled"
@@ -161,6 +164,17 @@ class CancellationResult(_Model):
     cancelled_at: datetime | None = None
 
 
+class DeferredCancel(_Model):
+    """Old Cal.com bookings of a rescheduled appointment that Cal.com kept refusing to cancel: a
+    job of the compensation queue (docs/adr/0024-compensation-that-cannot-give-up.md)."""
+
+    kind: Literal["old_holds"] = "old_holds"
+    company_id: str
+    appointment_id: str
+    uids: list[str] = Field(min_length=1)
+    reason: str = RESCHEDULE_REASON
+
+
 class SwapInput(_Model):
     appointment: AppointmentSnapshot
     plan: BookingPlan
@@ -178,10 +192,12 @@ class AppointmentChanges:
         *,
         calcom: Callable[[], CalcomClient],
         records: BookingRecordRepository,
+        deferrals: Callable[[], JobQueue] | None = None,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self._calcom = calcom
         self._records = records
+        self._deferrals = deferrals  # the compensation queue, built on first use
         self._clock = clock
 
     # ---------------------------------------------------------------- LoadAppointment
@@ -281,12 +297,6 @@ class AppointmentChanges:
         )
         summary = summary.model_copy(update={"call_id": head.call_id})
         failed = [r for r in parse_cancellations(step.old_cancellations) if isinstance(r, CancelHoldFailure)]
-        if failed:  # the new bookings stand; the old ones are reported for a manual cancel
-            logger.warning(
-                "old Cal.com bookings of a rescheduled appointment not cancelled",
-                appointment_id=snapshot.appointment_id,
-                uids=[f.uid for f in failed],
-            )
         lease = LeaseRef(plan.company_id, plan.lease_key, plan.booking_id)
         stored = self._records.save_rescheduled(
             summary,
@@ -295,6 +305,8 @@ class AppointmentChanges:
             lease=lease,
             stale_slots=stale_slot_keys(plan),
         )
+        if failed:  # the new bookings stand; the old ones are cancelled later, durably
+            self._defer_old_cancels(snapshot, sorted(f.uid for f in failed))
         logger.info(
             "appointment rescheduled",
             company_id=plan.company_id,
@@ -303,6 +315,42 @@ class AppointmentChanges:
             holds=len(plan.holds),
         )
         return stored
+
+    def _defer_old_cancels(self, snapshot: AppointmentSnapshot, uids: list[str]) -> None:
+        """Queue the old bookings Cal.com kept (CancelOld's retries spent) and note them on the
+        appointment (`failed_cancel_uids`) until the compensation worker has cancelled them. Both
+        are idempotent: a retried SwapAppointment queues and notes again, harmlessly."""
+        job = DeferredCancel(
+            company_id=snapshot.company_id,
+            appointment_id=snapshot.appointment_id,
+            uids=uids,
+            reason=snapshot.reason or RESCHEDULE_REASON,
+        )
+        if self._deferrals is None:
+            raise QueueUnavailable("no queue for the old bookings' cancels")
+        # At once: a worker's refused try is put back until Cal.com's reset or by its backoff.
+        self._deferrals().send(job)
+        self._records.note_pending_cancels(snapshot.company_id, snapshot.appointment_id, uids)
+        metrics.add_metric(name="OldCancelsDeferred", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "old Cal.com bookings of a rescheduled appointment not cancelled yet: queued",
+            appointment_id=snapshot.appointment_id,
+            uids=uids,
+        )
+
+    def finish_old_cancels(self, job: DeferredCancel) -> list[CancelHoldResult]:
+        """The compensation worker's part: cancel each old booking (one already cancelled counts
+        as done), then clear the appointment's note. RateLimited and CalcomUnavailable are raised:
+        the worker puts the job back for later."""
+        done = [
+            self.cancel_hold(CancelHoldInput(company_id=job.company_id, uid=uid, reason=job.reason))
+            for uid in job.uids
+        ]
+        self._records.clear_pending_cancels(job.company_id, job.appointment_id, job.uids)
+        logger.info(
+            "old Cal.com bookings of a rescheduled appointment cancelled", appointment_id=job.appointment_id
+        )
+        return done
 
 
 def _snapshot(head: AppointmentRecord, *, reason: str) -> AppointmentSnapshot:

@@ -154,6 +154,7 @@ class DeferredCompensation(_StepInput):
     """The cancels of a failed attempt that Cal.com refused for now (rate limit, outage, open
     breaker): a job of the compensation queue (docs/adr/0024-compensation-that-cannot-give-up.md)."""
 
+    kind: Literal["attempt"] = "attempt"
     plan: BookingPlan
     reservations: list[dict[str, Any]] = Field(default_factory=list)
     error: str = Field(description="the error that started the compensation, e.g. SlotUnavailable")

@@ -172,7 +172,9 @@ def appointment_changes() -> AppointmentChanges:
     from calbridge.adapters.store.bookings import BookingRecordRepository
     from calbridge.services.appointment_changes import AppointmentChanges
 
-    return AppointmentChanges(calcom=calcom_client, records=BookingRecordRepository())
+    return AppointmentChanges(
+        calcom=calcom_client, records=BookingRecordRepository(), deferrals=compensation_queue
+    )
 
 
 @cache

@@ -287,7 +287,9 @@ class AppointmentRecord(Model):
     # Cancel and reschedule (services/appointment_changes.py, docs/adr/0007-appointment-changes.md).
     cancel_reason = UnicodeAttribute(null=True)
     cancelled_at = UTCDateTimeAttribute(null=True)
-    failed_cancel_uids = ListAttribute(of=UnicodeAttribute, null=True)  # status cancel_failed
+    # status cancel_failed: the uids Cal.com kept; status booked: old uids of its last reschedule
+    # still to be cancelled by the compensation worker (ADR 0024)
+    failed_cancel_uids = ListAttribute(of=UnicodeAttribute, null=True)
     rescheduled_at = UTCDateTimeAttribute(null=True)
     reschedule_count = NumberAttribute(null=True)
     replaced_calcom_booking_uids = MapAttribute(null=True)  # the last reschedule's old uids
