@@ -12,7 +12,7 @@ import pytest
 from calbridge.adapters.calcom import CalcomClient
 from calbridge.adapters.calcom.models import TeamEventTypeUpdate
 from calbridge.adapters.calcom.pacing import Deadline, Pacer, RequestGuard
-from calbridge.errors import CalcomRejected, CalcomUnavailable, DeadlineExceeded
+from calbridge.errors import CalcomCircuitOpen, CalcomRejected, CalcomUnavailable, DeadlineExceeded
 
 
 class FakeTime:
@@ -103,6 +103,21 @@ def test_gets_are_retried_after_cal_com_was_unavailable_writes_are_not():
     client, guard, fake, _ = guarded([unavailable])
     with pytest.raises(CalcomUnavailable):
         client.update_team_event_type(55, 7, TeamEventTypeUpdate(hidden=True))
+    assert guard.calls == 1 and fake.slept == []
+
+
+def test_an_open_breaker_is_not_retried_nothing_was_sent():
+    """The breaker refuses before any exchange (ADR 0022): a GET's retries would only meet it again."""
+    fake = FakeTime()
+    guard = RequestGuard(
+        Deadline(300, fake.clock), Pacer(limit=120, window_s=60, clock=fake.clock), sleep=fake.sleep
+    )
+
+    def refused() -> dict:
+        raise CalcomCircuitOpen("breaker open", retry_after_s=30)
+
+    with pytest.raises(CalcomCircuitOpen):
+        guard("GET", refused)
     assert guard.calls == 1 and fake.slept == []
 
 

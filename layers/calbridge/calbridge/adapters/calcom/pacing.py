@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from calbridge.errors import CalcomUnavailable, DeadlineExceeded, RateLimited
+from calbridge.errors import CalcomCircuitOpen, CalcomUnavailable, DeadlineExceeded, RateLimited
 
 CALCOM_REQUESTS_PER_MINUTE = 120  # per API key (docs/reference/calcom.md §1.3)
 UNAVAILABLE_BACKOFF_S = (0.5, 2.0)  # a GET that met a 5xx/timeout is tried again after these
@@ -120,6 +120,8 @@ class RequestGuard:
                 wait = max(exc.retry_after_s, MIN_THROTTLED_WAIT_S)
                 self._pacer.block_for(wait)
                 self._wait(wait, "Cal.com's rate limit", cause=exc)
+            except CalcomCircuitOpen:
+                raise  # nothing was sent: retrying would only meet the open breaker again
             except CalcomUnavailable as exc:
                 if method != "GET" or retries >= len(self._backoff):
                     raise
