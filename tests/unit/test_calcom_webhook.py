@@ -186,6 +186,14 @@ def test_a_reassignment_asks_for_host_resolution():
             STATE,
             "calbridge_change",
         ),
+        (
+            change(
+                "BOOKING_CANCELLED",
+                cancellationReason="calbridge reconciliation: booking without an appointment",
+            ),
+            STATE,
+            "calbridge_change",
+        ),
         (change("BOOKING_CANCELLED", uid="old"), STATE, "calbridge_change"),
         (change("BOOKING_CANCELLED"), STATE.model_copy(update={"status": "cancelled"}), "calbridge_change"),
         (change("BOOKING_CANCELLED"), STATE.model_copy(update={"status": "cancel_failed"}), "not_booked"),

@@ -20,8 +20,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from calbridge.domain.booking import BOOKING_ID_PATTERN, META_BOOKING_ID, META_COMPANY, META_HOLD
 
-#: Every reason calbridge gives Cal.com when it cancels (services/booking.py, appointment_changes.py).
-OUR_REASON_PREFIX = "calbridge:"
+#: How every reason calbridge gives Cal.com when it cancels begins ("calbridge: ..." in
+#: services/booking.py and appointment_changes.py, "calbridge reconciliation: ..." in reconciliation.py).
+OUR_REASON_PREFIX = "calbridge"
 
 
 class Trigger(StrEnum):
