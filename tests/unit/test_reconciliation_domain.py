@@ -65,6 +65,13 @@ def test_a_booking_no_appointment_holds_is_an_orphan_once_older_than_the_grace_p
     assert len(result.in_flight) == 1 and result.ours == 2
 
 
+def test_an_orphan_that_has_ended_is_left_alone():
+    past = NOW - timedelta(hours=3)
+    ended = booking("gone", "b-failed", start=past, end=past + timedelta(minutes=30), age=timedelta(days=2))
+    running = booking("now", "b-failed", start=NOW - timedelta(minutes=10), end=NOW + timedelta(minutes=20))
+    assert [o.uid for o in run([ended, running], []).orphans] == ["now"]
+
+
 def test_bookings_held_by_a_booked_appointment_are_not_orphans_but_failed_and_cancelled_ones_release_them():
     held = appointment("b1", ("A", "u1", START))
     failed = appointment("b2", ("A", "u2", START), status="failed")

@@ -5,8 +5,9 @@ company's Cal.com bookings in a window and its appointment items, and `compare` 
 
 - an **orphan** is an active Cal.com booking carrying this company's calbridge metadata that no
   live appointment holds (a failed attempt, a cancelled appointment whose cancel failed, the old
-  segment of a reschedule, or no record at all) and that is older than the grace period: a saga
-  still in flight is not an orphan. The job cancels it.
+  segment of a reschedule, or no record at all), that is older than the grace period (a saga
+  still in flight is not an orphan) and has not ended (it blocks nothing then, and Cal.com refuses
+  to cancel it). The job cancels it.
 - a **diverged** appointment is a booked one (starting in the window) one of whose holds Cal.com
   has cancelled, lost, or moved (another start, or rescheduled to a new uid). The job marks it for
   the salon's attention as the Cal.com webhook intake does (`attention_marks`: the same attention
@@ -50,6 +51,7 @@ class CalcomBookingSeen(_Frozen):
     uid: str
     status: str
     start: datetime
+    end: datetime | None = None
     created_at: datetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     rescheduled_to_uid: str | None = None
@@ -177,6 +179,8 @@ def compare(
             continue
         if not window_start <= booking.start <= window_end:
             continue  # looked up for an appointment: judged by the run whose window it is in
+        if booking.end is not None and booking.end <= now:
+            continue  # over: it blocks nothing any more, and Cal.com refuses to cancel an ended booking
         if booking.created_at is None or now - booking.created_at < grace:
             in_flight.append(booking.id)
             continue

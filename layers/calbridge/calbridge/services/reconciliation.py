@@ -101,6 +101,7 @@ def _seen(booking: Booking) -> CalcomBookingSeen:
         uid=booking.uid,
         status=booking.status,
         start=booking.start,
+        end=booking.end,
         created_at=booking.created_at,
         metadata=dict(booking.metadata),
         rescheduled_to_uid=booking.rescheduled_to_uid,
