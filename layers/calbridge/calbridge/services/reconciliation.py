@@ -199,7 +199,9 @@ class Reconciler:
         self, company: Company, report: ReconciliationReport, deadline: Deadline
     ) -> ReconciliationReport:
         now = report.started_at
-        window_start, window_end = now - self.lookback, now + timedelta(days=company.booking_window_days)
+        # The booking window counts the company's days: a day more covers the last day's appointments.
+        window_end = now + timedelta(days=company.booking_window_days + 1)
+        window_start = now - self.lookback
         report = report.model_copy(update={"window_start": window_start, "window_end": window_end})
         from calbridge.adapters.calcom.pacing import Pacer, RequestGuard
 
