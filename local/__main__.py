@@ -147,6 +147,10 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         from local.events import resign  # Retell signatures expire after 5 minutes: sign anew
 
         event = resign(event)
+    if isinstance(event, dict) and "x-cal-signature-256" in (event.get("headers") or {}):
+        from local.calcom_events import resign as resign_calcom  # with this machine's local secret
+
+        event = resign_calcom(event)
     real_stdout = sys.stdout
     sys.stdout = sys.stderr  # handler logs (Powertools writes to stdout) go to stderr, like sam
     try:
