@@ -105,3 +105,45 @@ def test_a_create_refused_by_the_rate_limit_is_tried_again_after_the_reset(fresh
 
     assert_booked_once(fresh, answer)
     assert waited >= 1  # the retry waited for Cal.com's reset
+
+
+def cancel(stack, retell, code: str) -> dict:
+    started = time.monotonic()
+    response = retell.tool("cancel_appointment", {"confirmation_code": code}, CALL)
+    waited = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert waited < BUDGET_S, f"answered after {waited:.1f} s"
+    return response.json()
+
+
+def test_a_cancel_cal_com_keeps_failing_is_answered_in_time_and_says_so(fresh, retell):
+    booked, _ = book(fresh, retell)
+    # The first cancel to arrive fails, and so do its three retries (calls 5-7).
+    faults(
+        fresh,
+        {"endpoint": "POST /v2/bookings/*/cancel", "fault": "5xx", "status": 503, "nth": 1},
+        {"endpoint": "POST /v2/bookings/*/cancel", "fault": "5xx", "status": 503, "nth": 5, "times": 3},
+    )
+
+    answer = cancel(fresh, retell, booked["data"]["confirmation_code"])
+
+    assert answer["success"] is False and answer["data"]["error"] == "cancel_incomplete", answer
+    assert "storniert" in answer["message"] and "nicht" in answer["message"]
+    (appointment,) = appointments(fresh)
+    assert appointment["status"]["S"] == "cancel_failed"
+    (left,) = ours_active(fresh).values()
+    assert [b["uid"] for b in left] == [u["S"] for u in appointment["failed_cancel_uids"]["L"]]
+
+
+def test_a_cancel_whose_answer_is_lost_still_cancels_everything(fresh, retell):
+    booked, _ = book(fresh, retell)
+    faults(
+        fresh,
+        {"endpoint": "POST /v2/bookings/*/cancel", "fault": "5xx", "status": 503, "nth": 2, "phase": "after"},
+    )
+
+    answer = cancel(fresh, retell, booked["data"]["confirmation_code"])
+
+    assert answer["success"] and ours_active(fresh) == {}, answer
+    (appointment,) = appointments(fresh)
+    assert appointment["status"]["S"] == "cancelled"
