@@ -33,6 +33,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from calbridge.config import get_settings
 from calbridge.domain.reconciliation import (
     RECONCILIATION_LEASE_KEY,
+    AppointmentOnRecord,
     CalcomBookingSeen,
     Comparison,
     OrphanCancel,
@@ -198,16 +199,15 @@ class Reconciler:
     def _reconcile(
         self, company: Company, report: ReconciliationReport, deadline: Deadline
     ) -> ReconciliationReport:
+        from calbridge.adapters.calcom.pacing import Pacer, RequestGuard
+
         now = report.started_at
         # The booking window counts the company's days: a day more covers the last day's appointments.
         window_end = now + timedelta(days=company.booking_window_days + 1)
         window_start = now - self.lookback
         report = report.model_copy(update={"window_start": window_start, "window_end": window_end})
-        from calbridge.adapters.calcom.pacing import Pacer, RequestGuard
-
         if self._pacer is None:
             self._pacer = Pacer(limit=self.requests_per_minute)
-
         event_types = self._event_type_ids(company.company_id)
         appointments = self.records.appointments(company.company_id)
         guard = RequestGuard(deadline, self._pacer)
@@ -238,8 +238,8 @@ class Reconciler:
             grace=self.grace,
         )
         orphans, errors = self._cancel_orphans(calcom, comparison)
-        flagged, flag_errors = self._mark(company.company_id, comparison)
-        errors += flag_errors
+        marked, mark_errors = self._mark(company.company_id, comparison)
+        errors += mark_errors
         return report.model_copy(
             update={
                 "finished_at": self.clock(),
@@ -249,7 +249,7 @@ class Reconciler:
                 "orphaned_bookings": len(comparison.orphans),
                 "orphans_cancelled": sum(o.outcome != "failed" for o in orphans),
                 "appointments_diverged": len(comparison.diverged),
-                "appointments_flagged": flagged,
+                "appointments_flagged": marked,
                 "calcom_calls": guard.calls,
                 "orphans": orphans,
                 "in_flight": list(comparison.in_flight),
@@ -271,7 +271,10 @@ class Reconciler:
 
     @staticmethod
     def _unlisted_holds(
-        appointments: Iterable[Any], bookings: dict[str, CalcomBookingSeen], start: datetime, end: datetime
+        appointments: Iterable[AppointmentOnRecord],
+        bookings: dict[str, CalcomBookingSeen],
+        start: datetime,
+        end: datetime,
     ) -> list[str]:
         """Holds of booked in-window appointments the listing lacks (moved out of the window, or
         gone): read one by one, so that only a 404 counts as missing."""
