@@ -571,7 +571,9 @@ class ToolCalls:
             {
                 "company_id": company.company_id,
                 "appointment_id": appointment.appointment_id,
-                "reason": f"cancelled by the caller (Retell call {call.call_id})"[:500],
+                # "calbridge..." marks the cancel as ours when Cal.com's webhook about it arrives
+                # before the workflow recorded it (domain/calcom_events.py, ADR 0021)
+                "reason": f"calbridge: cancelled by the caller (Retell call {call.call_id})"[:500],
             }
         )
         lang = company.language
