@@ -45,10 +45,11 @@ from calbridge.services.admin import (
     UnsupportedMediaType,
     parse_host_id,
 )
-from calbridge.services.reconciliation import reconciler, reconciliation_fan_out
 from calbridge.services.wiring import (
     event_type_provisioner,
     host_resolver,
+    reconciler,
+    reconciliation_fan_out,
     team_sync_fan_out,
     team_sync_runner,
 )

@@ -22,7 +22,7 @@ from calbridge.config import get_settings
 from calbridge.domain.reconciliation import ReconciliationScheduleEvent
 from calbridge.errors import QueueUnavailable
 from calbridge.observability import logger, metrics, tracer
-from calbridge.services.reconciliation import reconciliation_fan_out
+from calbridge.services.wiring import reconciliation_fan_out
 
 settings = get_settings()
 fan_out = reconciliation_fan_out()

@@ -26,8 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from calbridge.config import get_settings
 from calbridge.domain.sync_jobs import OnDemandSync
 from calbridge.observability import logger, metrics, tracer
-from calbridge.services.reconciliation import ReconciliationAttemptFailed, reconciler, reconciliation_worker
+from calbridge.services.reconciliation import ReconciliationAttemptFailed
 from calbridge.services.team_sync_jobs import RESERVE_S, QueuedJob
+from calbridge.services.wiring import reconciler, reconciliation_worker
 
 settings = get_settings()
 worker = reconciliation_worker()

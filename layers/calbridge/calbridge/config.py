@@ -57,6 +57,10 @@ class Settings(BaseModel):
     # Compensations Cal.com refused for now (rate limit, outage, open breaker) wait here and are
     # finished by CompensationWorkerFunction (docs/adr/0024-compensation-that-cannot-give-up.md).
     compensation_queue_url: str = Field(min_length=1)
+    # Booking requests kept while Cal.com is down, and the queue their worker takes them from
+    # (docs/adr/0025-pending-booking-requests.md); required by the functions that use them only.
+    booking_requests_table: str | None = None
+    booking_requests_queue_url: str | None = None
     # Cancel and reschedule of a whole appointment (docs/adr/0007-appointment-changes.md).
     cancel_state_machine_arn: str = Field(min_length=1)
     reschedule_state_machine_arn: str = Field(min_length=1)
@@ -74,12 +78,12 @@ class Settings(BaseModel):
     team_members_table: str = Field(min_length=1)
     calcom_sync_requests_per_minute: int = Field(default=50, ge=1, le=1000)
     # Reconciliation of Cal.com bookings with appointments (docs/adr/0023-reconciliation.md): its job
-    # queue and run reports (required by its functions only: services/reconciliation.py checks them), how
-    # long an unheld booking may be a saga in flight (booking lease 60 s + an Express workflow's
-    # 5 minutes, with margin), the window (from `lookback` ago to the company's booking window),
-    # one run's deadline, and its share of Cal.com's 120 requests a minute per key.
-    reconciliation_queue_url: str | None = None
-    reconciliation_runs_table: str | None = None
+    # queue and run reports, how long an unheld booking may be a saga in flight (booking lease 60 s
+    # + an Express workflow's 5 minutes, with margin), the window (from `lookback` ago to the
+    # company's booking window), one run's deadline, and its share of Cal.com's 120 requests a
+    # minute per key.
+    reconciliation_queue_url: str = Field(min_length=1)
+    reconciliation_runs_table: str = Field(min_length=1)
     reconciliation_grace_s: int = Field(default=900, ge=360, le=86400)
     reconciliation_lookback_hours: int = Field(default=24, ge=1, le=720)
     reconciliation_deadline_s: float = Field(default=240.0, gt=0)
@@ -153,6 +157,8 @@ _ENV = {
     "reschedule_state_machine_arn": "RESCHEDULE_STATE_MACHINE_ARN",
     "team_sync_queue_url": "TEAM_SYNC_QUEUE_URL",
     "compensation_queue_url": "COMPENSATION_QUEUE_URL",
+    "booking_requests_table": "BOOKING_REQUESTS_TABLE",
+    "booking_requests_queue_url": "BOOKING_REQUESTS_QUEUE_URL",
     "sync_runs_table": "SYNC_RUNS_TABLE",
     "sync_run_retention_days": "SYNC_RUN_RETENTION_DAYS",
     "team_sync_retry_backoff_s": "TEAM_SYNC_RETRY_BACKOFF_S",

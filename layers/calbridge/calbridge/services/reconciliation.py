@@ -25,12 +25,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from calbridge.config import get_settings
 from calbridge.domain.reconciliation import (
     RECONCILIATION_LEASE_KEY,
     AppointmentOnRecord,
@@ -47,7 +45,6 @@ from calbridge.errors import (
     CalcomError,
     CalcomRejected,
     DeadlineExceeded,
-    InvalidConfiguration,
     LeaseBusy,
     UnknownCompany,
 )
@@ -56,7 +53,6 @@ from calbridge.observability import logger, metrics
 if TYPE_CHECKING:
     from calbridge.adapters.calcom import Booking, CalcomClient
     from calbridge.adapters.calcom.pacing import Deadline, Pacer
-    from calbridge.adapters.queue import JobQueue
     from calbridge.adapters.store.bookings import ReconciliationRecords
     from calbridge.adapters.store.calcom_changes import CalcomChangeRecords
     from calbridge.adapters.store.event_map import EventMapRepository
@@ -64,7 +60,6 @@ if TYPE_CHECKING:
     from calbridge.adapters.store.reconciliation_runs import ReconciliationRunRepository
     from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository
     from calbridge.domain.models import Company
-    from calbridge.services.team_sync_jobs import TeamSyncFanOut, TeamSyncWorker
 
 CANCEL_REASON = "calbridge reconciliation: booking without an appointment (orphan)"
 # Every status, so that cancelled and moved holds are seen (Cal.com's getAllUserBookings ORs the
@@ -391,71 +386,3 @@ class Reconciler:
             logger.warning(
                 "reconciliation lease not released", company_id=report.company_id, error=exc.message
             )
-
-
-# ------------------------------------------------------------------ production wiring
-# Built once per container by the reconciliation functions (the shared pieces from services/wiring.py).
-
-
-def _required(value: str | None, env: str) -> str:
-    if not value:
-        raise InvalidConfiguration(f"invalid environment configuration: {env} is not set")
-    return value
-
-
-@cache
-def reconciliation_queue() -> JobQueue:
-    from calbridge.adapters.queue import JobQueue
-
-    return JobQueue(_required(get_settings().reconciliation_queue_url, "RECONCILIATION_QUEUE_URL"))
-
-
-@cache
-def reconciliation_fan_out() -> TeamSyncFanOut:
-    from calbridge.adapters.store.repositories import CompanyRepository
-    from calbridge.services.team_sync_jobs import TeamSyncFanOut
-
-    return TeamSyncFanOut(
-        CompanyRepository(), reconciliation_queue(), label=LABEL, metric_prefix=METRIC_PREFIX
-    )
-
-
-@cache
-def reconciler() -> Reconciler:
-    from calbridge.adapters.store.bookings import ReconciliationRecords
-    from calbridge.adapters.store.calcom_changes import CalcomChangeRecords
-    from calbridge.adapters.store.event_map import EventMapRepository
-    from calbridge.adapters.store.leases import LeaseRepository
-    from calbridge.adapters.store.reconciliation_runs import ReconciliationRunRepository
-    from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository
-    from calbridge.services.wiring import calcom_client
-
-    settings = get_settings()
-    _required(settings.reconciliation_runs_table, "RECONCILIATION_RUNS_TABLE")
-    return Reconciler(
-        calcom_client,
-        CompanyRepository(),
-        ServiceRepository(),
-        EventMapRepository(),
-        ReconciliationRecords(),
-        CalcomChangeRecords(),
-        LeaseRepository(),
-        ReconciliationRunRepository(settings.sync_run_retention_days),
-        requests_per_minute=settings.reconciliation_requests_per_minute,
-        grace_s=settings.reconciliation_grace_s,
-        lookback_hours=settings.reconciliation_lookback_hours,
-        max_deadline_s=settings.reconciliation_deadline_s,
-    )
-
-
-@cache
-def reconciliation_worker() -> TeamSyncWorker:
-    from calbridge.services.team_sync_jobs import TeamSyncWorker
-
-    return TeamSyncWorker(
-        reconciler(),
-        reconciliation_queue(),
-        get_settings().team_sync_retry_backoff_s,
-        label=LABEL,
-        metric_prefix=METRIC_PREFIX,
-    )

@@ -21,9 +21,11 @@ if TYPE_CHECKING:
     from calbridge.services.appointment_changes import AppointmentChanges
     from calbridge.services.availability import AvailabilityService
     from calbridge.services.booking import BookingSaga
+    from calbridge.services.booking_requests import BookingRequests
     from calbridge.services.call_records import CallRecords
     from calbridge.services.event_types import EventTypeProvisioner
     from calbridge.services.host_resolution import HostResolver
+    from calbridge.services.reconciliation import Reconciler
     from calbridge.services.team_sync import TeamSync
     from calbridge.services.team_sync_jobs import TeamSyncFanOut, TeamSyncRunner, TeamSyncWorker
 
@@ -250,6 +252,67 @@ def team_sync_worker() -> TeamSyncWorker:
     return TeamSyncWorker(team_sync_runner(), team_sync_queue(), get_settings().team_sync_retry_backoff_s)
 
 
+# The hourly reconciliation (services/reconciliation.py, ADR 0023): the team sync's fan-out and
+# worker with their own queue, label and metrics.
+
+
+@cache
+def reconciliation_queue() -> JobQueue:
+    from calbridge.adapters.queue import JobQueue
+
+    return JobQueue(get_settings().reconciliation_queue_url)
+
+
+@cache
+def reconciliation_fan_out() -> TeamSyncFanOut:
+    from calbridge.services.reconciliation import LABEL, METRIC_PREFIX
+    from calbridge.services.team_sync_jobs import TeamSyncFanOut
+
+    return TeamSyncFanOut(
+        CompanyRepository(), reconciliation_queue(), label=LABEL, metric_prefix=METRIC_PREFIX
+    )
+
+
+@cache
+def reconciler() -> Reconciler:
+    from calbridge.adapters.store.bookings import ReconciliationRecords
+    from calbridge.adapters.store.calcom_changes import CalcomChangeRecords
+    from calbridge.adapters.store.event_map import EventMapRepository
+    from calbridge.adapters.store.leases import LeaseRepository
+    from calbridge.adapters.store.reconciliation_runs import ReconciliationRunRepository
+    from calbridge.services.reconciliation import Reconciler
+
+    settings = get_settings()
+    return Reconciler(
+        calcom_client,
+        CompanyRepository(),
+        ServiceRepository(),
+        EventMapRepository(),
+        ReconciliationRecords(),
+        CalcomChangeRecords(),
+        LeaseRepository(),
+        ReconciliationRunRepository(settings.sync_run_retention_days),
+        requests_per_minute=settings.reconciliation_requests_per_minute,
+        grace_s=settings.reconciliation_grace_s,
+        lookback_hours=settings.reconciliation_lookback_hours,
+        max_deadline_s=settings.reconciliation_deadline_s,
+    )
+
+
+@cache
+def reconciliation_worker() -> TeamSyncWorker:
+    from calbridge.services.reconciliation import LABEL, METRIC_PREFIX
+    from calbridge.services.team_sync_jobs import TeamSyncWorker
+
+    return TeamSyncWorker(
+        reconciler(),
+        reconciliation_queue(),
+        get_settings().team_sync_retry_backoff_s,
+        label=LABEL,
+        metric_prefix=METRIC_PREFIX,
+    )
+
+
 @cache
 def tool_call_once() -> OnceOnly:
     """Idempotency of the tools that change appointments (docs/adr/0008-tool-calls.md); the
@@ -261,4 +324,36 @@ def tool_call_once() -> OnceOnly:
         settings.idempotency_table,
         expires_after_s=settings.tool_idempotency_s,
         wait_s=settings.tool_in_progress_wait_s,
+    )
+
+
+# Booking requests kept while Cal.com is down (services/booking_requests.py, ADR 0025): the tool
+# records and queues them, BookingRequestsWorkerFunction books them once Cal.com is back.
+
+
+@cache
+def booking_requests_queue() -> JobQueue:
+    from calbridge.adapters.queue import JobQueue
+
+    url = get_settings().booking_requests_queue_url
+    if not url:
+        from calbridge.errors import InvalidConfiguration
+
+        raise InvalidConfiguration("BOOKING_REQUESTS_QUEUE_URL is not set")
+    return JobQueue(url)
+
+
+@cache
+def booking_requests() -> BookingRequests:
+    from calbridge.adapters.store.booking_requests import BookingRequestRepository
+    from calbridge.services.booking_attempts import BookingAttempts
+    from calbridge.services.booking_requests import BookingRequests
+
+    companies, _, services = config_reads()
+    return BookingRequests(
+        BookingRequestRepository(),
+        booking_requests_queue,
+        companies=companies,
+        services=services,
+        attempts=lambda: BookingAttempts(availability, booking_saga),
     )
