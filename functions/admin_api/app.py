@@ -46,6 +46,7 @@ from calbridge.services.admin import (
     parse_host_id,
 )
 from calbridge.services.wiring import (
+    booking_requests,
     event_type_provisioner,
     host_resolver,
     reconciler,
@@ -240,6 +241,17 @@ def reconciliation_runs(company_id: str) -> dict[str, Any]:
     if not raw.isdigit() or not 1 <= int(raw) <= 100:
         raise InvalidRequest(f"limit: a number from 1 to 100, not {raw!r}", field="limit")
     return {"company_id": company_id, "runs": reconciler().recent_runs(company_id, int(raw))}
+
+
+@app.get(f"{COMPANY}/booking-requests")
+@tracer.capture_method
+def booking_requests_listing(company_id: str) -> dict[str, Any]:
+    """Booking requests kept while Cal.com was down (docs/adr/0025): `?status=open` (default), the
+    ones the salon still has to confirm, or `settled` (booked, alternatives, failed), newest first."""
+    which = query("status") or "open"
+    if which not in ("open", "settled"):
+        raise InvalidRequest(f"status: open or settled, not {which!r}", field="status")
+    return booking_requests().listing(company_id, "settled" if which == "settled" else "open")
 
 
 # ------------------------------------------------------------------ error mapping, in one place

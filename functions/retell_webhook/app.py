@@ -50,6 +50,7 @@ tool_calls = ToolCalls(
     once=wiring.tool_call_once(),
     call_records=call_records,
     booking=wiring.booking_saga,
+    pending=wiring.booking_requests,  # Cal.com down: the booking is kept as a request (ADR 0025)
 )
 app = json_app()
 

@@ -594,7 +594,7 @@ ADMIN_EVENTS = sorted(EVENTS.glob("admin_*.json"))
 
 def test_there_is_a_sample_event_for_every_admin_route(stack):
     admin_routes = {r.route_key for r in stack.routes if r.function == "AdminApiFunction"}
-    assert len(admin_routes) == 16
+    assert len(admin_routes) == 17
     assert {json.loads(p.read_text(encoding="utf-8"))["routeKey"] for p in ADMIN_EVENTS} == admin_routes
 
 

@@ -313,6 +313,22 @@ def booked(service: Service, when: str, staff_name: str, code: str, lang: Langua
     return f"{text} Your confirmation code is {spelled}."
 
 
+def booking_noted(service: Service, when: str, staff_name: str | None, lang: Language) -> str:
+    """Cal.com could not take the booking now: the wish is kept and the salon confirms it. Never
+    "gebucht" (docs/adr/0025-pending-booking-requests.md)."""
+    if lang == "de":
+        with_whom = f" bei {staff_name}" if staff_name else ""
+        return (
+            f"Unser Kalender ist gerade nicht erreichbar. Ich habe Ihren Wunsch notiert: {service.name} "
+            f"{when}{with_whom}. Der Termin ist noch nicht fest; der Salon bestätigt ihn Ihnen in Kürze."
+        )
+    with_whom = f" with {staff_name}" if staff_name else ""
+    return (
+        f"Our calendar can't be reached right now. I've noted your request: {service.name} {when}"
+        f"{with_whom}. It isn't confirmed yet; the salon will confirm it with you shortly."
+    )
+
+
 def need_contact(lang: Language) -> str:
     if lang == "de":
         return "Unter welcher Telefonnummer oder E-Mail-Adresse erreichen wir Sie?"

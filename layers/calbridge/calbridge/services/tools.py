@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,7 +24,8 @@ from calbridge.adapters.parsing import parse_model
 from calbridge.adapters.retell.payloads import Call, ToolCallRequest
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.domain import phrasing
-from calbridge.domain.booking import BookingRequest, Customer, CustomerAppointment, normalize_code
+from calbridge.domain.booking import Customer, CustomerAppointment, normalize_code
+from calbridge.domain.booking_requests import PendingBooking, calcom_was_down, request_id_for
 from calbridge.domain.models import (
     Company,
     Language,
@@ -39,27 +39,26 @@ from calbridge.domain.when import Unclear, resolve_when
 from calbridge.errors import (
     CalcomContractError,
     CalcomError,
+    CalcomUnavailable,
     EventTypeMissing,
     InvalidRequest,
     NotFound,
-    StaffNotBookable,
+    RateLimited,
     StoreUnavailable,
     UnknownCompany,
-    UnknownStaff,
     WorkflowUnavailable,
 )
 from calbridge.observability import logger, metrics
+from calbridge.services.booking_attempts import BookingAttempts, Wish
 from calbridge.services.tenancy import CallTenancy
 
 if TYPE_CHECKING:
     from calbridge.adapters.store.bookings import BookingRecordRepository
     from calbridge.services.availability import AvailabilityAnswer, AvailabilityService, StartOption
     from calbridge.services.booking import BookingOutcome, BookingSaga
+    from calbridge.services.booking_requests import BookingRequests
     from calbridge.services.call_records import CallRecords
 
-#: How a booking ends when the time was not free for that staff member after all, or they could
-#: not be booked any more (a change since this container cached the team): someone else may be.
-_TAKEN = frozenset({"SlotUnavailable", "LeaseBusy", "StaffNotBookable", "UnknownStaff"})
 #: Tools that change appointments: run once per (call, tool, normalised args).
 CHANGING_TOOLS = frozenset({"book_appointment", "cancel_appointment", "reschedule_appointment"})
 #: What a successful cancel or reschedule did to its appointment, as the call record lists it (a
@@ -245,6 +244,7 @@ class ToolCalls:
         once: OnceOnly | None = None,
         call_records: CallRecords | None = None,
         booking: Callable[[], BookingSaga] | None = None,
+        pending: Callable[[], BookingRequests] | None = None,
     ) -> None:
         self._companies = companies
         self._staff = staff
@@ -255,7 +255,10 @@ class ToolCalls:
         self._once = once  # None: changing tools run every time (tests of the tools alone)
         self._call_records = call_records
         self._tenancy = CallTenancy(companies)  # whose call: metadata, agent id, dialled number
-        self._booking = booking  # plans a booking here, so the saga reads nothing (None: the saga plans)
+        # plans a booking here, so the saga reads nothing (booking None: the workflow plans)
+        self._attempts = BookingAttempts(availability, booking) if availability is not None else None
+        # Cal.com down: a booking is kept as a request (docs/adr/0025); None: "calendar unavailable"
+        self._pending = pending
         self._tools: dict[str, ToolHandler] = {
             "get_service_info": self.get_service_info,
             "list_staff": self.list_staff,
@@ -485,50 +488,82 @@ class ToolCalls:
         change_of = fingerprint(
             tool_call_identity(company.company_id, call.call_id, "book_appointment", raw_args)
         )
-        first = self._availability_service().first_choice(
-            company, asked.service, asked.day, asked.at, asked.staff_id
-        )
-        tried = None
-        if first is not None:
-            outcome = self._run_booking(asked, first, customer, call, change_of)
-            if outcome.error not in _TAKEN:
-                return self._booking_answer(asked, first, outcome, call)
-            tried = first
-        answer = self._check(asked)  # Cal.com: who is free at that time, else the alternatives
-        if answer.match is None or answer.match == tried:
-            return self._taken(asked, answer, success=False)
-        outcome = self._run_booking(asked, answer.match, customer, call, change_of)
-        if outcome.error in _TAKEN:
-            return self._taken(asked, self._check(asked), success=False)  # someone was faster
-        return self._booking_answer(asked, answer.match, outcome, call)
-
-    def _run_booking(
-        self, asked: _Ask, option: StartOption, customer: Customer, call: Call, change_of: str
-    ) -> BookingOutcome:
-        from calbridge.services.booking import (
-            BookingOutcome,
-            run_booking,
-        )  # boto3's Step Functions: on first use
-
-        request = BookingRequest(
-            company_id=asked.company.company_id,
-            booking_id=f"bk_{uuid.uuid4().hex}",
-            service_id=asked.service.service_id,
-            start=option.start,
-            staff_id=option.staff_id,
+        assert self._attempts is not None  # book_appointment exists only with the availability service
+        wish = Wish(
+            company=company,
+            service=asked.service,
+            day=asked.day,
+            at=asked.at,
+            staff_id=asked.staff_id,
             customer=customer,
             call_id=call.call_id,
             change_of=change_of,
-            gap_stretch=option.plan.gap_stretch,
         )
-        if self._booking is None:
-            return run_booking(request)
-        saga = self._booking()
         try:
-            plan = saga.plan(request)
-        except (StaffNotBookable, UnknownStaff) as refused:  # the workflow's Plan would end so too
-            return BookingOutcome(status="failed", error=type(refused).__name__, message=refused.message)
-        return run_booking(request, plan=plan, lease=saga.lease_ahead(plan))
+            attempt = self._attempts.attempt(wish)
+        except (CalcomUnavailable, RateLimited, WorkflowUnavailable) as down:
+            if self._pending is None:
+                raise
+            return self._keep_pending(asked, wish, down)
+        if attempt.outcome is None:
+            assert attempt.answer is not None
+            return self._taken(asked, attempt.answer, success=False)
+        outcome = attempt.outcome
+        down = not outcome.booked and calcom_was_down(outcome.error, outcome.message)
+        if down and self._pending is not None:
+            return self._keep_pending(asked, wish, None)
+        assert attempt.option is not None
+        return self._booking_answer(asked, attempt.option, outcome, call)
+
+    def _keep_pending(
+        self, asked: _Ask, wish: Wish, down: CalcomUnavailable | RateLimited | WorkflowUnavailable | None
+    ) -> ToolResult:
+        """Cal.com could not take the booking now: the wish is recorded and queued for the worker
+        (docs/adr/0025), and the caller hears that the salon confirms it shortly. Final: a retry
+        of this tool call replays it, and its request id is this tool call's, so nothing is
+        recorded twice."""
+        from calbridge.services.booking import DEFAULT_DEFER_S, deferral_s  # the saga's module: on first use
+
+        assert self._pending is not None
+        company = asked.company
+        now = self._clock()
+        assert wish.at is not None and wish.change_of is not None
+        pending = PendingBooking(
+            company_id=company.company_id,
+            request_id=request_id_for(wish.change_of),
+            call_id=wish.call_id,
+            change_of=wish.change_of,
+            service_id=asked.service.service_id,
+            service_name=asked.service.name,
+            day=asked.day,
+            at=wish.at,
+            start=datetime.combine(asked.day, wish.at, tzinfo=company.zone),
+            staff_id=asked.staff_id,
+            customer=wish.customer,
+            created_at=now,
+            updated_at=now,
+        )
+        retry_in_s = deferral_s(down, attempt=1) if isinstance(down, CalcomError) else DEFAULT_DEFER_S
+        logger.warning(
+            "booking kept as a request: Cal.com unavailable",
+            reason=type(down).__name__ if down else "workflow outcome",
+            call_id=wish.call_id,
+        )
+        stored = self._pending().record(pending, retry_in_s=retry_in_s)
+        staff_name = asked.names.get(asked.staff_id) if asked.staff_id else None
+        when = phrasing.spoken_when(stored.start.astimezone(company.zone), asked.today, company.language)
+        return ToolResult(
+            success=True,
+            message=phrasing.booking_noted(asked.service, when, staff_name, company.language),
+            data={
+                "booked": False,
+                "pending": True,
+                "request_id": stored.request_id,
+                "service_id": asked.service.service_id,
+                "start": stored.start.isoformat(),
+                "staff_name": staff_name,
+            },
+        )
 
     def _booking_answer(
         self, asked: _Ask, option: StartOption, outcome: BookingOutcome, call: Call
