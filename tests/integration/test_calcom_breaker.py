@@ -199,6 +199,34 @@ def test_a_success_writes_nothing_and_the_state_is_read_once_per_cache_period(co
     assert operations == ["GetItem", "GetItem"]
 
 
+def test_callers_that_find_the_view_stale_together_share_one_read(container, clock, monkeypatch):
+    """A booking's four holds call Cal.com at once: one GetItem for the container, not four."""
+    connection = importlib.import_module("pynamodb.connection.base").Connection
+    original = connection._make_api_call
+    operations: list[str] = []
+    started = threading.Barrier(4)
+
+    def counting(self, operation, *args, **kwargs):
+        operations.append(operation)
+        time.sleep(0.05)  # a read the others arrive during
+        return original(self, operation, *args, **kwargs)
+
+    monkeypatch.setattr(connection, "_make_api_call", counting)
+    breaker = container()
+
+    def hold() -> None:
+        started.wait()
+        breaker(Exchange())
+
+    threads = [threading.Thread(target=hold) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert operations == ["GetItem"]
+
+
 # ------------------------------------------------------------------ shared by containers
 
 

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeGuard
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
@@ -276,6 +276,7 @@ class CalcomBreaker:
         self._views: dict[str, _View] = {}
         self._keys: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
 
     def __call__(self, exchange: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         admission = self._admit()
@@ -391,18 +392,31 @@ class CalcomBreaker:
     # ------------------------------------------------------------------ views and keys
 
     def _view(self, key: str, now: float) -> BreakerState:
-        with self._lock:
-            view = self._views.get(key)
-        # A clock that went back (or a view older than cache_s) is stale.
-        if view is not None and view.seen_at <= now < view.seen_at + self._policy.cache_s:
+        view = self._known(key)
+        if self._fresh(view, now):
             return view.state
-        try:
-            state = self._store.read(key)
-        except StoreUnavailable:
-            logger.warning("Cal.com breaker state unreadable: keeping the last view", breaker=key)
-            state = view.state if view is not None else BreakerState()
-        self._remember(key, state, now)
-        return state
+        # One read per container when the view runs out: the requests that find it stale at the
+        # same moment (a booking's parallel holds) wait for that read instead of each making one.
+        with self._refreshing:
+            now = max(now, self._clock())
+            view = self._known(key)
+            if self._fresh(view, now):
+                return view.state
+            try:
+                state = self._store.read(key)
+            except StoreUnavailable:
+                logger.warning("Cal.com breaker state unreadable: keeping the last view", breaker=key)
+                state = view.state if view is not None else BreakerState()
+            self._remember(key, state, now)
+            return state
+
+    def _known(self, key: str) -> _View | None:
+        with self._lock:
+            return self._views.get(key)
+
+    def _fresh(self, view: _View | None, now: float) -> TypeGuard[_View]:
+        """Younger than cache_s (a clock that went back makes a view stale too)."""
+        return view is not None and view.seen_at <= now < view.seen_at + self._policy.cache_s
 
     def _remember(self, key: str, state: BreakerState, now: float) -> None:
         with self._lock:
