@@ -25,7 +25,6 @@ from pydantic import ValidationError
 from calbridge.domain.booking_requests import BookingRequestJob
 from calbridge.errors import CalcomUnavailable, NotFound, QueueUnavailable, RateLimited, WorkflowUnavailable
 from calbridge.observability import logger, metrics, tracer
-from calbridge.services.booking import deferral_s
 from calbridge.services.wiring import booking_requests, booking_requests_queue
 
 requests = booking_requests()
@@ -50,6 +49,9 @@ def settle(record: SQSRecord) -> dict[str, Any] | None:
         rejected(record, exc.message)
         return None
     except (CalcomUnavailable, RateLimited, WorkflowUnavailable) as down:
+        # the booking saga's module (host resolution and its store) is imported by the booking itself
+        from calbridge.services.booking import deferral_s
+
         attempt = int(record.attributes.approximate_receive_count)
         refused = (
             down if isinstance(down, (CalcomUnavailable, RateLimited)) else CalcomUnavailable(down.message)

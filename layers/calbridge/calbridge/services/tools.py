@@ -543,7 +543,11 @@ class ToolCalls:
             created_at=now,
             updated_at=now,
         )
-        retry_in_s = deferral_s(down, attempt=1) if isinstance(down, CalcomError) else DEFAULT_DEFER_S
+        retry_in_s = (
+            deferral_s(down, attempt=1)
+            if isinstance(down, (CalcomUnavailable, RateLimited))
+            else DEFAULT_DEFER_S
+        )
         logger.warning(
             "booking kept as a request: Cal.com unavailable",
             reason=type(down).__name__ if down else "workflow outcome",
