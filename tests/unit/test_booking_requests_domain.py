@@ -79,7 +79,7 @@ def pending(**changes) -> PendingBooking:
 
 def test_a_request_is_open_until_settled_and_survives_its_json():
     request = pending()
-    assert request.status is RequestStatus.OPEN and not request.settled and request.attempts == 0
+    assert request.status == RequestStatus.OPEN and not request.settled and request.attempts == 0
     assert PendingBooking.model_validate(request.model_dump(mode="json")) == request
     for status in (RequestStatus.BOOKED, RequestStatus.ALTERNATIVES, RequestStatus.FAILED):
         assert request.model_copy(update={"status": status}).settled
@@ -138,17 +138,17 @@ def test_a_worker_try_comes_to_booked_alternatives_failed_or_later():
         is None
     )
     failed = settlement_of(Attempt(outcome=outcome("StaffMismatch", "another host")))
-    assert failed is not None and failed.status is RequestStatus.FAILED
+    assert failed is not None and failed.status == RequestStatus.FAILED
     assert failed.reason == "StaffMismatch: another host"
     assert settlement_of(Attempt(answer=answer(complete=False))) is None  # never "taken" from a partial read
     later = datetime(2026, 3, 16, 11, 0, tzinfo=BERLIN)
     taken = settlement_of(Attempt(answer=answer(alternatives=(SimpleNamespace(start=later),))))
-    assert taken is not None and taken.status is RequestStatus.ALTERNATIVES and taken.alternatives == (later,)
+    assert taken is not None and taken.status == RequestStatus.ALTERNATIVES and taken.alternatives == (later,)
     made = SimpleNamespace(appointment_id="bk_1", confirmation_code="ABC234")
     booked = settlement_of(
         Attempt(option=SimpleNamespace(staff_id="fabian-spitzer"), outcome=outcome(appointment=made))
     )
-    assert booked is not None and booked.status is RequestStatus.BOOKED
+    assert booked is not None and booked.status == RequestStatus.BOOKED
     assert (booked.appointment_id, booked.confirmation_code, booked.staff_booked) == (
         "bk_1",
         "ABC234",
