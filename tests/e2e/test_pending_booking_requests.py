@@ -167,3 +167,22 @@ def test_the_admin_listing_refuses_an_unknown_status(stack):
     with httpx.Client(base_url=stack.http_url, headers=IDENTITY, timeout=30) as admin:
         response = admin.get(f"{SALON}/booking-requests", params={"status": "maybe"})
     assert response.status_code == 400 and response.json()["field"] == "status"
+
+
+def test_cal_com_failing_the_check_after_a_taken_first_try_keeps_the_request_too(down, retell):
+    stack = down
+    faults(stack)
+    faster = book(retell, OTHER_CALL)
+    assert faster["success"] and faster["data"]["booked"], faster
+    # Our caller's first try finds the time taken; the check that would find someone else fails.
+    faults(stack, {"endpoint": "GET /v2/slots", "fault": "5xx", "status": 503, "times": 10})
+
+    answer = book(retell)
+
+    assert answer["data"]["pending"] is True, answer
+    faults(stack)
+    with later(31):
+        stack.drain_queue("BookingRequestsQueue")
+    settled = request_status(stack, "salon-demo", answer["data"]["request_id"])
+    assert settled["status"] == "alternatives" and settled["alternatives"], settled
+    assert len(accepted(stack)) == 1
