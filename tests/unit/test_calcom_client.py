@@ -162,6 +162,8 @@ def test_from_settings_uses_base_url_versions_and_timeouts() -> None:
         sync_runs_table="sr",
         team_sync_queue_url="https://sqs.eu-central-1.amazonaws.com/123456789012/team-sync",
         compensation_queue_url="https://sqs.eu-central-1.amazonaws.com/123456789012/compensation",
+        booking_requests_table="BookingRequestsTable",
+        booking_requests_queue_url="https://sqs.eu-central-1.amazonaws.com/123456789012/booking-requests",
         reconciliation_queue_url="https://sqs.eu-central-1.amazonaws.com/123456789012/reconciliation",
         reconciliation_runs_table="ReconciliationRunsTable",
         booking_state_machine_arn="arn:aws:states:eu-central-1:123456789012:stateMachine:booking",

@@ -27,6 +27,8 @@ ENV = {
     "RESCHEDULE_STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:reschedule",
     "TEAM_SYNC_QUEUE_URL": "https://sqs.eu-central-1.amazonaws.com/123456789012/TeamSyncQueue",
     "COMPENSATION_QUEUE_URL": "https://sqs.eu-central-1.amazonaws.com/123456789012/CompensationQueue",
+    "BOOKING_REQUESTS_TABLE": "BookingRequestsTable",
+    "BOOKING_REQUESTS_QUEUE_URL": "https://sqs.eu-central-1.amazonaws.com/123456789012/BookingRequestsQueue",
     "RECONCILIATION_QUEUE_URL": "https://sqs.eu-central-1.amazonaws.com/123456789012/ReconciliationQueue",
     "RECONCILIATION_RUNS_TABLE": "ReconciliationRunsTable",
     "SYNC_RUNS_TABLE": "sr",

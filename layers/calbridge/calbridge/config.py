@@ -58,9 +58,9 @@ class Settings(BaseModel):
     # finished by CompensationWorkerFunction (docs/adr/0024-compensation-that-cannot-give-up.md).
     compensation_queue_url: str = Field(min_length=1)
     # Booking requests kept while Cal.com is down, and the queue their worker takes them from
-    # (docs/adr/0025-pending-booking-requests.md); required by the functions that use them only.
-    booking_requests_table: str | None = None
-    booking_requests_queue_url: str | None = None
+    # (docs/adr/0025-pending-booking-requests.md).
+    booking_requests_table: str = Field(min_length=1)
+    booking_requests_queue_url: str = Field(min_length=1)
     # Cancel and reschedule of a whole appointment (docs/adr/0007-appointment-changes.md).
     cancel_state_machine_arn: str = Field(min_length=1)
     reschedule_state_machine_arn: str = Field(min_length=1)

@@ -335,12 +335,7 @@ def tool_call_once() -> OnceOnly:
 def booking_requests_queue() -> JobQueue:
     from calbridge.adapters.queue import JobQueue
 
-    url = get_settings().booking_requests_queue_url
-    if not url:
-        from calbridge.errors import InvalidConfiguration
-
-        raise InvalidConfiguration("BOOKING_REQUESTS_QUEUE_URL is not set")
-    return JobQueue(url)
+    return JobQueue(get_settings().booking_requests_queue_url)
 
 
 @cache

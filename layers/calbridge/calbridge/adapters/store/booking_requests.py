@@ -23,7 +23,7 @@ MAX_LISTED = 200
 
 class BookingRequestRecord(Model):
     class Meta(_Meta):
-        table_name = _settings.booking_requests_table or "BookingRequests"
+        table_name = _settings.booking_requests_table
 
     company_id = UnicodeAttribute(hash_key=True)
     request_id = UnicodeAttribute(range_key=True)
