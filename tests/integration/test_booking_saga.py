@@ -631,12 +631,11 @@ def test_a_rate_limited_compensation_is_queued_and_finished_when_the_block_ends(
     limiter = {"enabled": True, "limit": 4, "window_s": 60, "block_s": 2}
     cb.standin.http.post("/_standin/rate-limit", json=limiter).raise_for_status()
     try:
-        started = time.monotonic()
         booking_id, outcome = book(cb, COMPOSITE, start)
-        waited = time.monotonic() - started
 
         assert (outcome.status, outcome.error) == ("failed", "SlotUnavailable")
-        assert waited < 5, f"the answer waited {waited:.1f} s for the rate limit"
+        # Compensate listed once, was refused, and queued the rest: no retries waiting out the block.
+        assert len(cb.standin.requests("GET", "/v2/bookings")) == 1
         assert len(cb.standin.active(booking_id)) == 3  # still in Cal.com, for now
         failed = cb.records.get(COMPANY, booking_id)
         assert (failed["status"], failed["compensation"]) == ("failed", "deferred")
