@@ -84,8 +84,13 @@ def test_a_booking_drops_the_entries_of_its_day_in_its_finalize_transaction(cb):
     connection = importlib.import_module("pynamodb.connection.base").Connection
     original, calls = connection._make_api_call, Counter()
 
+    running = importlib.import_module("local.lambda_runtime").RUNNING_FUNCTION
+
     def counting(self: Any, operation: str, *args: Any, **kwargs: Any) -> Any:
-        calls[operation] += 1
+        # The booking's calls, not those of the Cal.com webhooks its creates trigger: in AWS those
+        # reach another function, here they run in background threads of the same process.
+        if running.get(None) != "CalcomWebhookFunction":
+            calls[operation] += 1
         return original(self, operation, *args, **kwargs)
 
     connection._make_api_call = counting
