@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from calbridge.domain.booking_requests import BookingRequestJob
-from calbridge.errors import CalcomUnavailable, NotFound, QueueUnavailable, RateLimited, WorkflowUnavailable
+from calbridge.errors import CalcomUnavailable, NotFound, RateLimited, WorkflowUnavailable
 from calbridge.observability import logger, metrics, tracer
 from calbridge.services.wiring import booking_requests, booking_requests_queue
 
@@ -50,16 +50,13 @@ def settle(record: SQSRecord) -> dict[str, Any] | None:
         return None
     except (CalcomUnavailable, RateLimited, WorkflowUnavailable) as down:
         # the booking saga's module (host resolution and its store) is imported by the booking itself
-        from calbridge.services.booking import deferral_s
+        from calbridge.services.booking import put_back
 
-        attempt = int(record.attributes.approximate_receive_count)
+        receives = int(record.attributes.approximate_receive_count)
         refused = (
             down if isinstance(down, (CalcomUnavailable, RateLimited)) else CalcomUnavailable(down.message)
         )
-        try:
-            booking_requests_queue().postpone(record.receipt_handle, deferral_s(refused, attempt=attempt + 1))
-        except QueueUnavailable:  # the queue's own visibility timeout applies instead
-            logger.warning("booking request job not postponed", message_id=record.message_id)
+        put_back(booking_requests_queue(), record.receipt_handle, receives, refused)
         raise
     return {"request_id": settled.request_id, "status": settled.status.value}
 

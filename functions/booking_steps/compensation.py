@@ -27,10 +27,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, TypeAdapter, ValidationError
 
-from calbridge.errors import CalcomUnavailable, QueueUnavailable, RateLimited
+from calbridge.errors import CalcomUnavailable, RateLimited
 from calbridge.observability import logger, metrics, tracer
 from calbridge.services.appointment_changes import DeferredCancel
-from calbridge.services.booking import DeferredCompensation, deferral_s
+from calbridge.services.booking import DeferredCompensation, put_back
 from calbridge.services.wiring import appointment_changes, booking_saga, compensation_queue
 
 saga = booking_saga()
@@ -59,11 +59,8 @@ def finish(record: SQSRecord) -> dict[str, Any] | None:
             return {"cancelled": [r.uid for r in changes.finish_old_cancels(job)]}
         return saga.finish_compensation(job).model_dump(mode="json")
     except (RateLimited, CalcomUnavailable) as refused:
-        attempt = int(record.attributes.approximate_receive_count)
-        try:
-            compensation_queue().postpone(record.receipt_handle, deferral_s(refused, attempt=attempt + 1))
-        except QueueUnavailable:  # the queue's own visibility timeout applies instead
-            logger.warning("compensation job not postponed", message_id=record.message_id)
+        receives = int(record.attributes.approximate_receive_count)
+        put_back(compensation_queue(), record.receipt_handle, receives, refused)
         raise
 
 

@@ -536,6 +536,19 @@ def deferral_s(refused: RateLimited | CalcomUnavailable, *, attempt: int) -> int
     return min(MAX_DEFER_S, max(1, math.ceil(wait)))
 
 
+def put_back(
+    queue: JobQueue, receipt_handle: str, receive_count: int, refused: RateLimited | CalcomUnavailable
+) -> None:
+    """A queued job Cal.com refused again becomes visible after `deferral_s` of its next attempt;
+    when SQS cannot be told, the queue's own visibility timeout applies instead."""
+    from calbridge.errors import QueueUnavailable
+
+    try:
+        queue.postpone(receipt_handle, deferral_s(refused, attempt=receive_count + 1))
+    except QueueUnavailable:
+        logger.warning("job not postponed: the queue's visibility timeout applies", queue=queue.queue_url)
+
+
 def stale_slot_keys(plan: BookingPlan) -> list[str]:
     """The slot-cache entries (adapters/store/slot_cache.py) a plan's holds fall in: each hold's
     event type for the staff member's Cal.com user on the hold's local day. Booking them, Cal.com
