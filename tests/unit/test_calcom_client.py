@@ -1061,3 +1061,51 @@ def test_every_error_is_a_calcom_error_without_the_api_key() -> None:
         with pytest.raises(CalcomError) as caught:
             create(FakeCalcom(reply))
         assert API_KEY not in str(caught.value) and API_KEY not in repr(caught.value.args)
+
+
+# --- a caller's time budget (docs/adr/0026-tool-call-budget.md) -----------------------------------
+
+
+class StoppedClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_view_until_a_deadline_cuts_every_timeout_to_the_time_left() -> None:
+    from calbridge.adapters.calcom.pacing import Deadline
+
+    fake = FakeCalcom(ok(booking_json()), ok(booking_json()))
+    clock = StoppedClock()
+    client = client_for(fake)
+    client.until(Deadline(2.0, clock=clock)).get_booking("uid")
+    cut = fake.last.extensions["timeout"]
+    assert cut == {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}
+    client.get_booking("uid")  # the original keeps its own timeouts
+    assert fake.last.extensions["timeout"]["read"] == 10.0
+
+
+def test_no_request_goes_out_with_less_than_the_minimum_left_and_the_breaker_never_sees_it() -> None:
+    from calbridge.adapters.calcom.client import MIN_REQUEST_S
+    from calbridge.adapters.calcom.pacing import Deadline
+
+    judged: list[str] = []
+
+    def breaker(exchange: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        judged.append("exchange")
+        return exchange()
+
+    fake = FakeCalcom(ok(booking_json()))
+    clock = StoppedClock()
+    client = CalcomClient(
+        base_url="https://api.cal.com",
+        api_key_provider=lambda: API_KEY,
+        transport=httpx.MockTransport(fake),
+        breaker=breaker,
+    ).until(Deadline(MIN_REQUEST_S * 2, clock=clock))
+    clock.now += MIN_REQUEST_S * 1.5
+    with pytest.raises(CalcomUnavailable, match="time budget"):
+        client.get_booking("uid")
+    assert fake.requests == [] and judged == []

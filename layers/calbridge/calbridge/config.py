@@ -116,6 +116,11 @@ class Settings(BaseModel):
     tool_idempotency_s: int = Field(default=3600, ge=60, le=86400)
     # How long a repeat waits for the first, still running, call before it answers "one moment".
     tool_in_progress_wait_s: float = Field(default=5.0, ge=0, le=20)
+    # A tool call answers within its budget whatever Cal.com does (docs/adr/0026-tool-call-budget.md):
+    # Retell's timeout_ms (8000 for reads, 12000 for the tools that run a workflow,
+    # docs/retell-agent.md) less a margin for API Gateway, the Lambda and the network.
+    tool_read_budget_ms: int = Field(default=6500, ge=500, le=29000)
+    tool_change_budget_ms: int = Field(default=10000, ge=500, le=29000)
 
     @field_validator("team_sync_retry_backoff_s", mode="before")
     @classmethod
@@ -186,6 +191,8 @@ _ENV = {
     "directory_cache_s": "DIRECTORY_CACHE_S",
     "tool_idempotency_s": "TOOL_IDEMPOTENCY_S",
     "tool_in_progress_wait_s": "TOOL_IN_PROGRESS_WAIT_S",
+    "tool_read_budget_ms": "TOOL_READ_BUDGET_MS",
+    "tool_change_budget_ms": "TOOL_CHANGE_BUDGET_MS",
 }
 _VERSION_ENV = {
     "bookings": "CALCOM_API_VERSION_BOOKINGS",

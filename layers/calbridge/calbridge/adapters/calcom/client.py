@@ -17,6 +17,9 @@ Design choices, all from docs/reference/calcom.md:
   the outcome of a write is unknown, exactly as after a timeout.
 - A `breaker` (adapters/calcom/breaker.py, shared by all containers) runs every exchange: while
   Cal.com is failing it raises CalcomCircuitOpen without any I/O.
+- A caller with a time budget (a tool call, docs/adr/0026-tool-call-budget.md) uses a view `until`
+  its deadline: every request's timeouts are cut to the time left, so no thread outlives the
+  answer, and no request is sent with less than MIN_REQUEST_S left.
 """
 
 from __future__ import annotations
@@ -47,11 +50,14 @@ from calbridge.adapters.calcom.models import (
     UserEventType,
     utc_z,
 )
+from calbridge.adapters.calcom.pacing import Deadline
 from calbridge.config import CalcomApiVersions, Settings
 from calbridge.errors import CalcomContractError, CalcomUnavailable
 from calbridge.observability import logger, metrics
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+MIN_REQUEST_S = 0.5
+"""Less time than this left of a caller's budget: the request is not sent (Cal.com's p50 is ~0.15 s)."""
 BOOKINGS_PAGE_SIZE = 100  # Cal.com's default `take` for bookings (max 250)
 MEMBERSHIPS_PAGE_SIZE = 250  # Cal.com's default and maximum `take` for memberships
 MAX_PAGES = 500
@@ -87,8 +93,10 @@ class CalcomClient:
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": "calbridge"},
         )
+        self._timeout = timeout
         self._guard: RequestGuard | None = None
         self._breaker = breaker
+        self._deadline: Deadline | None = None
 
     @classmethod
     def from_settings(
@@ -117,6 +125,15 @@ class CalcomClient:
         """
         view = copy.copy(self)
         view._guard = guard
+        return view
+
+    def until(self, deadline: Deadline) -> Self:
+        """A view of this client whose requests end by `deadline` (a caller's time budget): each
+        one's timeouts are cut to the time left, and none is sent with less than MIN_REQUEST_S
+        left (CalcomUnavailable, raised before the breaker: Cal.com was not asked). It shares this
+        client's connection pool: close only the original."""
+        view = copy.copy(self)
+        view._deadline = deadline
         return view
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -311,8 +328,12 @@ class CalcomClient:
         The breaker sees each exchange the guard runs (a retry too), and refuses it while open."""
 
         def exchange() -> dict[str, Any]:
+            timeout = self._timeout_left()
+
             def send() -> dict[str, Any]:
-                return self._exchange(method, path, version, params=params, body=body, books_slot=books_slot)
+                return self._exchange(
+                    method, path, version, params=params, body=body, books_slot=books_slot, timeout=timeout
+                )
 
             return send() if self._breaker is None else self._breaker(send)
 
@@ -327,11 +348,19 @@ class CalcomClient:
         params: dict[str, Any] | None,
         body: dict[str, Any] | None,
         books_slot: bool,
+        timeout: httpx.Timeout | None,
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._api_key()}", "cal-api-version": version}
         query = {key: value for key, value in (params or {}).items() if value is not None}
         try:
-            response = self._http.request(method, path, params=query, json=body, headers=headers)
+            response = self._http.request(
+                method,
+                path,
+                params=query,
+                json=body,
+                headers=headers,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            )
         except httpx.RequestError as exc:
             raise to_calcom_error(exc) from exc
         envelope = json_or_none(response)
@@ -347,6 +376,21 @@ class CalcomClient:
         # The path is left out on purpose: a booking uid in it works as a capability token.
         raise CalcomUnavailable(
             "Cal.com answered with a body that is not a JSON object", response.status_code
+        )
+
+    def _timeout_left(self) -> httpx.Timeout | None:
+        """This request's timeouts: the client's, or what is left of the view's deadline."""
+        if self._deadline is None:
+            return None
+        left = self._deadline.remaining()
+        if left < MIN_REQUEST_S:
+            raise CalcomUnavailable(f"not sent: {left:.2f} s left of the caller's time budget")
+        cut = self._timeout
+        return httpx.Timeout(
+            connect=min(cut.connect or left, left),
+            read=min(cut.read or left, left),
+            write=min(cut.write or left, left),
+            pool=min(cut.pool or left, left),
         )
 
     def _collect(
