@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, ValidationInfo, field_validator
 
 from calbridge.errors import InvalidConfiguration
 
@@ -100,6 +100,14 @@ class Settings(BaseModel):
     calcom_breaker_window_s: float = Field(default=60.0, gt=0, le=3600)
     calcom_breaker_cooldown_s: float = Field(default=30.0, gt=0, le=3600)
     calcom_breaker_cache_s: float = Field(default=5.0, ge=0, le=60)
+    # Cal.com's per-key rate limit, kept by all containers together through LeasesTable
+    # (docs/adr/0027-calcom-rate-limit-shared.md): at most `limit` requests in any 60 s (Cal.com
+    # allows 120), `burst` of them at once after a quiet spell, a container takes up to `batch`
+    # permits per write, and a caller without a deadline waits `wait_s` at most for one.
+    calcom_rate_limit: int = Field(default=100, ge=2, le=10000)
+    calcom_rate_burst: int = Field(default=10, ge=1, le=1000)
+    calcom_rate_batch: int = Field(default=4, ge=1, le=100)
+    calcom_rate_wait_s: float = Field(default=5.0, ge=0, le=60)
 
     # Names (or ARNs) of Secrets Manager secrets; the values are fetched and cached at run time.
     retell_api_key_secret: str = Field(min_length=1)
@@ -135,6 +143,23 @@ class Settings(BaseModel):
     def _non_negative(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         if any(seconds < 0 or seconds > 43200 for seconds in value):
             raise ValueError("every delay must be between 0 and 43200 seconds (SQS's visibility limit)")
+        return value
+
+    @field_validator("calcom_rate_burst")
+    @classmethod
+    def _burst_below_limit(cls, value: int, info: ValidationInfo) -> int:
+        """A burst as big as the limit would leave no steady rate (ADR 0027)."""
+        limit = info.data.get("calcom_rate_limit")
+        if limit is not None and value >= limit:
+            raise ValueError(f"must be below CALCOM_RATE_LIMIT ({limit})")
+        return value
+
+    @field_validator("calcom_rate_batch")
+    @classmethod
+    def _batch_within_burst(cls, value: int, info: ValidationInfo) -> int:
+        burst = info.data.get("calcom_rate_burst")
+        if burst is not None and value > burst:
+            raise ValueError(f"must not exceed CALCOM_RATE_BURST ({burst})")
         return value
 
 
@@ -183,6 +208,10 @@ _ENV = {
     "calcom_breaker_window_s": "CALCOM_BREAKER_WINDOW_S",
     "calcom_breaker_cooldown_s": "CALCOM_BREAKER_COOLDOWN_S",
     "calcom_breaker_cache_s": "CALCOM_BREAKER_CACHE_S",
+    "calcom_rate_limit": "CALCOM_RATE_LIMIT",
+    "calcom_rate_burst": "CALCOM_RATE_BURST",
+    "calcom_rate_batch": "CALCOM_RATE_BATCH",
+    "calcom_rate_wait_s": "CALCOM_RATE_WAIT_S",
     "retell_api_key_secret": "RETELL_API_KEY_SECRET",
     "calcom_api_key_secret": "CALCOM_API_KEY_SECRET",
     "calcom_webhook_secret_secret": "CALCOM_WEBHOOK_SECRET_SECRET",

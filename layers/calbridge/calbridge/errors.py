@@ -98,6 +98,16 @@ class CalcomCircuitOpen(CalcomUnavailable):
         self.retry_after_s = retry_after_s
 
 
+class CalcomPaced(RateLimited):
+    """Our own pacing of Cal.com's per-key rate limit had no permit in time: the call was not sent
+    (docs/adr/0027-calcom-rate-limit-shared.md). A RateLimited, so callers treat it as Cal.com's
+    429 (`retry_after_s`: when a permit is due); the breaker does not count it as a failure."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        CalcomError.__init__(self, message)
+        self.retry_after_s = retry_after_s
+
+
 class CalcomRejected(CalcomError):
     """Cal.com rejected the request (any other 4xx); the message is Cal.com's own."""
 

@@ -14,6 +14,7 @@ from calbridge.config import get_settings
 if TYPE_CHECKING:
     from calbridge.adapters.calcom import CalcomClient
     from calbridge.adapters.calcom.breaker import CalcomBreaker
+    from calbridge.adapters.calcom.rate_limit import CalcomRateLimiter
     from calbridge.adapters.idempotency import OnceOnly
     from calbridge.adapters.queue import JobQueue
     from calbridge.adapters.store.event_map import EventMapRepository
@@ -81,6 +82,8 @@ def clear_caches() -> None:
         booking_reads()[1].clear_cache()
     if calcom_breaker.cache_info().currsize:  # its view of a state the tables no longer hold
         calcom_breaker().forget()
+    if calcom_rate_limiter.cache_info().currsize:
+        calcom_rate_limiter().forget()
 
 
 # The Cal.com pieces are imported on first use: handlers that never call Cal.com (host
@@ -104,12 +107,25 @@ def calcom_breaker() -> CalcomBreaker:
 
 
 @cache
+def calcom_rate_limiter() -> CalcomRateLimiter:
+    """The container's share of Cal.com's per-key rate limit, kept by all containers together
+    through LeasesTable (docs/adr/0027-calcom-rate-limit-shared.md)."""
+    from calbridge.adapters.calcom.rate_limit import CalcomRateLimiter, RatePolicy, RateStore
+
+    return CalcomRateLimiter(RateStore(), _calcom_api_key, RatePolicy.from_settings(get_settings()))
+
+
+@cache
 def calcom_client() -> CalcomClient:
     """One pooled Cal.com client per container; the API key is read (and cached) per request,
-    and every exchange runs through the container's circuit breaker."""
+    every exchange runs through the container's circuit breaker, and every request it lets
+    through waits for a permit of the key's rate limit: live calls, saga steps, the team sync and
+    the reconciliation alike (their own Pacers only bound their share of it)."""
     from calbridge.adapters.calcom import CalcomClient
 
-    return CalcomClient.from_settings(get_settings(), _calcom_api_key, breaker=calcom_breaker())
+    return CalcomClient.from_settings(
+        get_settings(), _calcom_api_key, breaker=calcom_breaker(), rate_limiter=calcom_rate_limiter()
+    )
 
 
 @cache
@@ -194,7 +210,8 @@ def call_records() -> CallRecords:
 
 @cache
 def team_sync() -> TeamSync:
-    """The per-company team sync (services/team_sync.py); its Cal.com pacing is per container."""
+    """The per-company team sync (services/team_sync.py). Its Pacer bounds the share of the
+    key's rate limit one sync container takes; the client's shared limiter keeps the total."""
     from calbridge.adapters.calcom.pacing import Pacer
     from calbridge.adapters.store.event_map import EventMapRepository
     from calbridge.adapters.store.host_mappings import HostMappingRepository, HostReviewRepository

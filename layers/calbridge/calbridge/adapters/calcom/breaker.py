@@ -45,6 +45,7 @@ from calbridge.config import Settings, get_settings
 from calbridge.errors import (
     CalcomCircuitOpen,
     CalcomError,
+    CalcomPaced,
     CalcomUnavailable,
     RateLimited,
     StoreUnavailable,
@@ -236,9 +237,14 @@ def _transition(key: str, actions: list[Action], condition: Condition, now: floa
     )
 
 
+def api_key_hash(api_key: str) -> str:
+    """What names the key's items (this breaker, the rate limit): 32 hex of its SHA-256."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:32]
+
+
 def breaker_key(api_key: str) -> str:
     """The item's sort key: a hash of the API key, never the key itself."""
-    return "breaker#" + hashlib.sha256(api_key.encode()).hexdigest()[:32]
+    return "breaker#" + api_key_hash(api_key)
 
 
 @dataclass
@@ -282,6 +288,10 @@ class CalcomBreaker:
         admission = self._admit()
         try:
             answer = exchange()
+        except CalcomPaced:
+            # Our own rate limit kept the request back: Cal.com was not asked, so this says
+            # nothing about it (a probe's claim then runs out).
+            raise
         except (CalcomUnavailable, RateLimited) as exc:
             self._failed(admission, exc)
             raise

@@ -17,6 +17,10 @@ Design choices, all from docs/reference/calcom.md:
   the outcome of a write is unknown, exactly as after a timeout.
 - A `breaker` (adapters/calcom/breaker.py, shared by all containers) runs every exchange: while
   Cal.com is failing it raises CalcomCircuitOpen without any I/O.
+- A `rate_limiter` (adapters/calcom/rate_limit.py, shared by all containers) gives every request
+  the breaker lets through a permit of the key's rate limit before it is sent, waiting at most
+  until the caller's deadline (less MIN_REQUEST_S) or its own bound; without one in time it
+  raises CalcomPaced (a RateLimited) and sends nothing.
 - A caller with a time budget (a tool call, docs/adr/0026-tool-call-budget.md) uses a view `until`
   its deadline: every request's timeouts are cut to the time left, so no thread outlives the
   answer, and no request is sent with less than MIN_REQUEST_S left.
@@ -29,7 +33,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Protocol, Self
 from urllib.parse import quote
 
 import httpx
@@ -52,7 +56,7 @@ from calbridge.adapters.calcom.models import (
 )
 from calbridge.adapters.calcom.pacing import Deadline
 from calbridge.config import CalcomApiVersions, Settings
-from calbridge.errors import CalcomContractError, CalcomUnavailable
+from calbridge.errors import CalcomContractError, CalcomPaced, CalcomUnavailable
 from calbridge.observability import logger, metrics
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
@@ -72,6 +76,15 @@ Breaker = Callable[[Exchange], dict[str, Any]]
 """Runs every single exchange, or refuses it without I/O (adapters/calcom/breaker.py)."""
 
 
+class RateLimiter(Protocol):
+    """Hands out permits of the key's rate limit (adapters/calcom/rate_limit.py)."""
+
+    def acquire(self, max_wait_s: float | None = None) -> float:
+        """Waits for one permit (at most `max_wait_s`, else its own bound): the seconds waited.
+        Raises CalcomPaced when none is due in time."""
+        ...
+
+
 class CalcomClient:
     """Talks to Cal.com API v2 with one pooled connection; raises only `CalcomError` subclasses."""
 
@@ -84,6 +97,7 @@ class CalcomClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
         breaker: Breaker | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._api_key = api_key_provider
         self._versions = versions or CalcomApiVersions()
@@ -96,6 +110,7 @@ class CalcomClient:
         self._timeout = timeout
         self._guard: RequestGuard | None = None
         self._breaker = breaker
+        self._rate_limiter = rate_limiter
         self._deadline: Deadline | None = None
 
     @classmethod
@@ -106,6 +121,7 @@ class CalcomClient:
         *,
         transport: httpx.BaseTransport | None = None,
         breaker: Breaker | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> Self:
         """Build from environment settings; write and pool timeouts follow read and connect."""
         read, connect = settings.calcom_read_timeout_s, settings.calcom_connect_timeout_s
@@ -116,6 +132,7 @@ class CalcomClient:
             timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect),
             transport=transport,
             breaker=breaker,
+            rate_limiter=rate_limiter,
         )
 
     def guarded(self, guard: RequestGuard) -> Self:
@@ -325,14 +342,21 @@ class CalcomClient:
     ) -> dict[str, Any]:
         """One exchange. Returns the JSON envelope ({} for an empty body) or raises a CalcomError.
 
-        The breaker sees each exchange the guard runs (a retry too), and refuses it while open."""
+        The breaker sees each exchange the guard runs (a retry too), and refuses it while open;
+        what it lets through waits for a permit of the key's rate limit."""
 
         def exchange() -> dict[str, Any]:
             timeout = self._timeout_left()
 
             def send() -> dict[str, Any]:
                 return self._exchange(
-                    method, path, version, params=params, body=body, books_slot=books_slot, timeout=timeout
+                    method,
+                    path,
+                    version,
+                    params=params,
+                    body=body,
+                    books_slot=books_slot,
+                    timeout=self._paced(timeout),
                 )
 
             return send() if self._breaker is None else self._breaker(send)
@@ -378,6 +402,20 @@ class CalcomClient:
             "Cal.com answered with a body that is not a JSON object", response.status_code
         )
 
+    def _paced(self, timeout: httpx.Timeout | None) -> httpx.Timeout | None:
+        """Wait for the rate limit's permit: a caller with a deadline at most until MIN_REQUEST_S
+        before it (CalcomPaced after that), and its timeouts cut again to what the wait left."""
+        if self._rate_limiter is None:
+            return timeout
+        if self._deadline is None:
+            self._rate_limiter.acquire()
+            return timeout
+        self._rate_limiter.acquire(self._deadline.remaining() - MIN_REQUEST_S)
+        left = self._deadline.remaining()
+        if left < MIN_REQUEST_S:  # the permit came at the very end: not sent, Cal.com not asked
+            raise CalcomPaced(f"not sent: {left:.2f} s left of the caller's time budget", retry_after_s=0.0)
+        return self._cut_to(left)
+
     def _timeout_left(self) -> httpx.Timeout | None:
         """This request's timeouts: the client's, or what is left of the view's deadline."""
         if self._deadline is None:
@@ -385,6 +423,9 @@ class CalcomClient:
         left = self._deadline.remaining()
         if left < MIN_REQUEST_S:
             raise CalcomUnavailable(f"not sent: {left:.2f} s left of the caller's time budget")
+        return self._cut_to(left)
+
+    def _cut_to(self, left: float) -> httpx.Timeout:
         cut = self._timeout
         return httpx.Timeout(
             connect=min(cut.connect or left, left),

@@ -14,7 +14,9 @@ job that makes many calls (the team sync) runs its client through a `RequestGuar
 - counts the requests it sent (retries included).
 
 Live request paths (tool calls, the booking saga) do not use it: they answer the caller instead
-of waiting.
+of waiting. Every request, a guarded job's too, also waits for a permit of the key's rate limit
+that all containers share (rate_limit.py, ADR 0027): a job's `Pacer` bounds the share one container
+of that job takes, so that live traffic keeps the rest; the shared limiter keeps the total.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from calbridge.errors import CalcomCircuitOpen, CalcomUnavailable, DeadlineExceeded, RateLimited
+from calbridge.errors import CalcomCircuitOpen, CalcomPaced, CalcomUnavailable, DeadlineExceeded, RateLimited
 
 CALCOM_REQUESTS_PER_MINUTE = 120  # per API key (docs/reference/calcom.md §1.3)
 UNAVAILABLE_BACKOFF_S = (0.5, 2.0)  # a GET that met a 5xx/timeout is tried again after these
 MIN_THROTTLED_WAIT_S = 1.0  # a 429 whose reset says 0 s is not retried in a busy loop
+MIN_PACED_WAIT_S = 0.1  # likewise for a permit of our own limiter said to be due at once
 
 
 class Deadline:
@@ -115,6 +118,10 @@ class RequestGuard:
             self.calls += 1
             try:
                 return exchange()
+            except CalcomPaced as exc:
+                # Our shared limiter had no permit in time: nothing was sent, Cal.com is fine.
+                self.calls -= 1
+                self._wait(max(exc.retry_after_s, MIN_PACED_WAIT_S), "the key's shared rate limit", cause=exc)
             except RateLimited as exc:
                 self.throttled += 1
                 wait = max(exc.retry_after_s, MIN_THROTTLED_WAIT_S)
