@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from calbridge.adapters.calcom.pacing import Deadline
 from calbridge.domain.booking_requests import BookingRequestJob
 from calbridge.errors import CalcomUnavailable, NotFound, RateLimited, WorkflowUnavailable
 from calbridge.observability import logger, metrics, tracer
@@ -29,6 +30,9 @@ from calbridge.services.wiring import booking_requests, booking_requests_queue
 
 requests = booking_requests()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+#: What the worker keeps of its Lambda's time for recording the request after a booking it waited
+#: for: a workflow still running then is recorded on the request and looked at again later.
+DEADLINE_MARGIN_S = 5.0
 
 
 def rejected(record: SQSRecord, reason: str) -> None:
@@ -36,7 +40,7 @@ def rejected(record: SQSRecord, reason: str) -> None:
     metrics.add_metric(name="BookingRequestJobsRejected", unit=MetricUnit.Count, value=1)
 
 
-def settle(record: SQSRecord) -> dict[str, Any] | None:
+def settle(record: SQSRecord, lambda_context: LambdaContext) -> dict[str, Any] | None:
     try:
         job = BookingRequestJob.model_validate_json(record.body)
     except ValidationError as exc:
@@ -44,7 +48,8 @@ def settle(record: SQSRecord) -> dict[str, Any] | None:
         rejected(record, f"{'.'.join(str(p) for p in problem['loc']) or 'body'}: {problem['msg']}")
         return None
     try:
-        settled = requests.settle(job)
+        left_s = lambda_context.get_remaining_time_in_millis() / 1000
+        settled = requests.settle(job, deadline=Deadline(left_s - DEADLINE_MARGIN_S))
     except NotFound as exc:  # the request is gone (or another company's id): nothing to book
         rejected(record, exc.message)
         return None
@@ -53,10 +58,7 @@ def settle(record: SQSRecord) -> dict[str, Any] | None:
         from calbridge.services.booking import put_back
 
         receives = int(record.attributes.approximate_receive_count)
-        refused = (
-            down if isinstance(down, (CalcomUnavailable, RateLimited)) else CalcomUnavailable(down.message)
-        )
-        put_back(booking_requests_queue(), record.receipt_handle, receives, refused)
+        put_back(booking_requests_queue(), record.receipt_handle, receives, down)
         raise
     return {"request_id": settled.request_id, "status": settled.status.value}
 

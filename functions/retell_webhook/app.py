@@ -7,6 +7,7 @@ tool call are 200 with `success: false` and a sentence the agent can say.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -51,6 +52,8 @@ tool_calls = ToolCalls(
     call_records=call_records,
     booking=wiring.booking_saga,
     pending=wiring.booking_requests,  # Cal.com down: the booking is kept as a request (ADR 0025)
+    read_budget_ms=settings.tool_read_budget_ms,  # answers within Retell's timeout_ms (ADR 0026)
+    change_budget_ms=settings.tool_change_budget_ms,
 )
 app = json_app()
 
@@ -85,7 +88,16 @@ def inbound_call() -> dict[str, Any]:
 @tracer.capture_method
 def tool_call() -> dict[str, Any]:
     request = parse_model(ToolCallRequest, raw_body())
-    return tool_calls.handle(request).model_dump()
+    return tool_calls.handle(request, waited_s=waited_s()).model_dump()
+
+
+def waited_s() -> float:
+    """How long the request waited before this handler ran (a cold start): API Gateway's receipt
+    time to now; 0 when unknown, and never more than a tool call's timeout (a clock skew)."""
+    received_ms = app.current_event.request_context.time_epoch
+    if not received_ms:
+        return 0.0
+    return min(max(time.time() - received_ms / 1000, 0.0), 12.0)
 
 
 @app.post("/retell/events")

@@ -168,6 +168,15 @@ class WorkflowUnavailable(CalbridgeError):
     """The booking state machine could not be started or did not finish in time."""
 
 
+class AttemptStillRunning(WorkflowUnavailable):
+    """A booking workflow a pending request waits for has not recorded its outcome yet; look
+    again after `retry_after_s` (docs/adr/0026-tool-call-budget.md)."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 # --- team sync --------------------------------------------------------------------
 
 

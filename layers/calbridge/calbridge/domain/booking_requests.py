@@ -1,20 +1,23 @@
 """Pending booking requests (pure): a caller's wish that could not be booked because Cal.com was
 down, kept until a worker books it or the salon calls back (docs/adr/0025-pending-booking-requests.md).
 
-`book_appointment` records one (`PendingBooking`, status `open`) and queues a `BookingRequestJob`;
-the worker settles it: `booked` (appointment id and code), `alternatives` (the time was taken
-meanwhile: the nearest free starts, nothing booked), or `failed` (why). No I/O.
+`book_appointment` records one (`PendingBooking`, status `open`) and queues a `BookingRequestJob`,
+also when its booking workflow outlasted the tool call's time budget (`AttemptInFlight`,
+docs/adr/0026-tool-call-budget.md): the worker then reads that attempt's outcome first. The worker
+settles it: `booked` (appointment id and code), `alternatives` (the time was taken meanwhile: the
+nearest free starts, nothing booked), or `failed` (why). No I/O.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from calbridge.domain.booking import Customer
+from calbridge.domain.booking import BookingPlan, Customer
 from calbridge.domain.models import EntityId
 
 
@@ -53,6 +56,32 @@ def calcom_was_down(error: str | None, message: str | None) -> bool:
     return bool(causes) and causes <= CALCOM_DOWN_ERRORS
 
 
+class AttemptInFlight(BaseModel):
+    """A booking workflow the caller stopped waiting for at its time budget: it goes on, and
+    Finalize or Compensate records its outcome under `booking_id`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    booking_id: str = Field(min_length=1, max_length=128)
+    started_at: AwareDatetime
+    plan: BookingPlan | None = Field(default=None, description="to cancel what it left if it never ended")
+
+    def ended_by(self, workflow_timeout_s: int) -> datetime:
+        """When the workflow has surely ended (its own timeout, and a minute for its last task)."""
+        return self.started_at + timedelta(seconds=workflow_timeout_s + 60)
+
+
+AttemptResult = Literal["booked", "failed", "unknown"]
+
+
+def attempt_result(record: dict[str, Any] | None) -> AttemptResult:
+    """What an attempt's appointment item says: booked (cancelled or moved since counts: it was
+    booked), failed (Compensate recorded it), or unknown (no item: still running, or never ended)."""
+    if record is None or record.get("kind") not in (None, "appointment"):
+        return "unknown"
+    return "failed" if record.get("status") == "failed" else "booked"
+
+
 class PendingBooking(BaseModel):
     """A caller's wish as they said it (service, local day and time, staff wish, name, contact),
     and what became of it."""
@@ -79,6 +108,9 @@ class PendingBooking(BaseModel):
     staff_booked: str | None = None
     alternatives: tuple[AwareDatetime, ...] = ()
     reason: str | None = Field(default=None, max_length=1000, description="why it failed, or the last error")
+    attempt: AttemptInFlight | None = Field(
+        default=None, description="a booking workflow still running when the caller was answered"
+    )
 
     @property
     def settled(self) -> bool:

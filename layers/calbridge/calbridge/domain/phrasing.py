@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 
 from calbridge.domain.models import Language, PausePolicy, Service
 
@@ -313,19 +314,47 @@ def booked(service: Service, when: str, staff_name: str, code: str, lang: Langua
     return f"{text} Your confirmation code is {spelled}."
 
 
-def booking_noted(service: Service, when: str, staff_name: str | None, lang: Language) -> str:
-    """Cal.com could not take the booking now: the wish is kept and the salon confirms it. Never
-    "gebucht" (docs/adr/0025-pending-booking-requests.md)."""
+def booking_noted(
+    service: Service, when: str, staff_name: str | None, lang: Language, *, still_running: bool = False
+) -> str:
+    """Cal.com could not take the booking now, or the booking outlasted the tool call's time budget:
+    the wish is kept and the salon confirms it. Never "gebucht" (docs/adr/0025, 0026)."""
     if lang == "de":
         with_whom = f" bei {staff_name}" if staff_name else ""
+        why = (
+            "Die Buchung dauert gerade länger als sonst."
+            if still_running
+            else "Unser Kalender ist gerade nicht erreichbar."
+        )
         return (
-            f"Unser Kalender ist gerade nicht erreichbar. Ich habe Ihren Wunsch notiert: {service.name} "
+            f"{why} Ich habe Ihren Wunsch notiert: {service.name} "
             f"{when}{with_whom}. Der Termin ist noch nicht fest; der Salon bestätigt ihn Ihnen in Kürze."
         )
     with_whom = f" with {staff_name}" if staff_name else ""
+    why = (
+        "Booking is taking longer than usual."
+        if still_running
+        else "Our calendar can't be reached right now."
+    )
     return (
-        f"Our calendar can't be reached right now. I've noted your request: {service.name} {when}"
+        f"{why} I've noted your request: {service.name} {when}"
         f"{with_whom}. It isn't confirmed yet; the salon will confirm it with you shortly."
+    )
+
+
+def change_still_running(change: Literal["cancel", "reschedule"], phrase: str, lang: Language) -> str:
+    """A cancel or a move outlasted the tool call's time budget: it goes on, and is not claimed
+    done (docs/adr/0026-tool-call-budget.md)."""
+    if lang == "de":
+        what = "Die Stornierung" if change == "cancel" else "Die Verschiebung"
+        return (
+            f"{what} Ihres Termins {phrase} dauert gerade länger als sonst und ist noch nicht bestätigt. "
+            "Der Salon bestätigt sie Ihnen in Kürze."
+        )
+    what = "Cancelling" if change == "cancel" else "Moving"
+    return (
+        f"{what} your appointment {phrase} is taking longer than usual and isn't confirmed yet. "
+        "The salon will confirm it with you shortly."
     )
 
 

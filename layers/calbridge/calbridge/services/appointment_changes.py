@@ -51,7 +51,13 @@ from calbridge.errors import (
     WorkflowUnavailable,
 )
 from calbridge.observability import logger, metrics
-from calbridge.services.booking import Assignment, _stepfunctions, build_summary, stale_slot_keys
+from calbridge.services.booking import (
+    Assignment,
+    _stepfunctions,
+    build_summary,
+    stale_slot_keys,
+    start_sync,
+)
 
 if TYPE_CHECKING:
     from calbridge.adapters.calcom.client import CalcomClient
@@ -378,7 +384,7 @@ class ChangeOutcome(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    status: Literal["cancelled", "rescheduled", "failed"]
+    status: Literal["cancelled", "rescheduled", "failed", "running"]
     appointment: AppointmentSummary | None = Field(default=None, description="reschedule: the moved one")
     cancellation: CancellationResult | None = None
     error: str | None = Field(default=None, description="the state machine's error name, e.g. NotFound")
@@ -387,17 +393,30 @@ class ChangeOutcome(BaseModel):
 
     @property
     def succeeded(self) -> bool:
-        return self.status != "failed"
+        return self.status in ("cancelled", "rescheduled")
+
+    @property
+    def running(self) -> bool:
+        """The caller stopped waiting at its time budget; the workflow goes on and records how it
+        ends on the appointment (docs/adr/0026-tool-call-budget.md)."""
+        return self.status == "running"
 
 
-def _run(arn: str, name: str, body: str, what: str, client: Any) -> tuple[dict[str, Any], str | None]:
+def _run(
+    arn: str, name: str, body: str, what: str, client: Any, wait_s: float | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The execution's response, or None when it outlasted `wait_s` (it goes on)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     sfn = client or _stepfunctions()
     try:
-        response = sfn.start_sync_execution(stateMachineArn=arn, name=name, input=body)
+        response = start_sync(sfn, wait_s, stateMachineArn=arn, name=name, input=body)
     except (BotoCoreError, ClientError) as exc:
         raise WorkflowUnavailable(f"the {what} workflow could not be started") from exc
+    if response is None:
+        logger.warning(f"{what} still running at the caller's time budget", execution=name)
+        metrics.add_metric(name="ChangeOutlastedBudget", unit=MetricUnit.Count, value=1)
+        return None, None
     return response, response.get("executionArn")
 
 
@@ -411,7 +430,9 @@ def _failure(response: Mapping[str, Any], what: str, arn: str | None) -> ChangeO
     return ChangeOutcome(status="failed", error=error, message=message, execution_arn=arn)
 
 
-def run_cancel(execution_input: Mapping[str, Any], *, client: Any = None) -> ChangeOutcome:
+def run_cancel(
+    execution_input: Mapping[str, Any], *, client: Any = None, wait_s: float | None = None
+) -> ChangeOutcome:
     """Run the cancel state machine synchronously (StartSyncExecution). SUCCEEDED (also for an
     appointment cancelled before) gives the CancellationResult; FAILED the error name (NotFound,
     CancellationFailed, ...) and message. Raises InvalidRequest before starting on bad input."""
@@ -422,14 +443,19 @@ def run_cancel(execution_input: Mapping[str, Any], *, client: Any = None) -> Cha
         request.model_dump_json(exclude_none=True),
         "cancel",
         client,
+        wait_s,
     )
+    if response is None:
+        return ChangeOutcome(status="running")
     if response.get("status") != "SUCCEEDED":
         return _failure(response, "cancel", arn)
     result = CancellationResult.model_validate(json.loads(response["output"]))
     return ChangeOutcome(status="cancelled", cancellation=result, execution_arn=arn)
 
 
-def run_reschedule(execution_input: Mapping[str, Any], *, client: Any = None) -> ChangeOutcome:
+def run_reschedule(
+    execution_input: Mapping[str, Any], *, client: Any = None, wait_s: float | None = None
+) -> ChangeOutcome:
     """Run the reschedule state machine synchronously (StartSyncExecution). SUCCEEDED gives the
     appointment as moved; FAILED the error name (SlotUnavailable, NotFound, ...) and message, with
     the old appointment unchanged. A missing `booking_id` (the new attempt's id) is drawn here."""
@@ -442,7 +468,10 @@ def run_reschedule(execution_input: Mapping[str, Any], *, client: Any = None) ->
         request.model_dump_json(exclude_none=True),
         "reschedule",
         client,
+        wait_s,
     )
+    if response is None:
+        return ChangeOutcome(status="running")
     if response.get("status") != "SUCCEEDED":
         return _failure(response, "reschedule", arn)
     appointment = AppointmentSummary.model_validate(json.loads(response["output"]))

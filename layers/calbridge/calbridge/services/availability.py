@@ -23,7 +23,6 @@ Within the caller's patience (docs/adr/0016-availability-budget.md):
 
 from __future__ import annotations
 
-import time as monotonic_time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from calbridge.adapters.calcom import CalcomClient
+from calbridge.adapters.calcom.pacing import Deadline
 from calbridge.adapters.store.event_map import EventMapRepository
 from calbridge.adapters.store.host_mappings import HostMappingRepository
 from calbridge.adapters.store.repositories import StaffRepository
@@ -53,6 +53,9 @@ from calbridge.domain.planning import (
 from calbridge.domain.slot_grid import SlotReader, slot_readers
 from calbridge.errors import CalcomError, CalcomUnavailable, EventTypeMissing, NotFound
 from calbridge.observability import logger, metrics
+
+#: What a check leaves of its caller's budget for the work after it (planning, the answer).
+AFTER_CHECK_S = 0.3
 
 #: One event type's slots for one Cal.com user: (event type id, user id).
 Source = tuple[int, int]
@@ -153,16 +156,20 @@ class AvailabilityService:
         day: date,
         at: time | None = None,
         staff_id: str | None = None,
+        *,
+        deadline: Deadline | None = None,
     ) -> AvailabilityAnswer:
         """Is `at` on `day` (company local time) free? If not, the 3 nearest free starts (the asked
         day first, then the SEARCH_DAYS after it).
 
-        Without `at`: every free start of the day. With `staff_id`: only that staff member.
+        Without `at`: every free start of the day. With `staff_id`: only that staff member. With a
+        caller's `deadline` (a tool call's budget), Cal.com is waited for until the sooner of it
+        and the check's own budget.
         """
         zone = company.zone
         requested = datetime.combine(day, at, tzinfo=zone).astimezone(UTC) if at else None
         following = [day + timedelta(days=n) for n in range(1, self.SEARCH_DAYS + 1)]
-        search = self._search(company, service, [day, *following], staff_id)
+        search = self._search(company, service, [day, *following], staff_id, deadline)
         starts = self._free_starts(company, service, search, [day])
         complete = search.complete
         if requested is not None:
@@ -303,12 +310,21 @@ class AvailabilityService:
         return candidates
 
     def _search(
-        self, company: Company, service: Service, days: Sequence[date], staff_id: str | None
+        self,
+        company: Company,
+        service: Service,
+        days: Sequence[date],
+        staff_id: str | None,
+        caller: Deadline | None = None,
     ) -> _Search:
         """The candidates' slots on `days`: from the slot cache (one read), the rest from Cal.com
         (one request per source for all its missing days, in parallel, within the request cap and
-        the time budget; then cached, in one write)."""
-        deadline = monotonic_time.monotonic() + self._limits.budget_ms / 1000
+        the time budget - the check's own, or what is left of the `caller`'s when that is sooner;
+        then cached, in one write)."""
+        budget_s = self._limits.budget_ms / 1000
+        if caller is not None:
+            budget_s = min(budget_s, caller.remaining() - AFTER_CHECK_S)
+        deadline = Deadline(max(budget_s, 0.0))
         candidates = self._candidates(company, service, staff_id)
         sources = list(dict.fromkeys(s for c in candidates for s in c.sources))
         keys = {
@@ -373,20 +389,22 @@ class AvailabilityService:
         return search
 
     def _fetch(
-        self, company: Company, wanted: dict[Source, list[date]], deadline: float
+        self, company: Company, wanted: dict[Source, list[date]], deadline: Deadline
     ) -> tuple[dict[Source, dict[date, list[datetime]]], list[CalcomError]]:
         """Each source's slots on its days, by local day: one request per source for the span of
         its days, at most `concurrency` at once; what has not answered by `deadline` is left out
-        (its thread finishes on its own, bounded by the client's timeout)."""
+        (its request's timeouts end with the deadline too, so no thread outlives the answer)."""
         if not wanted:
             return {}, []
+        calcom = self._calcom.until(deadline)
         pool = ThreadPoolExecutor(
             max_workers=min(self._limits.concurrency, len(wanted)), thread_name_prefix="calcom-slots"
         )
         futures: dict[Future[dict[date, list[datetime]]], Source] = {
-            pool.submit(self._ask_calcom, company, source, days): source for source, days in wanted.items()
+            pool.submit(self._ask_calcom, calcom, company, source, days): source
+            for source, days in wanted.items()
         }
-        done, _ = wait(futures, timeout=max(deadline - monotonic_time.monotonic(), 0.0))
+        done, _ = wait(futures, timeout=deadline.remaining())
         pool.shutdown(wait=False, cancel_futures=True)
         fetched: dict[Source, dict[date, list[datetime]]] = {}
         errors: list[CalcomError] = []
@@ -400,13 +418,16 @@ class AvailabilityService:
                 raise error
         return fetched, errors
 
-    def _ask_calcom(self, company: Company, source: Source, days: list[date]) -> dict[date, list[datetime]]:
+    @staticmethod
+    def _ask_calcom(
+        calcom: CalcomClient, company: Company, source: Source, days: list[date]
+    ) -> dict[date, list[datetime]]:
         """One `GET /v2/slots` for the local days from the first of `days` to the last: the UTC
         starts of each of `days` (a day without slots: an empty list)."""
         zone = company.zone
         start, _ = local_day(min(days), company)
         _, end = local_day(max(days), company)
-        answer = self._calcom.get_slots(source[0], start, end, company.timezone, ends=False)
+        answer = calcom.get_slots(source[0], start, end, company.timezone, ends=False)
         by_day: dict[date, list[datetime]] = {day: [] for day in days}
         for slot in answer.slots:
             day = slot.start.astimezone(zone).date()

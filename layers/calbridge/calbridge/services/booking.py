@@ -26,6 +26,8 @@ import json
 import math
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -63,6 +65,7 @@ from calbridge.domain.event_types import event_type_for, index_event_map
 from calbridge.domain.models import Service, StaffMember
 from calbridge.domain.planning import plan_service
 from calbridge.errors import (
+    CalbridgeError,
     CalcomContractError,
     CalcomRejected,
     CalcomUnavailable,
@@ -489,8 +492,7 @@ class BookingSaga:
         failed attempt already): every active Cal.com booking of the attempt is cancelled, then the
         failed attempt's record says so. RateLimited and CalcomUnavailable are raised: the
         compensation worker puts the job back for later."""
-        report = CompensationReport()
-        self._cancel_all(job.plan, job.reservations, report)
+        report = self.cancel_attempt(job.plan, job.reservations)
         report.recorded = self._records.mark_compensated(job.plan.company_id, job.plan.booking_id)
         metrics.add_metric(name="DeferredCompensationDone", unit=MetricUnit.Count, value=1)
         logger.info(
@@ -500,6 +502,16 @@ class BookingSaga:
             cancelled=len(report.cancelled),
             already_cancelled=len(report.already_cancelled),
         )
+        return report
+
+    def cancel_attempt(
+        self, plan: BookingPlan, reservations: list[dict[str, Any]] | None = None
+    ) -> CompensationReport:
+        """Cancel every active Cal.com booking of the plan's attempt (found by our metadata, joined
+        with the `reservations` reported): a deferred compensation, or an attempt whose workflow
+        never ended (docs/adr/0026-tool-call-budget.md). RateLimited and CalcomUnavailable raise."""
+        report = CompensationReport()
+        self._cancel_all(plan, reservations or [], report)
         return report
 
     def _cancel_all(self, plan: BookingPlan, items: list[dict[str, Any]], report: CompensationReport) -> None:
@@ -527,18 +539,16 @@ class BookingSaga:
                 report.already_cancelled.append(uid)
 
 
-def deferral_s(refused: RateLimited | CalcomUnavailable, *, attempt: int) -> int:
-    """How long a deferred compensation waits before its `attempt`-th try: until a rate limit's
-    reset (or an open breaker's probe) when Cal.com said, else DEFAULT_DEFER_S doubled per attempt;
-    1 s to SQS's 15 minutes."""
+def deferral_s(refused: CalbridgeError, *, attempt: int) -> int:
+    """How long a deferred job waits before its `attempt`-th try: until a rate limit's reset, an
+    open breaker's probe or whatever `retry_after_s` the refusal names, else DEFAULT_DEFER_S
+    doubled per attempt; 1 s to SQS's 15 minutes."""
     said = getattr(refused, "retry_after_s", None)
     wait = said if said else DEFAULT_DEFER_S * 2 ** max(0, attempt - 1)
     return min(MAX_DEFER_S, max(1, math.ceil(wait)))
 
 
-def put_back(
-    queue: JobQueue, receipt_handle: str, receive_count: int, refused: RateLimited | CalcomUnavailable
-) -> None:
+def put_back(queue: JobQueue, receipt_handle: str, receive_count: int, refused: CalbridgeError) -> None:
     """A queued job Cal.com refused again becomes visible after `deferral_s` of its next attempt;
     when SQS cannot be told, the queue's own visibility timeout applies instead."""
     from calbridge.errors import QueueUnavailable
@@ -650,24 +660,61 @@ class BookingOutcome(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    status: Literal["booked", "failed"]
+    status: Literal["booked", "failed", "running"]
     appointment: AppointmentSummary | None = None
     error: str | None = Field(
         default=None, description="the state machine's error name, e.g. SlotUnavailable"
     )
     message: str | None = None
     execution_arn: str | None = None
+    # "running": the caller stopped waiting at its time budget; the workflow goes on and records
+    # its outcome under `booking_id` (docs/adr/0026-tool-call-budget.md).
+    booking_id: str | None = None
+    plan: BookingPlan | None = None
 
     @property
     def booked(self) -> bool:
         return self.status == "booked"
 
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+#: The booking workflow's own limit (TimeoutSeconds of statemachines/booking.asl.json): an attempt
+#: without a record after this long never finished (docs/adr/0026-tool-call-budget.md).
+BOOKING_WORKFLOW_TIMEOUT_S = 120
+
 
 @cache
 def _stepfunctions() -> Any:
     import boto3
+    from botocore.config import Config
 
-    return boto3.client("stepfunctions")
+    # Waits as long as the longest workflow; never sent twice: a StartSyncExecution whose answer
+    # was lost may have done the work (a second run would book again).
+    return boto3.client(
+        "stepfunctions",
+        config=Config(read_timeout=BOOKING_WORKFLOW_TIMEOUT_S + 10, retries={"total_max_attempts": 1}),
+    )
+
+
+@cache
+def _waiting() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="workflow-wait")
+
+
+def start_sync(sfn: Any, wait_s: float | None, **request: Any) -> dict[str, Any] | None:
+    """StartSyncExecution, waited for at most `wait_s` (None: until it ends). None when the wait
+    ran out first: the execution goes on in Step Functions and records its own outcome; only this
+    caller stopped waiting (a caller's time budget, docs/adr/0026-tool-call-budget.md)."""
+    if wait_s is None:
+        return dict(sfn.start_sync_execution(**request))
+    running = _waiting().submit(sfn.start_sync_execution, **request)
+    try:
+        return dict(running.result(timeout=max(wait_s, 0.0)))
+    except FutureTimeout:
+        return None
 
 
 def run_booking(
@@ -676,6 +723,7 @@ def run_booking(
     plan: BookingPlan | None = None,
     lease: Lease | None = None,
     client: Any = None,
+    wait_s: float | None = None,
 ) -> BookingOutcome:
     """Run the booking state machine synchronously (StartSyncExecution) and read its outcome.
 
@@ -686,6 +734,8 @@ def run_booking(
     execution cannot be started: whether it started is unknown after a timeout. SUCCEEDED gives the
     appointment; FAILED gives the error name the workflow ended with (SlotUnavailable, LeaseBusy,
     StaffNotBookable, ...) and the error's message; TIMED_OUT is a WorkflowUnavailable outcome.
+    With `wait_s` (a tool call's time budget), an execution still running after that long is a
+    "running" outcome: it goes on, and Finalize or Compensate records how it ended.
     Raises WorkflowUnavailable when the execution cannot be started at all.
     """
     from botocore.exceptions import BotoCoreError, ClientError
@@ -710,13 +760,19 @@ def run_booking(
         state["lease"] = lease.model_dump(mode="json")
     sfn = client or _stepfunctions()
     try:
-        response = sfn.start_sync_execution(
+        response = start_sync(
+            sfn,
+            wait_s,
             stateMachineArn=get_settings().booking_state_machine_arn,
             name=request.booking_id,
             input=json.dumps(state, separators=(",", ":")),
         )
     except (BotoCoreError, ClientError) as exc:
         raise WorkflowUnavailable("the booking workflow could not be started") from exc
+    if response is None:
+        logger.warning("booking still running at the caller's time budget", booking_id=request.booking_id)
+        metrics.add_metric(name="BookingOutlastedBudget", unit=MetricUnit.Count, value=1)
+        return BookingOutcome(status="running", booking_id=request.booking_id, plan=plan)
     arn = response.get("executionArn")
     status = response.get("status")
     if status == "SUCCEEDED":

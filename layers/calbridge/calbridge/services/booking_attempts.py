@@ -6,6 +6,10 @@ the first who can be booked, with the plan made here and the slot lease taken ah
 taken time then asks Cal.com who is free, books them, or gives the check's answer (the nearest
 alternatives). Cal.com failing during the check raises (CalcomUnavailable, RateLimited), the
 workflow not starting raises WorkflowUnavailable; a workflow that failed is its outcome.
+
+A wish with a `deadline` (a tool call's time budget, docs/adr/0026-tool-call-budget.md) waits no
+longer: the check stops at it, a workflow still running then is a "running" outcome (it goes on),
+and a workflow that could not start in the time left raises WorkflowUnavailable.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ from dataclasses import dataclass
 from datetime import date, time
 from typing import TYPE_CHECKING
 
+from calbridge.adapters.calcom.pacing import Deadline
 from calbridge.domain.booking import BookingRequest, Customer
 from calbridge.domain.models import Company, Service
-from calbridge.errors import StaffNotBookable, UnknownStaff
+from calbridge.errors import StaffNotBookable, UnknownStaff, WorkflowUnavailable
 
 if TYPE_CHECKING:
     from calbridge.services.availability import AvailabilityAnswer, AvailabilityService, StartOption
     from calbridge.services.booking import BookingOutcome, BookingSaga
+
+#: Less time than this left of a caller's budget: no workflow is started (a booking takes ~0.4 s
+#: when Cal.com is well; started later it would only outlast the budget).
+MIN_WORKFLOW_S = 1.0
 
 #: How a booking ends when the time was not free for that staff member after all, or they could
 #: not be booked any more (a change since this container cached the team): someone else may be.
@@ -42,6 +51,7 @@ class Wish:
     customer: Customer
     call_id: str | None
     change_of: str | None
+    deadline: Deadline | None = None
 
 
 @dataclass(frozen=True)
@@ -81,11 +91,16 @@ class BookingAttempts:
         return Attempt(option=answer.match, outcome=outcome)
 
     def check(self, wish: Wish) -> AvailabilityAnswer:
-        return self._availability().check(wish.company, wish.service, wish.day, wish.at, wish.staff_id)
+        return self._availability().check(
+            wish.company, wish.service, wish.day, wish.at, wish.staff_id, deadline=wish.deadline
+        )
 
     def run(self, wish: Wish, option: StartOption) -> BookingOutcome:
         from calbridge.services.booking import BookingOutcome, run_booking  # boto3's Step Functions
 
+        wait_s = None if wish.deadline is None else wish.deadline.remaining()
+        if wait_s is not None and wait_s < MIN_WORKFLOW_S:
+            raise WorkflowUnavailable(f"not started: {wait_s:.2f} s left of the caller's time budget")
         request = BookingRequest(
             company_id=wish.company.company_id,
             booking_id=f"bk_{uuid.uuid4().hex}",
@@ -98,10 +113,11 @@ class BookingAttempts:
             gap_stretch=option.plan.gap_stretch,
         )
         if self._booking is None:
-            return run_booking(request)
+            return run_booking(request, wait_s=wait_s)
         saga = self._booking()
         try:
             plan = saga.plan(request)
         except (StaffNotBookable, UnknownStaff) as refused:  # the workflow's Plan would end so too
             return BookingOutcome(status="failed", error=type(refused).__name__, message=refused.message)
-        return run_booking(request, plan=plan, lease=saga.lease_ahead(plan))
+        wait_s = None if wish.deadline is None else wish.deadline.remaining()
+        return run_booking(request, plan=plan, lease=saga.lease_ahead(plan), wait_s=wait_s)

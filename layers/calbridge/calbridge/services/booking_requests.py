@@ -6,6 +6,13 @@ tries the booking as the tool does (services/booking_attempts.py): booked, or th
 starts when the time was taken meanwhile (nothing is booked that the caller did not agree to: the
 salon calls back), or failed with the reason. Cal.com still down raises (CalcomUnavailable,
 RateLimited, WorkflowUnavailable): the worker puts the job back. `listing`: the admin API's view.
+
+A request recorded while its booking workflow was still running (the tool call's time budget ran
+out, docs/adr/0026-tool-call-budget.md) names that attempt: the worker first reads how it ended.
+Booked: settled with its appointment. Failed: tried anew. No record yet: AttemptStillRunning (put
+back) until the workflow has surely ended; then what it left in Cal.com is cancelled (found by our
+metadata) and the request is tried anew. The worker waits for a workflow only within its own
+deadline too: one still running then is recorded on the request the same way.
 """
 
 from __future__ import annotations
@@ -17,13 +24,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from aws_lambda_powertools.metrics import MetricUnit
 
 from calbridge.domain.booking_requests import (
+    AttemptInFlight,
     BookingRequestJob,
     PendingBooking,
     RequestStatus,
     Settlement,
+    attempt_result,
     calcom_was_down,
 )
 from calbridge.errors import (
+    AttemptStillRunning,
     CalcomUnavailable,
     NotFound,
     QueueUnavailable,
@@ -35,10 +45,16 @@ from calbridge.observability import logger, metrics
 from calbridge.services.booking_attempts import Attempt, Wish
 
 if TYPE_CHECKING:
+    from calbridge.adapters.calcom.pacing import Deadline
     from calbridge.adapters.queue import JobQueue
     from calbridge.adapters.store.booking_requests import BookingRequestRepository
+    from calbridge.adapters.store.bookings import BookingRecordRepository
     from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository
+    from calbridge.services.booking import BookingSaga
     from calbridge.services.booking_attempts import BookingAttempts
+
+#: How often a request whose attempt is still running looks again.
+ATTEMPT_RECHECK_S = 30
 
 
 def settlement_of(attempt: Attempt) -> Settlement | None:
@@ -76,9 +92,13 @@ class BookingRequests:
         companies: CompanyRepository,
         services: ServiceRepository,
         attempts: Callable[[], BookingAttempts],
+        records: BookingRecordRepository,
+        saga: Callable[[], BookingSaga],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
+        self._records = records  # how an attempt still running at the answer ended
+        self._saga = saga  # cancels what an attempt that never ended left in Cal.com
         self._queue = queue  # built on first use
         self._companies = companies
         self._services = services
@@ -110,19 +130,32 @@ class BookingRequests:
         )
         return stored
 
-    def settle(self, job: BookingRequestJob) -> PendingBooking:
-        """Try the request's booking once; its new state. A settled request is left as it is.
-        CalcomUnavailable, RateLimited, WorkflowUnavailable: still down (the attempt is counted)."""
+    def settle(self, job: BookingRequestJob, *, deadline: Deadline | None = None) -> PendingBooking:
+        """Settle the request: by its attempt still running at the answer when that one ended,
+        else by one try at its booking. A settled request is left as it is. CalcomUnavailable,
+        RateLimited, WorkflowUnavailable (AttemptStillRunning included): try later (counted)."""
         pending = self._store.get(job.company_id, job.request_id)
         if pending.settled:
             logger.info("booking request settled before", request_id=pending.request_id)
             return pending
         tried = pending.model_copy(update={"attempts": pending.attempts + 1, "updated_at": self._clock()})
+        settlement: Settlement | AttemptInFlight | None = None
+        if pending.attempt is not None:
+            settlement = self._ended(pending.company_id, pending.attempt)
+            tried = tried.model_copy(update={"attempt": None})
         try:
-            settlement = self._try(pending)
+            if settlement is None:
+                settlement = self._try(pending, deadline)
         except (CalcomUnavailable, RateLimited, WorkflowUnavailable) as down:
             self._store.replace(pending, tried.model_copy(update={"reason": type(down).__name__}))
             raise
+        if isinstance(settlement, AttemptInFlight):
+            self._store.replace(
+                pending, tried.model_copy(update={"attempt": settlement, "reason": "booking still running"})
+            )
+            raise AttemptStillRunning(
+                f"booking {settlement.booking_id} still running", retry_after_s=ATTEMPT_RECHECK_S
+            )
         if settlement is None:
             self._store.replace(pending, tried.model_copy(update={"reason": "Cal.com unavailable"}))
             raise CalcomUnavailable("Cal.com was unavailable for the booking request again")
@@ -141,7 +174,33 @@ class BookingRequests:
         )
         return settled
 
-    def _try(self, pending: PendingBooking) -> Settlement | None:
+    def _ended(self, company_id: str, attempt: AttemptInFlight) -> Settlement | AttemptInFlight | None:
+        """How the attempt still running at the answer ended: booked (its appointment), failed
+        (None: try anew), or not yet (the attempt itself: look again later). An attempt with no
+        record after its workflow surely ended never finished: what it left in Cal.com is
+        cancelled, then None."""
+        from calbridge.services.booking import BOOKING_WORKFLOW_TIMEOUT_S
+
+        record = self._records.get(company_id, attempt.booking_id)
+        result = attempt_result(record)
+        if result == "booked":
+            assert record is not None
+            return Settlement(
+                status=RequestStatus.BOOKED,
+                appointment_id=attempt.booking_id,
+                confirmation_code=record.get("confirmation_code"),
+                staff_booked=record.get("staff_id"),
+            )
+        if result == "failed":
+            return None
+        if self._clock() < attempt.ended_by(BOOKING_WORKFLOW_TIMEOUT_S):
+            return attempt
+        logger.warning("booking attempt never ended: cancelling what it left", booking_id=attempt.booking_id)
+        if attempt.plan is not None:
+            self._saga().cancel_attempt(attempt.plan)
+        return None
+
+    def _try(self, pending: PendingBooking, deadline: Deadline | None) -> Settlement | AttemptInFlight | None:
         company = self._companies.get(pending.company_id)
         try:
             service = self._services.get(pending.company_id, pending.service_id)
@@ -160,8 +219,14 @@ class BookingRequests:
             customer=pending.customer,
             call_id=pending.call_id,
             change_of=pending.change_of,
+            deadline=deadline,
         )
-        return settlement_of(self._attempts().attempt(wish))
+        began = self._clock()
+        attempt = self._attempts().attempt(wish)
+        outcome = attempt.outcome
+        if outcome is not None and outcome.running and outcome.booking_id:
+            return AttemptInFlight(booking_id=outcome.booking_id, started_at=began, plan=outcome.plan)
+        return settlement_of(attempt)
 
     def listing(self, company_id: str, which: Literal["open", "settled"]) -> dict[str, Any]:
         """The company's open or settled requests, newest first (the admin API)."""

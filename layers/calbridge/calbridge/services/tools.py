@@ -19,13 +19,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
+from calbridge.adapters.calcom.pacing import Deadline
 from calbridge.adapters.idempotency import OnceOnly, StillRunning
 from calbridge.adapters.parsing import parse_model
 from calbridge.adapters.retell.payloads import Call, ToolCallRequest
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.domain import phrasing
 from calbridge.domain.booking import Customer, CustomerAppointment, normalize_code
-from calbridge.domain.booking_requests import PendingBooking, calcom_was_down, request_id_for
+from calbridge.domain.booking_requests import (
+    AttemptInFlight,
+    PendingBooking,
+    calcom_was_down,
+    request_id_for,
+)
 from calbridge.domain.models import (
     Company,
     Language,
@@ -49,7 +55,7 @@ from calbridge.errors import (
     WorkflowUnavailable,
 )
 from calbridge.observability import logger, metrics
-from calbridge.services.booking_attempts import BookingAttempts, Wish
+from calbridge.services.booking_attempts import MIN_WORKFLOW_S, BookingAttempts, Wish
 from calbridge.services.tenancy import CallTenancy
 
 if TYPE_CHECKING:
@@ -228,7 +234,7 @@ class _Ask:
         }
 
 
-ToolHandler = Callable[[Company, dict[str, Any], Call], ToolResult]
+ToolHandler = Callable[[Company, dict[str, Any], Call, Deadline], ToolResult]
 
 
 class ToolCalls:
@@ -245,6 +251,8 @@ class ToolCalls:
         call_records: CallRecords | None = None,
         booking: Callable[[], BookingSaga] | None = None,
         pending: Callable[[], BookingRequests] | None = None,
+        read_budget_ms: int = 6500,
+        change_budget_ms: int = 10000,
     ) -> None:
         self._companies = companies
         self._staff = staff
@@ -259,6 +267,8 @@ class ToolCalls:
         self._attempts = BookingAttempts(availability, booking) if availability is not None else None
         # Cal.com down: a booking is kept as a request (docs/adr/0025); None: "calendar unavailable"
         self._pending = pending
+        # Every answer within Retell's timeout_ms less a margin (docs/adr/0026-tool-call-budget.md).
+        self._budget_s = {"read": read_budget_ms / 1000, "change": change_budget_ms / 1000}
         self._tools: dict[str, ToolHandler] = {
             "get_service_info": self.get_service_info,
             "list_staff": self.list_staff,
@@ -275,7 +285,11 @@ class ToolCalls:
     def names(self) -> list[str]:
         return sorted(self._tools)
 
-    def handle(self, request: ToolCallRequest) -> ToolResult:
+    def handle(self, request: ToolCallRequest, *, waited_s: float = 0.0) -> ToolResult:
+        """The tool's answer, within its time budget less `waited_s` (how long the request waited
+        before it reached us: a cold start)."""
+        budget_s = self._budget_s["change" if request.name in CHANGING_TOOLS else "read"]
+        deadline = Deadline(budget_s - max(waited_s, 0.0))
         tool = self._tools.get(request.name)
         if tool is None:
             raise InvalidRequest(
@@ -301,9 +315,9 @@ class ToolCalls:
         change_of = fingerprint(identity)
         try:
             if request.name in CHANGING_TOOLS and self._once is not None:
-                result = self._run_once(self._once, company, request, tool, identity, change_of)
+                result = self._run_once(self._once, company, request, tool, identity, change_of, deadline)
             else:
-                result = tool(company, request.args, request.call)
+                result = tool(company, request.args, request.call, deadline)
         except InvalidRequest as exc:
             if not (exc.field or "").startswith("args"):
                 raise  # a protocol fault of the request itself: HTTP 400
@@ -350,12 +364,13 @@ class ToolCalls:
         tool: ToolHandler,
         identity: dict[str, Any],
         change_of: str,
+        deadline: Deadline,
     ) -> ToolResult:
         """The first answer of this tool call (same identity, same changes before it); protocol
         errors (raised) and transient failures (not final) are not kept, so a repeat runs again."""
 
         def action() -> tuple[dict[str, Any], bool]:
-            result = tool(company, request.args, request.call)
+            result = tool(company, request.args, request.call, deadline)
             return result.model_dump(mode="json"), result.final
 
         changes_before = (
@@ -372,7 +387,9 @@ class ToolCalls:
             )
         return ToolResult.model_validate(answer)
 
-    def get_service_info(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
+    def get_service_info(
+        self, company: Company, raw_args: dict[str, Any], call: Call, _deadline: Deadline
+    ) -> ToolResult:
         args = parse_model(ServiceInfoArgs, raw_args, at="args")
         lang = company.language
         services = self._services.list(company.company_id)
@@ -404,7 +421,9 @@ class ToolCalls:
             data={"error": "unknown_service", "services": [s.name for s in services]},
         )
 
-    def list_staff(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
+    def list_staff(
+        self, company: Company, raw_args: dict[str, Any], call: Call, _deadline: Deadline
+    ) -> ToolResult:
         """Who can be booked: for any service, or for the service asked about."""
         args = parse_model(StaffArgs, raw_args, at="args")
         staff = self._staff.list(company.company_id)
@@ -436,11 +455,13 @@ class ToolCalls:
             },
         )
 
-    def check_availability(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
+    def check_availability(
+        self, company: Company, raw_args: dict[str, Any], call: Call, deadline: Deadline
+    ) -> ToolResult:
         asked = self._ask(company, parse_model(AvailabilityArgs, raw_args, at="args"))
         if isinstance(asked, ToolResult):
             return asked
-        answer = self._check(asked)
+        answer = self._check(asked, deadline)
         if answer.match is not None:
             return ToolResult(
                 success=True,
@@ -463,7 +484,9 @@ class ToolCalls:
             )
         return self._taken(asked, answer, success=True)
 
-    def book_appointment(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
+    def book_appointment(
+        self, company: Company, raw_args: dict[str, Any], call: Call, deadline: Deadline
+    ) -> ToolResult:
         """Book without asking Cal.com first: the saga's creates decide (docs/adr/0018). The first
         try goes to the staff member named, else the one the slot cache last saw free, else the
         first who can be booked; a taken time then asks Cal.com who is free, books them or
@@ -498,7 +521,9 @@ class ToolCalls:
             customer=customer,
             call_id=call.call_id,
             change_of=change_of,
+            deadline=deadline,
         )
+        started = self._clock()
         try:
             attempt = self._attempts.attempt(wish)
         except (CalcomUnavailable, RateLimited, WorkflowUnavailable) as down:
@@ -509,6 +534,10 @@ class ToolCalls:
             assert attempt.answer is not None
             return self._taken(asked, attempt.answer, success=False)
         outcome = attempt.outcome
+        if outcome.running and outcome.booking_id and self._pending is not None:
+            # The workflow goes on; the request names it, so the worker settles by its outcome.
+            running = AttemptInFlight(booking_id=outcome.booking_id, started_at=started, plan=outcome.plan)
+            return self._keep_pending(asked, wish, None, running=running)
         down = not outcome.booked and calcom_was_down(outcome.error, outcome.message)
         if down and self._pending is not None:
             return self._keep_pending(asked, wish, None)
@@ -516,13 +545,20 @@ class ToolCalls:
         return self._booking_answer(asked, attempt.option, outcome, call)
 
     def _keep_pending(
-        self, asked: _Ask, wish: Wish, down: CalcomUnavailable | RateLimited | WorkflowUnavailable | None
+        self,
+        asked: _Ask,
+        wish: Wish,
+        down: CalcomUnavailable | RateLimited | WorkflowUnavailable | None,
+        *,
+        running: AttemptInFlight | None = None,
     ) -> ToolResult:
-        """Cal.com could not take the booking now: the wish is recorded and queued for the worker
-        (docs/adr/0025), and the caller hears that the salon confirms it shortly. Final: a retry
-        of this tool call replays it, and its request id is this tool call's, so nothing is
+        """Cal.com could not take the booking now, or its workflow is still `running` at the time
+        budget: the wish is recorded (with the running attempt) and queued for the worker
+        (docs/adr/0025, 0026), and the caller hears that the salon confirms it shortly. Final: a
+        retry of this tool call replays it, and its request id is this tool call's, so nothing is
         recorded twice."""
         from calbridge.services.booking import DEFAULT_DEFER_S, deferral_s  # the saga's module: on first use
+        from calbridge.services.booking_requests import ATTEMPT_RECHECK_S
 
         assert self._pending is not None
         company = asked.company
@@ -542,23 +578,23 @@ class ToolCalls:
             customer=wish.customer,
             created_at=now,
             updated_at=now,
+            attempt=running,
         )
-        retry_in_s = (
-            deferral_s(down, attempt=1)
-            if isinstance(down, (CalcomUnavailable, RateLimited))
-            else DEFAULT_DEFER_S
-        )
-        logger.warning(
-            "booking kept as a request: Cal.com unavailable",
-            reason=type(down).__name__ if down else "workflow outcome",
-            call_id=wish.call_id,
-        )
+        if running is not None:
+            retry_in_s, reason = ATTEMPT_RECHECK_S, "booking still running"
+        elif down is not None:
+            retry_in_s, reason = deferral_s(down, attempt=1), type(down).__name__
+        else:
+            retry_in_s, reason = DEFAULT_DEFER_S, "workflow outcome"
+        logger.warning("booking kept as a request", reason=reason, call_id=wish.call_id)
         stored = self._pending().record(pending, retry_in_s=retry_in_s)
         staff_name = asked.names.get(asked.staff_id) if asked.staff_id else None
         when = phrasing.spoken_when(stored.start.astimezone(company.zone), asked.today, company.language)
         return ToolResult(
             success=True,
-            message=phrasing.booking_noted(asked.service, when, staff_name, company.language),
+            message=phrasing.booking_noted(
+                asked.service, when, staff_name, company.language, still_running=running is not None
+            ),
             data={
                 "booked": False,
                 "pending": True,
@@ -598,7 +634,9 @@ class ToolCalls:
             phrasing.calendar_unavailable(lang), "booking_failed", final=False, reason=outcome.error
         )
 
-    def cancel_appointment(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
+    def cancel_appointment(
+        self, company: Company, raw_args: dict[str, Any], call: Call, deadline: Deadline
+    ) -> ToolResult:
         from calbridge.services.appointment_changes import run_cancel  # Step Functions: on first use
 
         args = parse_model(FindAppointmentArgs, raw_args, at="args")
@@ -613,9 +651,16 @@ class ToolCalls:
                 # "calbridge..." marks the cancel as ours when Cal.com's webhook about it arrives
                 # before the workflow recorded it (domain/calcom_events.py, ADR 0021)
                 "reason": f"calbridge: cancelled by the caller (Retell call {call.call_id})"[:500],
-            }
+            },
+            wait_s=deadline.remaining(),
         )
         lang = company.language
+        if outcome.running:  # goes on; its outcome is recorded on the appointment (ADR 0026)
+            return refusal(
+                phrasing.change_still_running("cancel", phrase, lang),
+                "still_running",
+                **self._appointment_data(company, appointment, names),
+            )
         if outcome.status == "cancelled":
             return ToolResult(
                 success=True,
@@ -631,7 +676,9 @@ class ToolCalls:
             phrasing.calendar_unavailable(lang), "cancel_failed", final=False, reason=outcome.error
         )
 
-    def reschedule_appointment(self, company: Company, raw_args: dict[str, Any], call: Call) -> ToolResult:
+    def reschedule_appointment(
+        self, company: Company, raw_args: dict[str, Any], call: Call, deadline: Deadline
+    ) -> ToolResult:
         from calbridge.services.appointment_changes import run_reschedule  # Step Functions: on first use
 
         args = parse_model(RescheduleArgs, raw_args, at="args")
@@ -654,9 +701,11 @@ class ToolCalls:
         )
         if isinstance(asked, ToolResult):
             return asked
-        answer = self._check(asked)
+        answer = self._check(asked, deadline)
         if answer.match is None:
             return self._taken(asked, answer, success=False)
+        if deadline.remaining() < MIN_WORKFLOW_S:  # the check took the time: say so, not "moved"
+            return refusal(phrasing.calendar_unavailable(lang), "calendar_unavailable", final=False)
         outcome = run_reschedule(
             {
                 "company_id": company.company_id,
@@ -665,8 +714,11 @@ class ToolCalls:
                 "staff_id": answer.match.staff_id,
                 "call_id": call.call_id,
                 "gap_stretch": list(answer.match.plan.gap_stretch),
-            }
+            },
+            wait_s=deadline.remaining(),
         )
+        if outcome.running:  # goes on; its outcome is recorded on the appointment (ADR 0026)
+            return refusal(phrasing.change_still_running("reschedule", phrase, lang), "still_running")
         if outcome.status == "rescheduled" and outcome.appointment is not None:
             moved = outcome.appointment
             return ToolResult(
@@ -687,7 +739,7 @@ class ToolCalls:
                 },
             )
         if outcome.error in ("SlotUnavailable", "LeaseBusy"):
-            return self._taken(asked, self._check(asked), success=False)  # someone was faster
+            return self._taken(asked, self._check(asked, deadline), success=False)  # someone was faster
         if outcome.error in ("NotFound", "AppointmentNotActive"):
             return refusal(phrasing.appointment_not_active(phrase, lang), "appointment_not_active")
         if outcome.error == CalcomContractError.__name__:
@@ -886,9 +938,9 @@ class ToolCalls:
         assert self._availability is not None  # the availability tools exist only with the service
         return self._availability()
 
-    def _check(self, asked: _Ask) -> AvailabilityAnswer:
+    def _check(self, asked: _Ask, deadline: Deadline) -> AvailabilityAnswer:
         return self._availability_service().check(
-            asked.company, asked.service, asked.day, asked.at, asked.staff_id
+            asked.company, asked.service, asked.day, asked.at, asked.staff_id, deadline=deadline
         )
 
     @staticmethod

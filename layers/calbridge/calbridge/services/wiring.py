@@ -358,6 +358,7 @@ def booking_requests_queue() -> JobQueue:
 @cache
 def booking_requests() -> BookingRequests:
     from calbridge.adapters.store.booking_requests import BookingRequestRepository
+    from calbridge.adapters.store.bookings import BookingRecordRepository
     from calbridge.services.booking_attempts import BookingAttempts
     from calbridge.services.booking_requests import BookingRequests
 
@@ -368,4 +369,6 @@ def booking_requests() -> BookingRequests:
         companies=companies,
         services=services,
         attempts=lambda: BookingAttempts(availability, booking_saga),
+        records=BookingRecordRepository(),
+        saga=booking_saga,
     )
