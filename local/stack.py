@@ -104,6 +104,12 @@ LOCAL_SECRET_DEFAULTS: dict[str, str] = {
 }
 # Values of SSM parameters (by SSM parameter name) when neither an override nor an env var is set.
 LOCAL_SSM_VALUES: dict[str, str] = {}
+# Cal.com's shared rate limit (ADR 0027) in place of the template's, unless the `env` argument or
+# the environment sets them. The test reseed resets the stand-in's limiter and empties ours, then
+# provisions 15 event types: with the template's burst of 10 every reseed would wait ~3 s for
+# permits and hand the next test a spent burst. 60 at once, 110 in any 60 s, stays under the
+# stand-in's 120 per key all the same.
+LOCAL_RATE_LIMIT: dict[str, str] = {"CALCOM_RATE_LIMIT": "110", "CALCOM_RATE_BURST": "60"}
 
 LAMBDA_ROLE = "calbridge-local-lambda"
 STATES_ROLE = "calbridge-local-states"
@@ -895,6 +901,9 @@ class LocalStack:
             if not isinstance(code_uri, str):
                 raise LocalStackError(f"{lid}: CodeUri must be a local folder for the local stack")
             variables = {k: _env_string(v) for k, v in r.resolve(props["Environment"]["Variables"]).items()}
+            for key, value in LOCAL_RATE_LIMIT.items():
+                if key in variables:
+                    variables[key] = self._env_input(key) or value
             for key, value in variables.items():
                 env_values.setdefault(key, {}).setdefault(value, []).append(lid)
             specs[lid] = {
