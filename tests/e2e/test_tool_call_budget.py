@@ -10,6 +10,7 @@ appointment, and a booking request names the attempt so the worker settles it by
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -23,7 +24,7 @@ from tests.e2e.test_pending_booking_requests import (
     later,
     request_status,
 )
-from tests.helpers import next_monday
+from tests.helpers import BERLIN, next_monday
 from tests.integration.test_change_sagas import close_the_breaker
 
 #: Retell's timeout_ms for book, cancel and reschedule (docs/retell-agent.md).
@@ -133,3 +134,43 @@ def test_a_cancel_outlasting_the_budget_says_so_and_goes_on(slow, retell):
     assert "noch nicht bestätigt" in answer["message"] and "storniert" not in answer["message"], answer
     wait_for(lambda: appointment_item(stack, booked["appointment_id"])["status"]["S"] == "cancelled")
     assert accepted(stack) == []
+
+
+def test_a_reschedule_outlasting_the_budget_says_so_and_goes_on(slow, retell):
+    stack = slow
+    monday = next_monday()
+    booked = book(retell, service="Föhnen", date=monday, time="10:00", mitarbeiter="Fabian")
+    before = appointment_item(stack, booked["appointment_id"])["starts_at"]["S"]
+    faults(stack, {"endpoint": "POST /v2/bookings", "fault": "latency", "latency_ms": SLOW_MS, "times": 1})
+
+    answer, took_s = timed(
+        lambda: tool(retell, "reschedule_appointment", date=monday, new_date=monday, new_time="14:00")
+    )
+
+    assert took_s < CHANGING_TOOL_TIMEOUT_S, f"answered after {took_s:.1f} s"
+    assert not answer["success"] and answer["data"]["error"] == "still_running", answer
+    assert "Verschiebung" in answer["message"] and "verschoben:" not in answer["message"], answer
+    moved = wait_for(
+        lambda: (
+            (item := appointment_item(stack, booked["appointment_id"]))["starts_at"]["S"] != before and item
+        )
+    )
+    start = datetime.fromisoformat(f"{monday}T14:00").replace(tzinfo=BERLIN).astimezone(UTC)
+    assert datetime.fromisoformat(moved["starts_at"]["S"].replace("+0000", "+00:00")) == start
+    assert len(accepted(stack)) == 1  # the old booking is cancelled, the new one holds
+
+
+#: Retell's timeout_ms for the reads (docs/retell-agent.md).
+READ_TOOL_TIMEOUT_S = 8.0
+
+
+def test_a_check_against_a_hanging_calendar_answers_before_retell_gives_up(slow, retell):
+    stack = slow
+    faults(stack, {"endpoint": "GET /v2/slots", "fault": "latency", "latency_ms": 20_000})
+
+    answer, took_s = timed(
+        lambda: tool(retell, "check_availability", service="Föhnen", date=next_monday(), time="10:00")
+    )
+
+    assert took_s < READ_TOOL_TIMEOUT_S, f"answered after {took_s:.1f} s"
+    assert not answer["success"] and answer["data"]["error"] == "calendar_unavailable", answer

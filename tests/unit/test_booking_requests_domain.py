@@ -154,3 +154,97 @@ def test_a_worker_try_comes_to_booked_alternatives_failed_or_later():
         "ABC234",
         "fabian-spitzer",
     )
+
+
+# --- a request naming a booking workflow still running at the answer (ADR 0026) -----------------
+
+
+class FakeStore:
+    def __init__(self, request: PendingBooking) -> None:
+        self.request = request
+
+    def get(self, company_id: str, request_id: str) -> PendingBooking:
+        return self.request
+
+    def replace(self, before: PendingBooking, after: PendingBooking) -> bool:
+        assert before == self.request
+        self.request = after
+        return True
+
+
+def settle_with(request: PendingBooking, record: dict | None, *, now: datetime, tried=None):
+    """`BookingRequests.settle` with the attempt's appointment item `record` at `now`; `tried`:
+    what a new try comes to (None: a new try must not happen). Returns (request, cancelled plans)."""
+    from calbridge.domain.models import Service
+    from calbridge.services.booking_requests import BookingRequests
+
+    cancelled: list = []
+    saga = SimpleNamespace(cancel_attempt=cancelled.append)
+
+    def attempt(wish):
+        assert tried is not None, "the request was tried anew"
+        return tried
+
+    store = FakeStore(request)
+    requests = BookingRequests(
+        store,  # type: ignore[arg-type]
+        queue=lambda: None,  # type: ignore[arg-type,return-value]
+        companies=SimpleNamespace(get=lambda _: SimpleNamespace(company_id="salon-demo")),  # type: ignore[arg-type]
+        services=SimpleNamespace(  # type: ignore[arg-type]
+            get=lambda *_: Service(company_id="salon-demo", service_id="177", name="Föhnen", duration=30)
+        ),
+        attempts=lambda: SimpleNamespace(attempt=attempt),  # type: ignore[arg-type,return-value]
+        records=SimpleNamespace(get=lambda company_id, booking_id: record),  # type: ignore[arg-type]
+        saga=lambda: saga,  # type: ignore[arg-type,return-value]
+        clock=lambda: now,
+    )
+    requests.settle(BookingRequestJob(company_id="salon-demo", request_id=request.request_id))
+    return store.request, cancelled
+
+
+def running(started_at: datetime = NOW):
+    from calbridge.domain.booking_requests import AttemptInFlight
+
+    return AttemptInFlight(booking_id="bk_running", started_at=started_at, plan=None)
+
+
+def test_an_attempt_that_booked_settles_the_request_with_its_appointment():
+    record = {"kind": "appointment", "status": "booked", "confirmation_code": "ABC234", "staff_id": "fabian"}
+    settled, cancelled = settle_with(pending(attempt=running()), record, now=NOW)
+    assert settled.status == RequestStatus.BOOKED and settled.appointment_id == "bk_running"
+    assert (settled.confirmation_code, settled.staff_booked, settled.attempt) == ("ABC234", "fabian", None)
+    assert cancelled == []
+
+
+def test_an_attempt_that_failed_is_tried_anew():
+    from calbridge.services.booking_attempts import Attempt
+
+    taken = Attempt(answer=SimpleNamespace(complete=True, alternatives=()))
+    settled, _ = settle_with(
+        pending(attempt=running()), {"kind": "appointment", "status": "failed"}, now=NOW, tried=taken
+    )
+    assert settled.status == RequestStatus.ALTERNATIVES and settled.attempt is None
+
+
+def test_an_attempt_without_a_record_is_waited_for_until_its_workflow_surely_ended():
+    from calbridge.errors import AttemptStillRunning
+
+    request = pending(attempt=running())
+    with pytest.raises(AttemptStillRunning) as later:
+        settle_with(request, None, now=NOW.replace(minute=2))
+    assert later.value.retry_after_s == 30
+
+
+def test_an_attempt_that_never_ended_is_cancelled_in_cal_com_then_tried_anew():
+    from datetime import timedelta
+
+    from calbridge.services.booking_attempts import Attempt
+
+    plan = SimpleNamespace(booking_id="bk_running")
+    attempt = running().model_copy(update={"plan": plan})
+    taken = Attempt(answer=SimpleNamespace(complete=True, alternatives=()))
+    settled, cancelled = settle_with(
+        pending(attempt=attempt), None, now=NOW + timedelta(seconds=181), tried=taken
+    )
+    assert cancelled == [plan]
+    assert settled.status == RequestStatus.ALTERNATIVES and settled.attempt is None

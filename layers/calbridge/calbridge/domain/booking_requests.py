@@ -56,6 +56,11 @@ def calcom_was_down(error: str | None, message: str | None) -> bool:
     return bool(causes) and causes <= CALCOM_DOWN_ERRORS
 
 
+#: The booking workflow's own limit (TimeoutSeconds of statemachines/booking.asl.json): an attempt
+#: without a record after this long never finished (docs/adr/0026-tool-call-budget.md).
+BOOKING_WORKFLOW_TIMEOUT_S = 120
+
+
 class AttemptInFlight(BaseModel):
     """A booking workflow the caller stopped waiting for at its time budget: it goes on, and
     Finalize or Compensate records its outcome under `booking_id`."""
@@ -66,9 +71,10 @@ class AttemptInFlight(BaseModel):
     started_at: AwareDatetime
     plan: BookingPlan | None = Field(default=None, description="to cancel what it left if it never ended")
 
-    def ended_by(self, workflow_timeout_s: int) -> datetime:
+    @property
+    def ended_by(self) -> datetime:
         """When the workflow has surely ended (its own timeout, and a minute for its last task)."""
-        return self.started_at + timedelta(seconds=workflow_timeout_s + 60)
+        return self.started_at + timedelta(seconds=BOOKING_WORKFLOW_TIMEOUT_S + 60)
 
 
 AttemptResult = Literal["booked", "failed", "unknown"]

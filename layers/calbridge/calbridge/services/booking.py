@@ -60,6 +60,7 @@ from calbridge.domain.booking import (
     lease_key,
     parse_reservations,
 )
+from calbridge.domain.booking_requests import BOOKING_WORKFLOW_TIMEOUT_S
 from calbridge.domain.calls import AppointmentAction, CallAppointment
 from calbridge.domain.event_types import event_type_for, index_event_map
 from calbridge.domain.models import Service, StaffMember
@@ -679,11 +680,6 @@ class BookingOutcome(BaseModel):
     @property
     def running(self) -> bool:
         return self.status == "running"
-
-
-#: The booking workflow's own limit (TimeoutSeconds of statemachines/booking.asl.json): an attempt
-#: without a record after this long never finished (docs/adr/0026-tool-call-budget.md).
-BOOKING_WORKFLOW_TIMEOUT_S = 120
 
 
 @cache

@@ -179,8 +179,6 @@ class BookingRequests:
         (None: try anew), or not yet (the attempt itself: look again later). An attempt with no
         record after its workflow surely ended never finished: what it left in Cal.com is
         cancelled, then None."""
-        from calbridge.services.booking import BOOKING_WORKFLOW_TIMEOUT_S
-
         record = self._records.get(company_id, attempt.booking_id)
         result = attempt_result(record)
         if result == "booked":
@@ -193,7 +191,7 @@ class BookingRequests:
             )
         if result == "failed":
             return None
-        if self._clock() < attempt.ended_by(BOOKING_WORKFLOW_TIMEOUT_S):
+        if self._clock() < attempt.ended_by:
             return attempt
         logger.warning("booking attempt never ended: cancelling what it left", booking_id=attempt.booking_id)
         if attempt.plan is not None:
