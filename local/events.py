@@ -197,12 +197,16 @@ def http_event(path: str, raw_body: bytes, headers: dict[str, str]) -> dict[str,
 
 
 def resign(event: dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
-    """The event with a fresh X-Retell-Signature over its exact body."""
+    """The event with a fresh X-Retell-Signature over its exact body, received now (API Gateway's
+    `timeEpoch` starts a tool call's time budget, docs/adr/0026-tool-call-budget.md)."""
     raw = event["body"].encode("utf-8")
-    headers = {
-        **event.get("headers", {}),
-        "x-retell-signature": sign(raw, api_key or retell_api_key(), int(time.time() * 1000)),
-    }
+    now_ms = int(time.time() * 1000)
+    signature = sign(raw, api_key or retell_api_key(), now_ms)
+    headers = {**event.get("headers", {}), "x-retell-signature": signature}
+    context = event.get("requestContext")
+    if isinstance(context, dict) and "timeEpoch" in context:
+        context = {**context, "timeEpoch": now_ms}
+        return {**event, "headers": headers, "requestContext": context}
     return {**event, "headers": headers}
 
 

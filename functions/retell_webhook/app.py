@@ -91,13 +91,16 @@ def tool_call() -> dict[str, Any]:
     return tool_calls.handle(request, waited_s=waited_s()).model_dump()
 
 
+#: A longer wait than this before the handler is no cold start: a replayed event or a skewed clock.
+MAX_PLAUSIBLE_WAIT_S = 5.0
+
+
 def waited_s() -> float:
     """How long the request waited before this handler ran (a cold start): API Gateway's receipt
-    time to now; 0 when unknown, and never more than a tool call's timeout (a clock skew)."""
+    time to now; 0 when unknown or implausible."""
     received_ms = app.current_event.request_context.time_epoch
-    if not received_ms:
-        return 0.0
-    return min(max(time.time() - received_ms / 1000, 0.0), 12.0)
+    waited = time.time() - received_ms / 1000 if received_ms else 0.0
+    return waited if 0.0 <= waited <= MAX_PLAUSIBLE_WAIT_S else 0.0
 
 
 @app.post("/retell/events")
