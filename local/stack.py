@@ -105,11 +105,11 @@ LOCAL_SECRET_DEFAULTS: dict[str, str] = {
 # Values of SSM parameters (by SSM parameter name) when neither an override nor an env var is set.
 LOCAL_SSM_VALUES: dict[str, str] = {}
 # Cal.com's shared rate limit (ADR 0027) in place of the template's, unless the `env` argument or
-# the environment sets them. The test reseed resets the stand-in's limiter and empties ours, then
-# provisions 15 event types: with the template's burst of 10 every reseed would wait ~3 s for
-# permits and hand the next test a spent burst. 60 at once, 110 in any 60 s, stays under the
-# stand-in's 120 per key all the same.
-LOCAL_RATE_LIMIT: dict[str, str] = {"CALCOM_RATE_LIMIT": "110", "CALCOM_RATE_BURST": "60"}
+# the environment sets them. Every test's reseed resets the stand-in's limiter and empties ours, so
+# a test's Cal.com traffic is one burst from a fresh window (its reseed alone provisions 15 event
+# types, linking staff dozens more): with the template's burst of 10 tests would wait for permits
+# the stand-in would not ask for. 100 at once, 115 in any 60 s, stays under its 120 per key.
+LOCAL_RATE_LIMIT: dict[str, str] = {"CALCOM_RATE_LIMIT": "115", "CALCOM_RATE_BURST": "100"}
 
 LAMBDA_ROLE = "calbridge-local-lambda"
 STATES_ROLE = "calbridge-local-states"
