@@ -33,7 +33,7 @@ SETTLED = frozenset({RequestStatus.BOOKED, RequestStatus.ALTERNATIVES, RequestSt
 
 #: The errors that say Cal.com itself could not take the booking for now (5xx, timeout, 429, an
 #: open breaker) - never a taken time or our own mistake.
-CALCOM_DOWN_ERRORS = frozenset({"CalcomUnavailable", "CalcomCircuitOpen", "RateLimited"})
+CALCOM_DOWN_ERRORS = frozenset({"CalcomUnavailable", "CalcomCircuitOpen", "RateLimited", "CalcomPaced"})
 #: A hold failure as the booking saga's AssignStaff words it: "<hold>: <error name>: <message>".
 _HOLD_FAILURE = re.compile(r"(?:^|; |: )[\w-]+: (\w+): ")
 
