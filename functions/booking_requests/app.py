@@ -22,11 +22,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from calbridge.adapters.calcom.pacing import Deadline
 from calbridge.domain.booking_requests import BookingRequestJob
 from calbridge.errors import CalcomUnavailable, NotFound, RateLimited, WorkflowUnavailable
 from calbridge.observability import logger, metrics, tracer
 from calbridge.services.wiring import booking_requests, booking_requests_queue
+from calbridge.timing import Deadline
 
 requests = booking_requests()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -8,8 +8,11 @@ the answers take is the bench's business, not a timed test's: here the retries a
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 import httpx
 import pytest
+import time_machine
 
 from tests.helpers import next_monday
 
@@ -147,3 +150,83 @@ def test_a_cancel_whose_answer_is_lost_still_cancels_everything(fresh, retell):
     assert answer["success"] and ours_active(fresh) == {}, answer
     (appointment,) = appointments(fresh)
     assert appointment["status"]["S"] == "cancelled"
+
+
+# ------------------------------------------------------------------ reschedule
+
+
+def reschedule(stack, retell, code: str) -> dict:
+    """Move the booked appointment to the same time a day later (no overlap with itself)."""
+    monday = date.fromisoformat(next_monday())
+    args = {
+        "confirmation_code": code,
+        "new_date": (monday + timedelta(days=1)).isoformat(),
+        "new_time": "14:00",
+    }
+    response = retell.tool("reschedule_appointment", args, CALL)
+    assert response.status_code == 200, response.text
+    with time_machine.travel(datetime.now(UTC) + timedelta(seconds=901), tick=True):
+        stack.drain_queue("CompensationQueue")  # deferred cancels run, past their delay
+    return response.json()
+
+
+def assert_one_state(stack, appointment_id: str, *, moved: bool) -> None:
+    """No mixed state: Cal.com holds exactly the appointment's bookings, at its time."""
+    (appointment,) = [a for a in appointments(stack) if a["appointment_id"]["S"] == appointment_id]
+    assert appointment["status"]["S"] == "booked"
+    uids = {v["S"] for v in appointment["calcom_booking_uids"]["M"].values()}
+    active = {b["uid"] for bookings in ours_active(stack).values() for b in bookings}
+    assert active == uids and len(uids) == 4, (active, uids)
+    starts = {b["start"][:10] for bookings in ours_active(stack).values() for b in bookings}
+    monday = date.fromisoformat(next_monday())
+    assert starts == {(monday + timedelta(days=1 if moved else 0)).isoformat()}, starts
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_a_new_create_cal_com_keeps_failing_leaves_the_appointment_where_it_was(fresh, retell, k):
+    booked = book(fresh, retell)["data"]
+    faults(
+        fresh,
+        {"endpoint": "POST /v2/bookings", "fault": "5xx", "status": 503, "nth": k},
+        {"endpoint": "POST /v2/bookings", "fault": "5xx", "status": 503, "nth": 5, "times": 2},
+    )
+
+    answer = reschedule(fresh, retell, booked["confirmation_code"])
+
+    assert answer["success"] is False and "verschoben:" not in answer["message"], answer
+    assert_one_state(fresh, booked["appointment_id"], moved=False)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+@pytest.mark.parametrize("fault", ["lost-answer", "rate-limit"])
+def test_a_new_create_answered_late_or_refused_once_moves_the_appointment_once(fresh, retell, k, fault):
+    booked = book(fresh, retell)["data"]
+    rule = (
+        {"endpoint": "POST /v2/bookings", "fault": "5xx", "status": 503, "nth": k, "phase": "after"}
+        if fault == "lost-answer"
+        else {"endpoint": "POST /v2/bookings", "fault": "429", "reset_s": 1, "nth": k}
+    )
+    faults(fresh, rule)
+
+    answer = reschedule(fresh, retell, booked["confirmation_code"])
+
+    assert answer["success"] and answer["data"]["rescheduled"], answer
+    assert answer["data"]["confirmation_code"] == booked["confirmation_code"]
+    assert_one_state(fresh, booked["appointment_id"], moved=True)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_an_old_cancel_cal_com_refuses_is_finished_later_and_the_move_holds(fresh, retell, k):
+    booked = book(fresh, retell)["data"]
+    # The k-th cancel of the old segments fails with its retries (the reschedule's CancelOld tries 3
+    # times); the deferred cancel then runs from the compensation queue.
+    faults(
+        fresh,
+        {"endpoint": "POST /v2/bookings/*/cancel", "fault": "5xx", "status": 503, "nth": k},
+        {"endpoint": "POST /v2/bookings/*/cancel", "fault": "5xx", "status": 503, "nth": 5, "times": 2},
+    )
+
+    answer = reschedule(fresh, retell, booked["confirmation_code"])
+
+    assert answer["success"] and answer["data"]["rescheduled"], answer
+    assert_one_state(fresh, booked["appointment_id"], moved=True)

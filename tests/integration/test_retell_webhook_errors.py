@@ -26,7 +26,7 @@ def failing_tool(stack, monkeypatch) -> Callable[[MakeError], None]:
     errors = importlib.import_module("calbridge.errors")
 
     def install(make_error: MakeError) -> None:
-        def fail(company, args, call):
+        def fail(company, args, call, deadline):
             raise make_error(errors)
 
         monkeypatch.setitem(tool_calls._tools, "get_service_info", fail)

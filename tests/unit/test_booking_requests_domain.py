@@ -3,6 +3,7 @@ down, the request model, and what a worker's try comes to."""
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, date, datetime, time
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 
 from calbridge.domain.booking import Customer
 from calbridge.domain.booking_requests import (
+    AttemptInFlight,
     BookingRequestJob,
     PendingBooking,
     RequestStatus,
@@ -172,6 +174,19 @@ class FakeStore:
         return True
 
 
+def current(request: PendingBooking) -> PendingBooking:
+    """The request in the classes of the layer as last imported: a test session that started the
+    local stack imported it afresh, and the service checks the attempt's class."""
+    module = importlib.import_module("calbridge.domain.booking_requests")
+    fresh = module.PendingBooking.model_validate(request.model_dump(exclude={"attempt"}))
+    if request.attempt is None:
+        return fresh
+    attempt = module.AttemptInFlight(
+        booking_id=request.attempt.booking_id, started_at=request.attempt.started_at
+    )
+    return fresh.model_copy(update={"attempt": attempt.model_copy(update={"plan": request.attempt.plan})})
+
+
 def settle_with(request: PendingBooking, record: dict | None, *, now: datetime, tried=None):
     """`BookingRequests.settle` with the attempt's appointment item `record` at `now`; `tried`:
     what a new try comes to (None: a new try must not happen). Returns (request, cancelled plans)."""
@@ -185,7 +200,7 @@ def settle_with(request: PendingBooking, record: dict | None, *, now: datetime, 
         assert tried is not None, "the request was tried anew"
         return tried
 
-    store = FakeStore(request)
+    store = FakeStore(current(request))
     requests = BookingRequests(
         store,  # type: ignore[arg-type]
         queue=lambda: None,  # type: ignore[arg-type,return-value]
@@ -203,8 +218,6 @@ def settle_with(request: PendingBooking, record: dict | None, *, now: datetime, 
 
 
 def running(started_at: datetime = NOW):
-    from calbridge.domain.booking_requests import AttemptInFlight
-
     return AttemptInFlight(booking_id="bk_running", started_at=started_at, plan=None)
 
 

@@ -33,7 +33,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from calbridge.adapters.calcom import CalcomClient
-from calbridge.adapters.calcom.pacing import Deadline
 from calbridge.adapters.store.event_map import EventMapRepository
 from calbridge.adapters.store.host_mappings import HostMappingRepository
 from calbridge.adapters.store.repositories import StaffRepository
@@ -53,6 +52,7 @@ from calbridge.domain.planning import (
 from calbridge.domain.slot_grid import SlotReader, slot_readers
 from calbridge.errors import CalcomError, CalcomUnavailable, EventTypeMissing, NotFound
 from calbridge.observability import logger, metrics
+from calbridge.timing import Deadline
 
 #: What a check leaves of its caller's budget for the work after it (planning, the answer).
 AFTER_CHECK_S = 0.3

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import date, time
 from typing import TYPE_CHECKING
 
-from calbridge.adapters.calcom.pacing import Deadline
 from calbridge.domain.booking import BookingRequest, Customer
 from calbridge.domain.models import Company, Service
 from calbridge.errors import StaffNotBookable, UnknownStaff, WorkflowUnavailable
+from calbridge.timing import Deadline
 
 if TYPE_CHECKING:
     from calbridge.services.availability import AvailabilityAnswer, AvailabilityService, StartOption

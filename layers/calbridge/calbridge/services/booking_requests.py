@@ -45,13 +45,13 @@ from calbridge.observability import logger, metrics
 from calbridge.services.booking_attempts import Attempt, Wish
 
 if TYPE_CHECKING:
-    from calbridge.adapters.calcom.pacing import Deadline
     from calbridge.adapters.queue import JobQueue
     from calbridge.adapters.store.booking_requests import BookingRequestRepository
     from calbridge.adapters.store.bookings import BookingRecordRepository
     from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository
     from calbridge.services.booking import BookingSaga
     from calbridge.services.booking_attempts import BookingAttempts
+    from calbridge.timing import Deadline
 
 #: How often a request whose attempt is still running looks again.
 ATTEMPT_RECHECK_S = 30

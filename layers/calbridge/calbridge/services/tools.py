@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
-from calbridge.adapters.calcom.pacing import Deadline
 from calbridge.adapters.idempotency import OnceOnly, StillRunning
 from calbridge.adapters.parsing import parse_model
 from calbridge.adapters.retell.payloads import Call, ToolCallRequest
@@ -57,6 +56,7 @@ from calbridge.errors import (
 from calbridge.observability import logger, metrics
 from calbridge.services.booking_attempts import MIN_WORKFLOW_S, BookingAttempts, Wish
 from calbridge.services.tenancy import CallTenancy
+from calbridge.timing import Deadline
 
 if TYPE_CHECKING:
     from calbridge.adapters.store.bookings import BookingRecordRepository

@@ -54,10 +54,10 @@ from calbridge.adapters.calcom.models import (
     UserEventType,
     utc_z,
 )
-from calbridge.adapters.calcom.pacing import Deadline
 from calbridge.config import CalcomApiVersions, Settings
 from calbridge.errors import CalcomContractError, CalcomPaced, CalcomUnavailable
 from calbridge.observability import logger, metrics
+from calbridge.timing import Deadline
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 MIN_REQUEST_S = 0.5

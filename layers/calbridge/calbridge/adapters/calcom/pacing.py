@@ -28,26 +28,12 @@ from collections.abc import Callable
 from typing import Any
 
 from calbridge.errors import CalcomCircuitOpen, CalcomPaced, CalcomUnavailable, DeadlineExceeded, RateLimited
+from calbridge.timing import Deadline
 
 CALCOM_REQUESTS_PER_MINUTE = 120  # per API key (docs/reference/calcom.md §1.3)
 UNAVAILABLE_BACKOFF_S = (0.5, 2.0)  # a GET that met a 5xx/timeout is tried again after these
 MIN_THROTTLED_WAIT_S = 1.0  # a 429 whose reset says 0 s is not retried in a busy loop
 MIN_PACED_WAIT_S = 0.1  # likewise for a permit of our own limiter said to be due at once
-
-
-class Deadline:
-    """A point in (monotonic) time a job must finish by."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._at = clock() + seconds
-
-    def remaining(self) -> float:
-        return max(self._at - self._clock(), 0.0)
-
-    @property
-    def expired(self) -> bool:
-        return self.remaining() <= 0.0
 
 
 class Pacer:
