@@ -230,3 +230,31 @@ def test_an_old_cancel_cal_com_refuses_is_finished_later_and_the_move_holds(fres
 
     assert answer["success"] and answer["data"]["rescheduled"], answer
     assert_one_state(fresh, booked["appointment_id"], moved=True)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_a_cancel_meeting_a_rate_limit_block_says_what_is_true_and_a_second_cancel_finishes(fresh, retell, k):
+    booked = book(fresh, retell)["data"]
+    # From the k-th cancel on, Cal.com answers 429 with a 60 s reset four times: a block longer
+    # than the cancel's retries (1, 2, 4 s).
+    faults(
+        fresh, {"endpoint": "POST /v2/bookings/*/cancel", "fault": "429", "reset_s": 60, "nth": k, "times": 4}
+    )
+
+    answer = cancel(fresh, retell, booked["confirmation_code"])
+
+    (appointment,) = appointments(fresh)
+    active = [b["uid"] for bookings in ours_active(fresh).values() for b in bookings]
+    if answer["success"]:
+        assert answer["data"]["cancelled"] and active == [] and appointment["status"]["S"] == "cancelled"
+    else:  # never "storniert" while a segment is still booked; the appointment says which ones
+        assert answer["data"]["error"] == "cancel_incomplete", answer
+        assert appointment["status"]["S"] == "cancel_failed"
+        assert sorted(active) == sorted(u["S"] for u in appointment["failed_cancel_uids"]["L"])
+
+    httpx.delete(f"{fresh.calcom_url}/_standin/faults").raise_for_status()  # the block is over
+    again = cancel(fresh, retell, booked["confirmation_code"])
+    assert again["success"], again
+    assert ours_active(fresh) == {}
+    (appointment,) = appointments(fresh)
+    assert appointment["status"]["S"] == "cancelled"

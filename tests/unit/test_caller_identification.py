@@ -166,3 +166,13 @@ def test_appointment_sentences():
         phrasing.which_staff(["Lena Müller", "Lena Schmidt"], "en")
         == "Do you mean Lena Müller or Lena Schmidt?"
     )
+
+
+def test_a_cancel_left_half_done_can_be_cancelled_again_but_not_moved():
+    now = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    half = CustomerAppointment(
+        appointment_id="bk_1", company_id="c", status="cancel_failed", start=now + timedelta(hours=1)
+    )
+    assert half.changeable(now, cancelling=True)
+    assert not half.changeable(now)
+    assert not half.model_copy(update={"status": "cancelled"}).changeable(now, cancelling=True)

@@ -29,6 +29,13 @@ META_COMPANY = "calbridge_company"
 #: Cal.com booking statuses that no longer hold a slot.
 INACTIVE_STATUSES = frozenset({"cancelled", "rejected"})
 
+
+def statuses_to_change(cancelling: bool) -> tuple[str, ...]:
+    """The appointment statuses a caller may cancel (a cancel that left segments behind too, so
+    that cancelling again finishes it) or move (only booked)."""
+    return ("booked", "cancel_failed") if cancelling else ("booked",)
+
+
 #: Six characters a caller can read out and spell: no 0/O, no 1/I/L.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 6
@@ -268,6 +275,7 @@ class CustomerAppointment(_Frozen):
     end: datetime | None = None
     confirmation_code: str | None = None
 
-    def changeable(self, now: datetime) -> bool:
-        """Booked and still ahead: only then can it be cancelled or moved."""
-        return self.status == "booked" and self.start > now
+    def changeable(self, now: datetime, *, cancelling: bool = False) -> bool:
+        """Booked and still ahead: only then can it be cancelled or moved. A cancel that left
+        segments behind (`cancel_failed`) is finished by cancelling again (ADR 0007), never moved."""
+        return self.status in statuses_to_change(cancelling) and self.start > now

@@ -24,7 +24,7 @@ from calbridge.adapters.parsing import parse_model
 from calbridge.adapters.retell.payloads import Call, ToolCallRequest
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.domain import phrasing
-from calbridge.domain.booking import Customer, CustomerAppointment, normalize_code
+from calbridge.domain.booking import Customer, CustomerAppointment, normalize_code, statuses_to_change
 from calbridge.domain.booking_requests import (
     AttemptInFlight,
     PendingBooking,
@@ -640,7 +640,7 @@ class ToolCalls:
         from calbridge.services.appointment_changes import run_cancel  # Step Functions: on first use
 
         args = parse_model(FindAppointmentArgs, raw_args, at="args")
-        found = self._find_appointment(company, args, call)
+        found = self._find_appointment(company, args, call, cancelling=True)
         if isinstance(found, ToolResult):
             return found
         appointment, phrase, names = found
@@ -795,10 +795,11 @@ class ToolCalls:
         return person
 
     def _find_appointment(
-        self, company: Company, args: FindAppointmentArgs, call: Call
+        self, company: Company, args: FindAppointmentArgs, call: Call, *, cancelling: bool = False
     ) -> tuple[CustomerAppointment, str, dict[str, str]] | ToolResult:
-        """The one upcoming booked appointment the caller means, with its spoken phrase and the
-        staff names; else a speakable no, or a question listing the candidates."""
+        """The one upcoming booked appointment the caller means (`cancelling`: or one a cancel left
+        half done), with its spoken phrase and the staff names; else a speakable no, or a question
+        listing the candidates."""
         assert self._appointments is not None
         lang = company.language
         now = self._clock()
@@ -808,7 +809,7 @@ class ToolCalls:
             found = self._appointments.by_confirmation_code(company.company_id, code) if code else None
             if found is None:
                 return refusal(phrasing.appointment_not_found(True, lang), "appointment_not_found")
-            if not found.changeable(now):
+            if not found.changeable(now, cancelling=cancelling):
                 return refusal(
                     phrasing.appointment_not_active(None, lang), "appointment_not_active", status=found.status
                 )
@@ -820,7 +821,9 @@ class ToolCalls:
         phone = named or caller_id
         if phone is None:
             return refusal(phrasing.need_identification(lang), "need_identification")
-        candidates = self._appointments.for_customer_phone(company.company_id, phone, after=now)
+        candidates = self._appointments.for_customer_phone(
+            company.company_id, phone, after=now, statuses=statuses_to_change(cancelling)
+        )
         if args.date:
             when = self._interpret_when(company, args.date, args.time)
             if isinstance(when, ToolResult):

@@ -457,16 +457,16 @@ class BookingRecordRepository:
         return ([head] if head else []) + found
 
     def for_customer_phone(
-        self, company_id: str, phone: str, *, after: datetime
+        self, company_id: str, phone: str, *, after: datetime, statuses: Sequence[str] = ("booked",)
     ) -> list[CustomerAppointment]:
-        """The booked appointments of a caller (E.164 phone) starting after `after`, earliest first:
-        one query of the by_customer_phone index, scoped to the company by its key."""
+        """The appointments of a caller (E.164 phone) in one of `statuses` starting after `after`,
+        earliest first: one query of the by_customer_phone index, scoped to the company by its key."""
         try:
             records = AppointmentRecord.by_customer_phone.query(
                 customer_phone_key(company_id, phone),
                 AppointmentRecord.starts_at > after,
                 filter_condition=(AppointmentRecord.kind == "appointment")
-                & (AppointmentRecord.status == "booked"),
+                & (AppointmentRecord.status.is_in(*statuses)),
             )
             return [_customer_appointment(r) for r in records if r.company_id == company_id]
         except PynamoDBException as exc:
