@@ -800,3 +800,37 @@ def test_the_sample_event_plans_on_the_stack(cb_light):
     plan = cb_light.wiring.booking_saga().plan(cb_light.domain.BookingRequest.model_validate(event))
     assert [h.key for h in plan.holds] == ["A", "B", "C", "D"]
     assert plan.lease_key == "fabian-spitzer#2030-03-06" and plan.calcom_user_id == FABIAN_USER
+
+
+# ------------------------------------------------------------------ waiting within a caller's budget
+
+
+class HeldWorkflow:
+    """A Step Functions client whose StartSyncExecution runs until released."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started: list[str] = []
+
+    def start_sync_execution(self, **request: Any) -> dict[str, Any]:
+        self.started.append(request["name"])
+        self.release.wait(timeout=30)
+        return {"status": "SUCCEEDED", "name": request["name"]}
+
+
+def test_a_workflow_outlasting_the_wait_goes_on_and_one_never_sent_is_withdrawn(cb_light):
+    booking = cb_light.booking
+    held = HeldWorkflow()
+    try:
+        # Every waiting thread busy with a workflow that outlasts its caller's wait: each "running".
+        busy = booking._waiting()._max_workers
+        for n in range(busy):
+            assert booking.start_sync(held, 0.05, name=f"running-{n}") is None
+        # One more finds no thread: it is withdrawn, never sent, so it cannot start after the answer.
+        with pytest.raises(cb_light.errors.WorkflowUnavailable):
+            booking.start_sync(held, 0.05, name="never-sent")
+        assert "never-sent" not in held.started and len(held.started) == busy
+    finally:
+        held.release.set()
+    assert booking.start_sync(held, 5.0, name="after") == {"status": "SUCCEEDED", "name": "after"}
+    assert booking.start_sync(held, None, name="unbounded")["name"] == "unbounded"

@@ -703,13 +703,16 @@ def _waiting() -> ThreadPoolExecutor:
 def start_sync(sfn: Any, wait_s: float | None, **request: Any) -> dict[str, Any] | None:
     """StartSyncExecution, waited for at most `wait_s` (None: until it ends). None when the wait
     ran out first: the execution goes on in Step Functions and records its own outcome; only this
-    caller stopped waiting (a caller's time budget, docs/adr/0026-tool-call-budget.md)."""
+    caller stopped waiting (a caller's time budget, docs/adr/0026-tool-call-budget.md). A request
+    not yet sent by then is withdrawn: WorkflowUnavailable."""
     if wait_s is None:
         return dict(sfn.start_sync_execution(**request))
     running = _waiting().submit(sfn.start_sync_execution, **request)
     try:
         return dict(running.result(timeout=max(wait_s, 0.0)))
     except FutureTimeout:
+        if running.cancel():  # never sent (every waiting thread busy): it must not start later
+            raise WorkflowUnavailable("the workflow was not started within the caller's budget") from None
         return None
 
 
