@@ -7,8 +7,9 @@ one week, Monday to Sunday, at times of day that move the UTC date or the salon'
 change (so "next Monday" is in summer time, and the Sunday is the change itself), and a night in
 summer time just after midnight. A failing run names its day and its failing tests.
 
-What runs: tests/unit, tests/e2e and the integration tests that book or read availability (all
-of tests/integration but the modules listed in CALENDAR_FREE, which never look at a date).
+What runs: tests/unit, tests/e2e but the fault, latency and rate-limit modules listed in
+DATES_COVERED_ELSEWHERE, and the integration tests that book or read availability (all of
+tests/integration but the modules listed in CALENDAR_FREE, which never look at a date).
 Each run uses two xdist workers; the whole sweep is `make test-clock` (and part of `make test`).
 """
 
@@ -54,11 +55,21 @@ CALENDAR_FREE = (
     "test_call_records.py",
 )
 
+# End-to-end modules about Cal.com's faults, latency and rate limit rather than about dates: they
+# book "next Monday" through the same helpers as the booking tests the sweep runs, and take a
+# minute or more each (20 callers at once, a 10.5 s latency per case, a fault matrix); run once.
+DATES_COVERED_ELSEWHERE = (
+    "test_calcom_faults.py",
+    "test_calcom_rate_limit.py",
+    "test_tool_call_budget.py",
+)
 RUN_TIMEOUT_S = 1200
 
 
 def sweep_command() -> list[str]:
-    ignored = [f"--ignore=tests/integration/{name}" for name in CALENDAR_FREE]
+    ignored = [f"--ignore=tests/integration/{name}" for name in CALENDAR_FREE] + [
+        f"--ignore=tests/e2e/{name}" for name in DATES_COVERED_ELSEWHERE
+    ]
     return [
         sys.executable,
         "-m",
