@@ -33,6 +33,13 @@ def faults(stack, *rules: dict) -> None:
     httpx.post(f"{stack.calcom_url}/_standin/faults", json=list(rules)).raise_for_status()
 
 
+def failing_for_good(endpoint: str, k: int) -> tuple[dict, dict]:
+    """The k-th of four parallel calls to `endpoint` fails with a 503, and so do its two retries
+    (calls 5 and 6: the other three came first)."""
+    failing = {"endpoint": endpoint, "fault": "5xx", "status": 503}
+    return {**failing, "nth": k}, {**failing, "nth": 5, "times": 2}
+
+
 def ours_active(stack) -> dict[str, list[dict]]:
     """Active Cal.com bookings carrying our metadata, by booking attempt."""
     bookings = httpx.get(f"{stack.calcom_url}/_standin/bookings").json()
@@ -75,11 +82,7 @@ def assert_booked_once(stack, answer: dict) -> None:
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_a_create_cal_com_keeps_failing_leaves_nothing_and_says_so(fresh, retell, k):
     # The k-th create fails, and so do its two retries (calls 5 and 6: the other three came first).
-    faults(
-        fresh,
-        {"endpoint": "POST /v2/bookings", "fault": "5xx", "status": 503, "nth": k},
-        {"endpoint": "POST /v2/bookings", "fault": "5xx", "status": 503, "nth": 5, "times": 2},
-    )
+    faults(fresh, *failing_for_good("POST /v2/bookings", k))
 
     answer = book(fresh, retell)
 
@@ -185,11 +188,7 @@ def assert_one_state(stack, appointment_id: str, *, moved: bool) -> None:
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_a_new_create_cal_com_keeps_failing_leaves_the_appointment_where_it_was(fresh, retell, k):
     booked = book(fresh, retell)["data"]
-    faults(
-        fresh,
-        {"endpoint": "POST /v2/bookings", "fault": "5xx", "status": 503, "nth": k},
-        {"endpoint": "POST /v2/bookings", "fault": "5xx", "status": 503, "nth": 5, "times": 2},
-    )
+    faults(fresh, *failing_for_good("POST /v2/bookings", k))
 
     answer = reschedule(fresh, retell, booked["confirmation_code"])
 
@@ -220,11 +219,7 @@ def test_an_old_cancel_cal_com_refuses_is_finished_later_and_the_move_holds(fres
     booked = book(fresh, retell)["data"]
     # The k-th cancel of the old segments fails with its retries (the reschedule's CancelOld tries 3
     # times); the deferred cancel then runs from the compensation queue.
-    faults(
-        fresh,
-        {"endpoint": "POST /v2/bookings/*/cancel", "fault": "5xx", "status": 503, "nth": k},
-        {"endpoint": "POST /v2/bookings/*/cancel", "fault": "5xx", "status": 503, "nth": 5, "times": 2},
-    )
+    faults(fresh, *failing_for_good("POST /v2/bookings/*/cancel", k))
 
     answer = reschedule(fresh, retell, booked["confirmation_code"])
 
