@@ -140,6 +140,17 @@ class Company(_Model):
         default_factory=list, max_length=20
     )
 
+    # False: the company is switched off. Its numbers and agents stay routed to it, but every call
+    # gets the "no salon" answer; nothing of it is deleted (docs/admin-api.md, companies).
+    active: bool = True
+    # Retention (docs/adr/0028-retention-and-erasure.md): a call record expires this many days after
+    # the call, an appointment this many days after it ends (DynamoDB TTL).
+    call_retention_days: int = Field(default=90, ge=1, le=3650)
+    appointment_retention_days: int = Field(default=365, ge=1, le=3650)
+    # Confirmations (docs/adr/0029-confirmations.md): an SMS with time and code to the caller's
+    # number besides the e-mail, where the company enables it.
+    sms_confirmations: bool = False
+
     @field_validator("retell_agent_ids")
     @classmethod
     def _distinct_agents(cls, agent_ids: list[str]) -> list[str]:

@@ -89,6 +89,10 @@ class CompanyRecord(Model):
     opening_hours = MapAttribute(null=True)  # OpeningHours as JSON: {"weekly": {"0": [["09:00:00", …]]}}
     sync_repair_drift = BooleanAttribute(default=False)
     retell_agent_ids = ListAttribute(of=UnicodeAttribute, default=list)  # routed in AgentRouteRecord
+    active = BooleanAttribute(default=True)
+    call_retention_days = NumberAttribute(default=90)
+    appointment_retention_days = NumberAttribute(default=365)
+    sms_confirmations = BooleanAttribute(default=False)
     updated_at = UTCDateTimeAttribute()
 
 

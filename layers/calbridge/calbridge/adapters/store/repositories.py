@@ -50,6 +50,9 @@ COMPANY_SETTINGS = (
     "opening_hours",
     "sync_repair_drift",
     "retell_agent_ids",
+    "call_retention_days",
+    "appointment_retention_days",
+    "sms_confirmations",
 )
 _UNAVAILABLE = "the company store is unavailable"
 
