@@ -38,6 +38,9 @@ SEEDED = {
     "opening_hours": SEEDED_HOURS,
     "sync_repair_drift": False,
     "retell_agent_ids": ["agent_local_demo"],
+    "call_retention_days": 90,
+    "appointment_retention_days": 365,
+    "sms_confirmations": False,
 }
 
 
