@@ -61,6 +61,8 @@ Local defaults (documented):
 from __future__ import annotations
 
 import contextlib
+import email
+import email.policy
 import io
 import json
 import logging
@@ -73,6 +75,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -459,8 +462,42 @@ class LocalStack:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         self._empty_queues()
+        self.clear_sent_messages()
         if self.standin is not None and hasattr(self.standin, "reset"):
             self.standin.reset()
+
+    # ---------------------------------------------- captured confirmations (issue 13, item 5)
+    # moto's SES and SNS keep what the functions sent (ses/sns backends, in this process): the
+    # tests and the demo read the confirmations there (docs/adr/0029-confirmations.md).
+
+    def sent_mail(self) -> list[EmailMessage]:
+        """Every e-mail SES took since the last reset, oldest first, parsed (`get_body`,
+        `iter_attachments`); moto also records its envelope: `X-Envelope-From`."""
+        from moto.ses.models import ses_backends
+
+        parsed = []
+        for sent in list(ses_backends[ACCOUNT_ID][self.region].sent_messages):
+            raw = getattr(sent, "raw_data", None)
+            if raw is None:
+                continue
+            message = email.message_from_string(raw, policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            message["X-Envelope-From"] = str(sent.source)
+            parsed.append(message)
+        return parsed
+
+    def sent_sms(self) -> list[tuple[str, str]]:
+        """Every SMS SNS took since the last reset, oldest first: (phone number, text)."""
+        from moto.sns.models import sns_backends
+
+        return list(sns_backends[ACCOUNT_ID][self.region].sms_messages.values())
+
+    def clear_sent_messages(self) -> None:
+        from moto.ses.models import ses_backends
+        from moto.sns.models import sns_backends
+
+        ses_backends[ACCOUNT_ID][self.region].sent_messages.clear()
+        sns_backends[ACCOUNT_ID][self.region].sms_messages.clear()
 
     def _empty_queues(self) -> None:
         """Every message of the stack's queues gone, in flight or not. PurgeQueue would refuse a
@@ -671,6 +708,10 @@ class LocalStack:
                 Name=r.physical_name(lid), Value=str(props.get("Value", "")), Type="String", Overwrite=True
             )
             self.resources[lid] = r.physical_name(lid)
+        for lid in by_type.get("AWS::SES::EmailIdentity", []):  # SES sends only from a verified identity
+            identity = str(r.resolve(resources[lid].get("Properties") or {})["EmailIdentity"])
+            self.boto3_client("sesv2").create_email_identity(EmailIdentity=identity)
+            self.resources[lid] = identity
         self._create_functions(by_type.get("AWS::Serverless::Function", []))
         for lid in by_type.get("AWS::Serverless::StateMachine", []) + by_type.get(
             "AWS::StepFunctions::StateMachine", []
@@ -689,6 +730,7 @@ class LocalStack:
             "AWS::SQS::Queue",
             "AWS::SecretsManager::Secret",
             "AWS::SSM::Parameter",
+            "AWS::SES::EmailIdentity",
             "AWS::Serverless::Function",
             "AWS::Serverless::StateMachine",
             "AWS::StepFunctions::StateMachine",

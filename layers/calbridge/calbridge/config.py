@@ -61,6 +61,15 @@ class Settings(BaseModel):
     # (docs/adr/0025-pending-booking-requests.md).
     booking_requests_table: str = Field(min_length=1)
     booking_requests_queue_url: str = Field(min_length=1)
+    # Confirmations (docs/adr/0029-confirmations.md): the queue the booking, cancel and reschedule
+    # steps put one job on (unset: none queued, e.g. a stack without NotificationsFunction), the
+    # SES-verified address they are sent from, and the SMS sender id (1-11 letters and digits,
+    # where the destination country allows one; unset: SNS's default origination).
+    notifications_queue_url: str | None = Field(default=None, min_length=1)
+    confirmation_sender: str | None = Field(default=None, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+    sms_sender_id: str | None = Field(
+        default=None, max_length=11, pattern=r"^[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*$"
+    )
     # Cancel and reschedule of a whole appointment (docs/adr/0007-appointment-changes.md).
     cancel_state_machine_arn: str = Field(min_length=1)
     reschedule_state_machine_arn: str = Field(min_length=1)
@@ -113,6 +122,8 @@ class Settings(BaseModel):
     retell_api_key_secret: str = Field(min_length=1)
     calcom_api_key_secret: str = Field(min_length=1)
     calcom_webhook_secret_secret: str = Field(min_length=1)
+    # A company's own Cal.com API key is the secret <prefix><company_id> (docs/adr/0030).
+    calcom_company_key_prefix: str = Field(default="calbridge/calcom-company-key/", min_length=1)
     secret_cache_s: int = Field(default=300, ge=0)
 
     signature_tolerance_s: int = Field(default=300, gt=0)
@@ -183,6 +194,9 @@ _ENV = {
     "leases_table": "LEASES_TABLE",
     "booking_state_machine_arn": "BOOKING_STATE_MACHINE_ARN",
     "booking_lease_s": "BOOKING_LEASE_S",
+    "notifications_queue_url": "NOTIFICATIONS_QUEUE_URL",
+    "confirmation_sender": "CONFIRMATION_SENDER",
+    "sms_sender_id": "SMS_SENDER_ID",
     "cancel_state_machine_arn": "CANCEL_STATE_MACHINE_ARN",
     "reschedule_state_machine_arn": "RESCHEDULE_STATE_MACHINE_ARN",
     "team_sync_queue_url": "TEAM_SYNC_QUEUE_URL",
@@ -215,6 +229,7 @@ _ENV = {
     "retell_api_key_secret": "RETELL_API_KEY_SECRET",
     "calcom_api_key_secret": "CALCOM_API_KEY_SECRET",
     "calcom_webhook_secret_secret": "CALCOM_WEBHOOK_SECRET_SECRET",
+    "calcom_company_key_prefix": "CALCOM_COMPANY_KEY_PREFIX",
     "secret_cache_s": "SECRET_CACHE_S",
     "signature_tolerance_s": "RETELL_SIGNATURE_TOLERANCE_S",
     "directory_cache_s": "DIRECTORY_CACHE_S",

@@ -196,3 +196,10 @@ class QueueUnavailable(StoreUnavailable):
 
 class NoCalcomTeam(CalbridgeError):
     """The company has no Cal.com team id, so there is nothing to sync."""
+
+
+# --- confirmations (docs/adr/0029-confirmations.md) -------------------------------
+
+
+class ConfirmationNotSent(CalbridgeError):
+    """SES or SNS did not take a confirmation (refused or unreachable); its job is retried."""

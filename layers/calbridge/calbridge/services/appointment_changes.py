@@ -41,6 +41,7 @@ from calbridge.domain.booking import (
     Customer,
     error_message,
 )
+from calbridge.domain.confirmation_text import ConfirmationEvent
 from calbridge.domain.models import EntityId
 from calbridge.errors import (
     AppointmentNotActive,
@@ -58,6 +59,7 @@ from calbridge.services.booking import (
     stale_slot_keys,
     start_sync,
 )
+from calbridge.services.confirmations import ConfirmationJob, queue_confirmation
 
 if TYPE_CHECKING:
     from calbridge.adapters.calcom.client import CalcomClient
@@ -199,11 +201,13 @@ class AppointmentChanges:
         calcom: Callable[[], CalcomClient],
         records: BookingRecordRepository,
         deferrals: Callable[[], JobQueue] | None = None,
+        confirmations: Callable[[], JobQueue] | None = None,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self._calcom = calcom
         self._records = records
         self._deferrals = deferrals  # the compensation queue, built on first use
+        self._confirmations = confirmations  # the notifications queue (ADR 0029), built on first use
         self._clock = clock
 
     # ---------------------------------------------------------------- LoadAppointment
@@ -277,6 +281,15 @@ class AppointmentChanges:
                 f"{snapshot.appointment_id} not cancelled: {detail}"
             )
         logger.info("appointment cancelled", appointment_id=snapshot.appointment_id, holds=len(results))
+        queue_confirmation(
+            self._confirmations,
+            ConfirmationJob(
+                company_id=snapshot.company_id,
+                appointment_id=snapshot.appointment_id,
+                event=ConfirmationEvent.CANCELLED,
+                change_id="cancel",
+            ),
+        )
         done = [r for r in results if isinstance(r, CancelHoldResult)]
         return CancellationResult(
             company_id=snapshot.company_id,
@@ -313,6 +326,16 @@ class AppointmentChanges:
         )
         if failed:  # the new bookings stand; the old ones are cancelled later, durably
             self._defer_old_cancels(snapshot, sorted(f.uid for f in failed))
+        queue_confirmation(
+            self._confirmations,
+            ConfirmationJob(
+                company_id=snapshot.company_id,
+                appointment_id=snapshot.appointment_id,
+                event=ConfirmationEvent.RESCHEDULED,
+                change_id=plan.booking_id,
+                calcom_booking_uids=sorted(stored.calcom_booking_uids.values()),
+            ),
+        )
         logger.info(
             "appointment rescheduled",
             company_id=plan.company_id,

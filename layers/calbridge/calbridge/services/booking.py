@@ -62,6 +62,7 @@ from calbridge.domain.booking import (
 )
 from calbridge.domain.booking_requests import BOOKING_WORKFLOW_TIMEOUT_S
 from calbridge.domain.calls import AppointmentAction, CallAppointment
+from calbridge.domain.confirmation_text import ConfirmationEvent
 from calbridge.domain.event_types import event_type_for, index_event_map
 from calbridge.domain.models import Service, StaffMember
 from calbridge.domain.planning import plan_service
@@ -85,6 +86,7 @@ from calbridge.errors import (
     WorkflowUnavailable,
 )
 from calbridge.observability import logger, metrics
+from calbridge.services.confirmations import ConfirmationJob, queue_confirmation
 from calbridge.services.host_resolution import HostResolver
 
 if TYPE_CHECKING:
@@ -184,10 +186,12 @@ class BookingSaga:
         leases: LeaseRepository,
         records: BookingRecordRepository,
         deferrals: Callable[[], JobQueue] | None = None,
+        confirmations: Callable[[], JobQueue] | None = None,
         lease_ttl_s: int = 60,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self._calcom = calcom  # called on first use: steps without Cal.com never build a client
+        self._confirmations = confirmations  # the notifications queue (ADR 0029), built on first use
         self._resolver = resolver
         self._services = services
         self._event_map = event_map
@@ -417,6 +421,16 @@ class BookingSaga:
             )
         stored = self._records.save_booked(
             summary, plan.customer, by_hold, lease, stale_slots=stale_slot_keys(plan), call_note=call_note
+        )
+        # One SQS message; a retried Finalize queues it again, the sender sends it once (ADR 0029).
+        queue_confirmation(
+            self._confirmations,
+            ConfirmationJob(
+                company_id=plan.company_id,
+                appointment_id=stored.appointment_id,
+                event=ConfirmationEvent.BOOKED,
+                change_id=stored.appointment_id,
+            ),
         )
         logger.info(
             "appointment booked",

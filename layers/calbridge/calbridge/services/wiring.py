@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from calbridge.adapters.store.repositories import CompanyRepository, ServiceRepository, StaffRepository
 from calbridge.config import get_settings
+from calbridge.errors import InvalidConfiguration
 
 # Each piece is imported by the function that builds it: a handler's cold start imports only what
 # the pieces it builds at import need (docs/benchmarks.md, cold starts). Host mappings and their
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from calbridge.services.booking import BookingSaga
     from calbridge.services.booking_requests import BookingRequests
     from calbridge.services.call_records import CallRecords
+    from calbridge.services.confirmations import Confirmations
+    from calbridge.services.credentials import CalcomCredentials
     from calbridge.services.event_types import EventTypeProvisioner
     from calbridge.services.host_resolution import HostResolver
     from calbridge.services.reconciliation import Reconciler
@@ -97,6 +100,22 @@ def _calcom_api_key() -> str:
     return get_secret(settings.calcom_api_key_secret, settings.secret_cache_s)
 
 
+def company_key_secret(company_id: str) -> str:
+    """The secret holding a company's own Cal.com API key (docs/adr/0030)."""
+    return get_settings().calcom_company_key_prefix + company_id
+
+
+def _company_api_key(company_id: str) -> str:
+    """The key of the company's Cal.com calls: its own when it has one, else the platform's. The
+    company is read through this container's directory cache, the key through the secret cache:
+    a new or rotated key is used within their TTLs (at once in the container that wrote it)."""
+    from calbridge.adapters.secrets import get_secret
+
+    if config_reads()[0].get(company_id).calcom_credential == "own":
+        return get_secret(company_key_secret(company_id), get_settings().secret_cache_s)
+    return _calcom_api_key()
+
+
 @cache
 def calcom_breaker() -> CalcomBreaker:
     """The container's Cal.com circuit breaker: its view of the state all containers share
@@ -120,11 +139,36 @@ def calcom_client() -> CalcomClient:
     """One pooled Cal.com client per container; the API key is read (and cached) per request,
     every exchange runs through the container's circuit breaker, and every request it lets
     through waits for a permit of the key's rate limit: live calls, saga steps, the team sync and
-    the reconciliation alike (their own Pacers only bound their share of it)."""
+    the reconciliation alike (their own Pacers only bound their share of it). Every caller uses
+    its view `for_company(company_id)`: the company's own key, or the platform's (ADR 0030),
+    with that key's breaker and rate limit."""
     from calbridge.adapters.calcom import CalcomClient
 
     return CalcomClient.from_settings(
-        get_settings(), _calcom_api_key, breaker=calcom_breaker(), rate_limiter=calcom_rate_limiter()
+        get_settings(),
+        _calcom_api_key,
+        breaker=calcom_breaker(),
+        rate_limiter=calcom_rate_limiter(),
+        company_key_provider=_company_api_key,
+    )
+
+
+@cache
+def calcom_credentials() -> CalcomCredentials:
+    """The admin API's companies' own Cal.com keys (docs/adr/0030): written to Secrets Manager,
+    used by this container's next call at once (its caches of the company and the key dropped)."""
+    from calbridge.adapters.secrets import delete_secret, put_secret
+    from calbridge.adapters.store.audits import AdminAuditLog
+    from calbridge.services.credentials import CalcomCredentials
+
+    return CalcomCredentials(
+        CompanyRepository(),
+        calcom_client,
+        AdminAuditLog(),
+        secret_name=company_key_secret,
+        write_secret=put_secret,
+        delete_secret=delete_secret,
+        forget_company=lambda company_id: config_reads()[0].clear_cache(),
     )
 
 
@@ -170,8 +214,9 @@ def booking_saga() -> BookingSaga:
         services=config_reads()[2],
         event_map=booking_reads()[1],
         leases=LeaseRepository(),
-        records=BookingRecordRepository(),
+        records=BookingRecordRepository(companies=config_reads()[0]),  # its retention (ADR 0028)
         deferrals=compensation_queue,
+        confirmations=notifications_queue if get_settings().notifications_queue_url else None,
         lease_ttl_s=get_settings().booking_lease_s,
     )
 
@@ -191,7 +236,10 @@ def appointment_changes() -> AppointmentChanges:
     from calbridge.services.appointment_changes import AppointmentChanges
 
     return AppointmentChanges(
-        calcom=calcom_client, records=BookingRecordRepository(), deferrals=compensation_queue
+        calcom=calcom_client,
+        records=BookingRecordRepository(companies=config_reads()[0]),  # its retention (ADR 0028)
+        deferrals=compensation_queue,
+        confirmations=notifications_queue if get_settings().notifications_queue_url else None,
     )
 
 
@@ -364,11 +412,52 @@ def booking_requests() -> BookingRequests:
 
     companies, _, services = config_reads()
     return BookingRequests(
-        BookingRequestRepository(),
+        BookingRequestRepository(companies),  # its retention (ADR 0028)
         booking_requests_queue,
         companies=companies,
         services=services,
         attempts=lambda: BookingAttempts(availability, booking_saga),
-        records=BookingRecordRepository(),
+        records=BookingRecordRepository(companies=companies),
         saga=booking_saga,
+    )
+
+
+# ---------------------------------------------------------------- confirmations (issue 13, item 5)
+# The booking, cancel and reschedule steps queue one job each; NotificationsFunction sends it
+# (services/confirmations.py, docs/adr/0029-confirmations.md).
+
+
+@cache
+def notifications_queue() -> JobQueue:
+    """The notifications queue, on a botocore client: the booking steps' cold start never
+    imports boto3 for their one SendMessage."""
+    from calbridge.adapters.notify import lean_client
+    from calbridge.adapters.queue import JobQueue
+
+    url = get_settings().notifications_queue_url
+    if not url:
+        raise InvalidConfiguration("NOTIFICATIONS_QUEUE_URL is not set")
+    return JobQueue(url, client_factory=lambda: lean_client("sqs"))
+
+
+@cache
+def confirmations() -> Confirmations:
+    from calbridge.adapters.idempotency import OnceOnly
+    from calbridge.adapters.notify import Mailer, SmsSender
+    from calbridge.adapters.store.bookings import BookingRecordRepository
+    from calbridge.services.confirmations import SENT_REMEMBERED_S, Confirmations
+
+    settings = get_settings()
+    if not settings.confirmation_sender:
+        raise InvalidConfiguration("CONFIRMATION_SENDER is not set")
+    companies = CompanyRepository()
+    return Confirmations(
+        records=BookingRecordRepository(companies=companies),
+        companies=companies,
+        staff=StaffRepository(),
+        mailer=Mailer(),
+        sms=SmsSender(settings.sms_sender_id),
+        # wait_s 0: a job still being sent elsewhere (a duplicate delivery) is retried by its queue
+        once=OnceOnly(settings.idempotency_table, expires_after_s=SENT_REMEMBERED_S, wait_s=0),
+        sender=settings.confirmation_sender,
     )
