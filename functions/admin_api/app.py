@@ -22,15 +22,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from calbridge.adapters.http import error_response, json_app, map_common_errors
 from calbridge.adapters.http import raw_body as raw_body_of
 from calbridge.adapters.parsing import parse_json, parse_model
+from calbridge.adapters.store.audits import AUDIT_SUBJECTS, AdminAuditLog
 from calbridge.adapters.store.host_mappings import HostMappingRepository, HostReviewRepository
-from calbridge.adapters.store.repositories import StaffRepository
+from calbridge.adapters.store.repositories import CompanyRepository, StaffRepository
 from calbridge.config import get_settings
+from calbridge.domain.salon_records import AppointmentListing, CallListing
 from calbridge.errors import (
     CalbridgeError,
     InvalidRequest,
     MappingConflict,
     NoCalcomTeam,
     NotFound,
+    PhoneNumberTaken,
     UnknownCompany,
 )
 from calbridge.observability import logger, metrics, tracer
@@ -45,8 +48,13 @@ from calbridge.services.admin import (
     UnsupportedMediaType,
     parse_host_id,
 )
+from calbridge.services.companies import CompanyAdmin, UnknownBranch
+from calbridge.services.credentials import CalcomKeyRefused
+from calbridge.services.privacy import CallerPrivacy
+from calbridge.services.salon_records import SalonRecordsService
 from calbridge.services.wiring import (
     booking_requests,
+    calcom_credentials,
     event_type_provisioner,
     host_resolver,
     reconciler,
@@ -73,6 +81,13 @@ def admin() -> AdminService:
         HostMappingRepository(),
         HostReviewRepository(),
         provisioner=event_type_provisioner(),
+    )
+
+
+@cache
+def companies() -> CompanyAdmin:
+    return CompanyAdmin(
+        CompanyRepository(), AdminAuditLog(), team_sync_fan_out, forget=host_resolver().forget
     )
 
 
@@ -121,7 +136,74 @@ def flag(name: str) -> bool:
     return value in ("true", "1")
 
 
-# ------------------------------------------------------------------ routes
+# ------------------------------------------------------------------ routes: companies (ADR 0032)
+
+
+@app.get("/admin/companies")
+@tracer.capture_method
+def list_companies() -> dict[str, Any]:
+    return companies().list()
+
+
+@app.get(COMPANY)
+@tracer.capture_method
+def get_company(company_id: str) -> dict[str, Any]:
+    return companies().get(company_id)
+
+
+@app.put(COMPANY)
+@tracer.capture_method
+def put_company(company_id: str) -> tuple[dict[str, Any], int]:
+    answer, created = companies().put(company_id, raw_body(), actor())
+    return answer, 201 if created else 200
+
+
+@app.patch(COMPANY)
+@tracer.capture_method
+def patch_company(company_id: str) -> dict[str, Any]:
+    return companies().patch(company_id, raw_body(), actor())
+
+
+@app.put(f"{COMPANY}/branches/<branch_id>")
+@tracer.capture_method
+def put_branch(company_id: str, branch_id: str) -> tuple[dict[str, Any], int]:
+    answer, created = companies().put_branch(company_id, branch_id, raw_body(), actor())
+    return answer, 201 if created else 200
+
+
+@app.delete(f"{COMPANY}/branches/<branch_id>")
+@tracer.capture_method
+def delete_branch(company_id: str, branch_id: str) -> dict[str, Any]:
+    return companies().delete_branch(company_id, branch_id, actor())
+
+
+@app.post(f"{COMPANY}/deactivate")
+@tracer.capture_method
+def deactivate_company(company_id: str) -> dict[str, Any]:
+    reason = parse_model(DeactivateRequest, parse_json(raw_body())).reason
+    return companies().set_active(company_id, False, actor(), reason)
+
+
+@app.post(f"{COMPANY}/activate")
+@tracer.capture_method
+def activate_company(company_id: str) -> dict[str, Any]:
+    body = raw_body()
+    reason = parse_model(DeactivateRequest, parse_json(body)).reason if body.strip() else "reactivated"
+    return companies().set_active(company_id, True, actor(), reason)
+
+
+@app.get(f"{COMPANY}/audit")
+@tracer.capture_method
+def company_audit(company_id: str) -> dict[str, Any]:
+    """The company's admin audit trail, newest first: `?subject=company` (default),
+    `calcom-credential` or `erasure`."""
+    subject = query("subject") or "company"
+    if subject not in AUDIT_SUBJECTS:
+        raise InvalidRequest(f"subject: one of {', '.join(AUDIT_SUBJECTS)}, not {subject!r}", field="subject")
+    return companies().audit_trail(company_id, subject)
+
+
+# ------------------------------------------------------------------ routes: staff, mappings, services
 
 
 @app.get(f"{COMPANY}/staff")
@@ -254,6 +336,103 @@ def booking_requests_listing(company_id: str) -> dict[str, Any]:
     return booking_requests().listing(company_id, "settled" if which == "settled" else "open")
 
 
+# ------------------------------------------------------------------ issue 13 item 3: what happened, readable
+# A local day's appointments and calls, paged, and one of each (docs/adr/0031).
+
+
+@cache
+def salon_records() -> SalonRecordsService:
+    from calbridge.adapters.store.calls import CallRepository
+    from calbridge.adapters.store.salon_records import SalonRecords
+
+    return SalonRecordsService(CompanyRepository(), SalonRecords(), CallRepository())
+
+
+def _queried(*names: str) -> dict[str, str | None]:
+    return {name: query(name) for name in names}
+
+
+@app.get(f"{COMPANY}/appointments")
+@tracer.capture_method
+def list_appointments(company_id: str) -> dict[str, Any]:
+    """`?date=YYYY-MM-DD` (required) [&branch_id=][&staff_id=][&status=][&limit=][&cursor=]."""
+    listing = AppointmentListing.parse(_queried("date", "branch_id", "staff_id", "status", "limit", "cursor"))
+    return salon_records().appointments(company_id, listing)
+
+
+@app.get(f"{COMPANY}/appointments/<appointment_id>")
+@tracer.capture_method
+def get_appointment(company_id: str, appointment_id: str) -> dict[str, Any]:
+    return salon_records().appointment(company_id, appointment_id)
+
+
+@app.get(f"{COMPANY}/calls")
+@tracer.capture_method
+def list_calls(company_id: str) -> dict[str, Any]:
+    """`?date=YYYY-MM-DD` (required) [&outcome=][&limit=][&cursor=], newest first."""
+    listing = CallListing.parse(_queried("date", "outcome", "limit", "cursor"))
+    return salon_records().calls(company_id, listing)
+
+
+@app.get(f"{COMPANY}/calls/<call_id>")
+@tracer.capture_method
+def get_call(company_id: str, call_id: str) -> dict[str, Any]:
+    return salon_records().call(company_id, call_id)
+
+
+# ------------------------------------------------------------------ routes: the company's Cal.com key
+# Issue 13 item 2 (docs/adr/0030-calcom-credential-per-company.md): the key is written to Secrets
+# Manager, never answered nor logged.
+
+
+@app.get(f"{COMPANY}/calcom-credential")
+@tracer.capture_method
+def calcom_credential(company_id: str) -> dict[str, Any]:
+    return calcom_credentials().view(company_id)
+
+
+@app.put(f"{COMPANY}/calcom-credential")
+@tracer.capture_method
+def set_calcom_credential(company_id: str) -> dict[str, Any]:
+    return calcom_credentials().set_key(company_id, raw_body(), actor())
+
+
+@app.delete(f"{COMPANY}/calcom-credential")
+@tracer.capture_method
+def remove_calcom_credential(company_id: str) -> dict[str, Any]:
+    return calcom_credentials().remove_key(company_id, raw_body(), actor())
+
+
+@app.exception_handler(CalcomKeyRefused)
+def _calcom_key_refused(exc: CalcomKeyRefused) -> Response:
+    logger.info("rejected Cal.com key", reason=exc.message)
+    return error_response(400, "calcom_key_refused", exc.message, field="api_key")
+
+
+# ------------------------------------------------------------------ issue 13 item 4: a caller's data
+# Export and erasure of one caller's data (docs/adr/0028-retention-and-erasure.md): the caller is
+# named in the JSON body ({"phone"} or {"email"}), never in the URL (access logs keep URLs).
+
+
+@cache
+def caller_privacy() -> CallerPrivacy:
+    from calbridge.adapters.store.caller_data import CallerDataStore
+
+    return CallerPrivacy(CompanyRepository(), CallerDataStore(), AdminAuditLog())
+
+
+@app.post(f"{COMPANY}/customer-data")
+@tracer.capture_method
+def export_customer_data(company_id: str) -> dict[str, Any]:
+    return caller_privacy().export(company_id, raw_body())
+
+
+@app.post(f"{COMPANY}/erasures")
+@tracer.capture_method
+def erase_customer_data(company_id: str) -> dict[str, Any]:
+    return caller_privacy().erase(company_id, raw_body(), actor())
+
+
 # ------------------------------------------------------------------ error mapping, in one place
 
 
@@ -291,6 +470,17 @@ def _unsupported_media_type(exc: UnsupportedMediaType) -> Response:
 @app.exception_handler(UnknownCompany)
 def _unknown_company(exc: UnknownCompany) -> Response:
     return error_response(404, "unknown_company", exc.message)
+
+
+@app.exception_handler(UnknownBranch)
+def _unknown_branch(exc: UnknownBranch) -> Response:
+    return error_response(404, "unknown_branch", exc.message, field="branch_id")
+
+
+@app.exception_handler(PhoneNumberTaken)
+def _number_taken(exc: PhoneNumberTaken) -> Response:
+    logger.info("rejected company write: a phone number routes to another company")
+    return error_response(409, "phone_number_taken", exc.message, field="branches")
 
 
 @app.exception_handler(UnknownStaff)

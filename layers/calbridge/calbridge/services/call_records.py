@@ -77,7 +77,12 @@ class CallRecords:
         company_id, branch_id = tenant.company.company_id, tenant.branch_id
         event = CallEvent(request.event)
         recorded = self._calls.record_event(
-            company_id, call.call_id, event, self._facts(call, branch_id), now=self._clock()
+            company_id,
+            call.call_id,
+            event,
+            self._facts(call, branch_id),
+            now=self._clock(),
+            retention_days=tenant.company.call_retention_days,
         )
         if recorded:
             with single_metric(

@@ -5,6 +5,9 @@ request holding the whole request, so a write is all of it or nothing
 Every write is conditional: a new request only when its id is free (a retried tool call records
 nothing more), a change only over the version read (status still open, same attempts), so two
 workers never settle one request twice.
+
+A request is what a caller asked for in a call: it expires (DynamoDB TTL, ADR 0028) with the
+company's call retention, counted from its creation.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pynamodb.exceptions import DoesNotExist, PynamoDBException
 from pynamodb.models import Model
 
 from calbridge.adapters.store.models import _Meta, _settings, conditional_write
+from calbridge.adapters.store.repositories import CompanyRepository
+from calbridge.adapters.store.retention import RetentionPolicy
 from calbridge.domain.booking_requests import SETTLED, PendingBooking, RequestStatus
 from calbridge.errors import NotFound, StoreUnavailable
 
@@ -31,9 +36,10 @@ class BookingRequestRecord(Model):
     attempts = NumberAttribute(default=0)
     created_at = UTCDateTimeAttribute()
     request = JSONAttribute()  # the PendingBooking as JSON
+    expires_at = NumberAttribute(null=True)  # epoch seconds: DynamoDB's TTL attribute
 
 
-def _record(pending: PendingBooking) -> BookingRequestRecord:
+def _record(pending: PendingBooking, expires_at: int) -> BookingRequestRecord:
     return BookingRequestRecord(
         pending.company_id,
         pending.request_id,
@@ -41,6 +47,7 @@ def _record(pending: PendingBooking) -> BookingRequestRecord:
         attempts=pending.attempts,
         created_at=pending.created_at,
         request=pending.model_dump(mode="json"),
+        expires_at=expires_at,
     )
 
 
@@ -49,10 +56,16 @@ def _pending(record: BookingRequestRecord) -> PendingBooking:
 
 
 class BookingRequestRepository:
+    def __init__(self, companies: CompanyRepository | None = None) -> None:
+        self._retention = RetentionPolicy(companies)
+
+    def _expires_at(self, pending: PendingBooking) -> int:
+        return self._retention.call_expires_at(pending.company_id, pending.created_at)
+
     def add(self, pending: PendingBooking) -> tuple[PendingBooking, bool]:
         """Record a new request; when one with its id exists (a retried tool call), that one.
         The second value: whether this call wrote it."""
-        record = _record(pending)
+        record = _record(pending, self._expires_at(pending))
         if conditional_write(
             lambda: record.save(condition=BookingRequestRecord.request_id.does_not_exist()),
             unavailable=_UNAVAILABLE,
@@ -73,7 +86,7 @@ class BookingRequestRepository:
         attempts); False when someone else changed it first."""
         if (before.company_id, before.request_id) != (after.company_id, after.request_id):
             raise ValueError("a request is replaced only by itself")
-        record = _record(after)
+        record = _record(after, self._expires_at(after))
         condition = (BookingRequestRecord.status == RequestStatus.OPEN.value) & (
             BookingRequestRecord.attempts == before.attempts
         )

@@ -18,6 +18,10 @@ reschedule drops them again in its own transaction). Every item is conditioned o
 a retried write finds its own appointment and answers with it (idempotent). A failed attempt
 overwrites the appointment item with status failed and removes whatever a half-known earlier
 write might have left.
+
+Every item written here carries `expires_at` (DynamoDB's TTL): the appointment's end plus the
+company's `appointment_retention_days` (docs/adr/0028-retention-and-erasure.md); a reschedule
+moves it with the end. The retention comes from adapters/store/retention.py.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from calbridge.adapters.store.models import (
     conditional_write,
     transaction_connection,
 )
+from calbridge.adapters.store.repositories import CompanyRepository
+from calbridge.adapters.store.retention import RetentionPolicy
 from calbridge.domain.booking import (
     AppointmentSummary,
     Customer,
@@ -89,8 +95,15 @@ def _now() -> datetime:
 
 
 class BookingRecordRepository:
-    def __init__(self, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime] = _now, companies: CompanyRepository | None = None
+    ) -> None:
         self._clock = clock
+        self._retention = RetentionPolicy(companies)
+
+    def _expires_at(self, company_id: str, end: datetime | None) -> int:
+        """The TTL of a company's appointment item ending at `end` (now when it has none)."""
+        return self._retention.appointment_expires_at(company_id, end or self._clock())
 
     # ------------------------------------------------------------------ booked
 
@@ -164,6 +177,7 @@ class BookingRecordRepository:
         stale_slots: Sequence[str],
     ) -> list[_Op]:
         now = self._clock()
+        expires = self._expires_at(summary.company_id, summary.end)
         first = summary.segments[0]
         lead = assignments.get(first.hold)
         appointment = AppointmentRecord(
@@ -194,11 +208,12 @@ class BookingRecordRepository:
             slot_cache_keys=sorted(stale_slots) or None,
             created_at=now,
             updated_at=now,
+            expires_at=expires,
         )
         absent = AppointmentRecord.appointment_id.does_not_exist()
         ops: list[_Op] = [("appointment", "put", _save(appointment, absent))]
         for segment in summary.segments:
-            record = _segment_record(summary, segment, assignments.get(segment.hold), now)
+            record = _segment_record(summary, segment, assignments.get(segment.hold), now, expires)
             ops.append(("segment", "put", _save(record, absent)))
         code = AppointmentRecord(
             summary.company_id,
@@ -208,6 +223,7 @@ class BookingRecordRepository:
             confirmation_code=summary.confirmation_code,
             created_at=now,
             updated_at=now,
+            expires_at=expires,
         )
         ops.append(("code", "put", _save(code, absent)))
         return ops
@@ -239,6 +255,7 @@ class BookingRecordRepository:
             error_cause=cause[:1000],
             created_at=now,
             updated_at=now,
+            expires_at=self._expires_at(company_id, details.get("ends_at")),
             **{key: value for key, value in details.items() if value is not None},
         )
         ops: list[_Op] = [("appointment", "put", _save(record, None))]
@@ -366,10 +383,17 @@ class BookingRecordRepository:
         old_slots = head.slot_cache_keys or []
         head.slot_cache_keys = sorted(stale_slots) or None
         head.updated_at = now
+        # The end moved: so does the TTL of the appointment, its segments and its code.
+        head.expires_at = self._expires_at(summary.company_id, summary.end)
         ops: list[_Op] = [("appointment", "put", _save(head, condition))]
+        if head.confirmation_code:
+            code = AppointmentRecord(summary.company_id, code_item_id(head.confirmation_code))
+            moved = [AppointmentRecord.expires_at.set(head.expires_at)]
+            exists = AppointmentRecord.appointment_id.exists()
+            ops.append(("code", "update", lambda tx: tx.update(code, actions=moved, condition=exists)))
         keys = {segment.key for segment in summary.segments}
         for segment in summary.segments:
-            record = _segment_record(summary, segment, assignments.get(segment.hold), now)
+            record = _segment_record(summary, segment, assignments.get(segment.hold), now, head.expires_at)
             ops.append(("segment", "put", _save(record, None)))
         for old in segments:
             if old.segment_key not in keys:
@@ -539,7 +563,11 @@ def _release(lease: LeaseRef) -> Callable[[TransactWrite], None]:
 
 
 def _segment_record(
-    summary: AppointmentSummary, segment: SegmentSummary, assignment: StaffAssignment | None, now: datetime
+    summary: AppointmentSummary,
+    segment: SegmentSummary,
+    assignment: StaffAssignment | None,
+    now: datetime,
+    expires: int,
 ) -> AppointmentRecord:
     return AppointmentRecord(
         summary.company_id,
@@ -562,6 +590,7 @@ def _segment_record(
         composite_group_uid=summary.composite_group_uid,
         created_at=now,
         updated_at=now,
+        expires_at=expires,
     )
 
 

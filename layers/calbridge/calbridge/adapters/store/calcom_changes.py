@@ -17,6 +17,9 @@
     arrives late is refused.
   One transaction writes what a change needs; a reassignment also records the new staff member on
   the hold's segment items.
+Attention items expire (DynamoDB TTL, ADR 0028) the company's appointment retention after their
+last write: a change in Cal.com comes before or near the appointment's end, so they go about
+when the appointment does (an erasure removes them with it).
 """
 
 from __future__ import annotations
@@ -140,6 +143,7 @@ class CalcomChangeRecords(BookingRecordRepository):
     def _mark_ops(self, company_id: str, mark: AttentionMark) -> list[_Op]:
         now = self._clock()
         at = now.isoformat()
+        expires = self._expires_at(company_id, None)
         change = _AttentionItem(
             company_id,
             f"{attention_item_id(mark.appointment_id)}#change#{mark.key}",
@@ -158,6 +162,7 @@ class CalcomChangeRecords(BookingRecordRepository):
             calcom_created_at=mark.calcom_created_at,
             created_at=now,
             updated_at=now,
+            expires_at=expires,
         )
         head = _AttentionItem(company_id, attention_item_id(mark.appointment_id))
         actions = [
@@ -172,6 +177,7 @@ class CalcomChangeRecords(BookingRecordRepository):
             _AttentionItem.last_marked_at.set(at),
             _AttentionItem.created_at.set(_AttentionItem.created_at | now),
             _AttentionItem.updated_at.set(now),
+            _AttentionItem.expires_at.set(expires),
         ]
         absent = _AttentionItem.appointment_id.does_not_exist()
         return [
@@ -192,6 +198,7 @@ class CalcomChangeRecords(BookingRecordRepository):
             calcom_created_at=host.calcom_created_at,
             created_at=now,
             updated_at=now,
+            expires_at=self._expires_at(company_id, None),
         )
         newer = _AttentionItem.appointment_id.does_not_exist() | (
             _AttentionItem.calcom_created_at < host.calcom_created_at

@@ -26,6 +26,7 @@ from calbridge.domain.calls import (
     CallFacts,
     RecordedCall,
 )
+from calbridge.domain.retention import expires_at
 from calbridge.errors import StoreUnavailable
 
 _UNAVAILABLE = "the call store is unavailable"
@@ -65,16 +66,25 @@ def _note(appointment: CallAppointment) -> tuple[list[Any], Any]:
 
 class CallRepository:
     def record_event(
-        self, company_id: str, call_id: str, event: CallEvent, facts: CallFacts, *, now: datetime
+        self,
+        company_id: str,
+        call_id: str,
+        event: CallEvent,
+        facts: CallFacts,
+        *,
+        now: datetime,
+        retention_days: int,
     ) -> bool:
         """Apply one lifecycle event to the call's record (created if absent).
 
-        False, and nothing written, when this event was applied before (a redelivery).
+        The record expires `retention_days` after its latest event (ADR 0028). False, and nothing
+        written, when this event was applied before (a redelivery).
         """
         actions: list[Any] = [
             CallRecord.events.add({event.value}),
             CallRecord.created_at.set(CallRecord.created_at | now),
             CallRecord.updated_at.set(now),
+            CallRecord.expires_at.set(expires_at(now, retention_days)),
         ]
         for name, value in facts.model_dump(exclude_none=True).items():
             attribute = getattr(CallRecord, name)

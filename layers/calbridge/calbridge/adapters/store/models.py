@@ -81,6 +81,7 @@ class CompanyRecord(Model):
     name = UnicodeAttribute()
     timezone = UnicodeAttribute()
     language = UnicodeAttribute(default="de")
+    country = UnicodeAttribute(null=True)
     calcom_team_id = NumberAttribute(null=True)
     branches = ListAttribute(of=BranchAttribute, default=list)
     host_match_threshold = NumberAttribute(default=75)
@@ -93,6 +94,7 @@ class CompanyRecord(Model):
     call_retention_days = NumberAttribute(default=90)
     appointment_retention_days = NumberAttribute(default=365)
     sms_confirmations = BooleanAttribute(default=False)
+    calcom_credential = UnicodeAttribute(default="platform")
     updated_at = UTCDateTimeAttribute()
 
 
@@ -246,6 +248,18 @@ class AppointmentsByCustomerPhoneIndex(GlobalSecondaryIndex):
     starts_at = UTCDateTimeAttribute(range_key=True)
 
 
+class AppointmentsByStartIndex(GlobalSecondaryIndex):
+    """A company's appointment, segment and failed-attempt items by start: the admin API reads a
+    local day with one query (docs/adr/0031-reading-appointments-and-calls.md)."""
+
+    class Meta:
+        index_name = "by_start"
+        projection = AllProjection()
+
+    company_id = UnicodeAttribute(hash_key=True)
+    starts_at = UTCDateTimeAttribute(range_key=True)
+
+
 class AppointmentRecord(Model):
     class Meta(_Meta):
         table_name = _settings.appointments_table
@@ -302,6 +316,9 @@ class AppointmentRecord(Model):
     # The cancel and reschedule tools find a caller's appointments by phone (docs/adr/0008-tool-calls.md).
     customer_key = UnicodeAttribute(null=True)  # appointment items with a phone: <company_id>#<E.164>
     by_customer_phone = AppointmentsByCustomerPhoneIndex()
+    # Epoch seconds: DynamoDB's TTL attribute, end + the company's appointment retention (ADR 0028).
+    expires_at = NumberAttribute(null=True)
+    by_start = AppointmentsByStartIndex()
 
 
 class LeaseRecord(Model):
@@ -363,6 +380,18 @@ class CallAppointmentAttribute(MapAttribute):
     change_of = UnicodeAttribute(null=True)  # fingerprint of the tool call that made the change
 
 
+class CallsByCreatedIndex(GlobalSecondaryIndex):
+    """A company's call records by when the first write about them came (every write sets
+    `created_at` if absent, so every record has it): the admin API reads a local day with one query."""
+
+    class Meta:
+        index_name = "by_created"
+        projection = AllProjection()
+
+    company_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class CallRecord(Model):
     """One Retell call of a company, from its lifecycle webhooks and the tools (adapters/store/calls.py).
 
@@ -393,6 +422,9 @@ class CallRecord(Model):
     appointment_keys = UnicodeSetAttribute(null=True)  # <appointment_id>#<action> noted so far
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+    # Epoch seconds: DynamoDB's TTL attribute, last event + the company's call retention (ADR 0028).
+    expires_at = NumberAttribute(null=True)
+    by_created = CallsByCreatedIndex()
 
 
 class SyncRunRecord(Model):
