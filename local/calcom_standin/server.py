@@ -7,6 +7,7 @@ README.md in this folder for the endpoints, the control API and the behaviour ch
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import threading
@@ -50,6 +51,12 @@ MSG_NO_AUTH = (
 )
 MSG_INVALID_KEY = "ApiAuthStrategy - api key - Your api key is not valid"
 MSG_THROTTLED = "CustomThrottlerGuard - Too many requests. Please try again later."
+
+
+def api_key_hash(api_key: str) -> str:
+    """How the request log and GET /_standin/api-keys name a key: 32 hex of its SHA-256."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:32]
+
 
 # cal-api-version per endpoint family, from the contract (docs/reference/calcom-contract): bookings
 # `2024-08-13` exactly, slots `2024-09-04`, user event types `2024-06-14`; the teams controllers
@@ -114,6 +121,9 @@ CONTROL_RULES = [
     Rule("/_standin/memberships/extra", methods=["DELETE"], endpoint="memberships_extra_clear"),
     Rule("/_standin/behaviour", methods=["GET", "POST"], endpoint="behaviour"),
     Rule("/_standin/versions", methods=["GET", "POST"], endpoint="versions"),
+    Rule("/_standin/api-keys", methods=["GET"], endpoint="api_keys_get"),
+    Rule("/_standin/api-keys", methods=["POST"], endpoint="api_keys_add"),
+    Rule("/_standin/api-keys", methods=["DELETE"], endpoint="api_keys_revoke"),
     Rule("/_standin/emails", methods=["GET"], endpoint="emails_get"),
     Rule("/_standin/emails", methods=["DELETE"], endpoint="emails_clear"),
 ]
@@ -387,7 +397,9 @@ class StandInApp:
             return self._error(url, ApiError(429, MSG_THROTTLED), headers)
         if not auth or not auth.startswith("Bearer ") or not auth[len("Bearer ") :].strip():
             return self._error(url, ApiError(401, MSG_NO_AUTH), headers)
-        if auth[len("Bearer ") :].strip() != self.store.api_key:
+        token = auth[len("Bearer ") :].strip()
+        entry["api_key_hash"] = api_key_hash(token)
+        if not self.store.knows_api_key(token):
             return self._error(url, ApiError(401, MSG_INVALID_KEY), headers)
         if version_error is not None:
             return self._error(url, version_error, headers)
@@ -698,6 +710,24 @@ class StandInApp:
                 block_s=float(body["block_s"]) if body.get("block_s") is not None else None,
             )
         return 200, self.rate_limiter.to_dict()
+
+    def _ctl_api_keys_get(self, request: Request, body: Any) -> tuple[int, Any]:
+        """The keys accepted now, by hash only (as the request log names them)."""
+        with self.store.lock:
+            keys = [{"api_key_hash": api_key_hash(k), "user_id": u} for k, u in self.store.api_keys.items()]
+        return 200, keys
+
+    def _ctl_api_keys_add(self, request: Request, body: Any) -> tuple[int, Any]:
+        """`{"api_key": "cal_...", "user_id": <member, default the fixture key's user>}`: a key
+        Cal.com accepts from now on (another admin's key of the team)."""
+        body = body or {}
+        user = self.store.add_api_key(body["api_key"], body.get("user_id"))
+        return 201, {"api_key_hash": api_key_hash(body["api_key"]), "user_id": user}
+
+    def _ctl_api_keys_revoke(self, request: Request, body: Any) -> tuple[int, Any]:
+        """`{"api_key": "cal_..."}`: deleted in Cal.com's settings; its next request is a 401."""
+        revoked = self.store.revoke_api_key((body or {})["api_key"])
+        return (200 if revoked else 404), {"revoked": revoked}
 
     def _ctl_requests_get(self, request: Request, body: Any) -> tuple[int, Any]:
         since = int(request.args.get("since", 0))

@@ -498,6 +498,9 @@ class Mutation:
     webhooks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
+_MISSING = object()
+
+
 class Store:
     """Team, members, event types and bookings, loaded from the fixture's ``calcom`` section."""
 
@@ -546,6 +549,32 @@ class Store:
                 )
                 owner = owners[0].user_id if owners else None
             self.api_key_user_id: int | None = int(owner) if owner is not None else None
+            # Every key Cal.com would accept, with the user it acts as. Cal.com's API keys are
+            # user-scoped (docs/reference/calcom.md §1.1: the key acts as its creator; team routes
+            # check that user's membership, RolesGuard): a key of another admin of the team sees
+            # the team too (POST /_standin/api-keys), and a revoked one is refused with 401.
+            self.api_keys: dict[str, int | None] = {self.api_key: self.api_key_user_id}
+
+    def add_api_key(self, api_key: str, user_id: int | None = None) -> int | None:
+        """Accept `api_key` from now on, acting as `user_id` (default: the fixture key's user), who
+        must be a member of the team; the user it acts as."""
+        if not isinstance(api_key, str) or not api_key.startswith("cal_") or len(api_key) < 12:
+            raise ValueError("api_key: a Cal.com key starts with cal_ (docs/reference/calcom.md §1.1)")
+        with self.lock:
+            user = self.api_key_user_id if user_id is None else int(user_id)
+            if user is not None and user not in self.members:
+                raise ValueError(f"user_id {user} is not a member of the team")
+            self.api_keys[api_key] = user
+            return user
+
+    def revoke_api_key(self, api_key: str) -> bool:
+        """Cal.com refuses a deleted key from then on (401); False when it was not known."""
+        with self.lock:
+            return self.api_keys.pop(api_key, _MISSING) is not _MISSING
+
+    def knows_api_key(self, api_key: str) -> bool:
+        with self.lock:
+            return api_key in self.api_keys
 
     def _event_type_from_fixture(self, raw: dict[str, Any]) -> EventType:
         scheduling = SCHEDULING_TYPES.get(str(_pick(raw, "scheduling_type", "schedulingType", default="")))

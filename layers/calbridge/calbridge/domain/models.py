@@ -150,6 +150,9 @@ class Company(_Model):
     # Confirmations (docs/adr/0029-confirmations.md): an SMS with time and code to the caller's
     # number besides the e-mail, where the company enables it.
     sms_confirmations: bool = False
+    # Whose Cal.com API key its calls use (docs/adr/0030-calcom-credential-per-company.md): the
+    # platform's, or its own in Secrets Manager (<CALCOM_COMPANY_KEY_PREFIX><company_id>).
+    calcom_credential: Literal["platform", "own"] = "platform"
 
     @field_validator("retell_agent_ids")
     @classmethod

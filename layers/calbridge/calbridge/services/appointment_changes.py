@@ -248,7 +248,7 @@ class AppointmentChanges:
 
     def cancel_hold(self, step: CancelHoldInput) -> CancelHoldResult:
         """Cancel one Cal.com booking. Refused because it is cancelled already: done (read back)."""
-        calcom = self._calcom()
+        calcom = self._calcom().for_company(step.company_id)
         try:
             calcom.cancel_booking(step.uid, step.reason)
         except CalcomRejected:

@@ -396,7 +396,7 @@ class AvailabilityService:
         (its request's timeouts end with the deadline too, so no thread outlives the answer)."""
         if not wanted:
             return {}, []
-        calcom = self._calcom.until(deadline)
+        calcom = self._calcom.for_company(company.company_id).until(deadline)
         pool = ThreadPoolExecutor(
             max_workers=min(self._limits.concurrency, len(wanted)), thread_name_prefix="calcom-slots"
         )

@@ -295,7 +295,7 @@ class BookingSaga:
         from calbridge.adapters.calcom.models import AttendeeInput, CreateBookingRequest
 
         request, hold = step.request, step.request.hold
-        calcom = self._calcom()
+        calcom = self._calcom().for_company(request.company_id)
         if step.retry > 0:
             existing = self._find_own(calcom, request.company_id, request.booking_id, hold)
             if existing is not None:
@@ -530,7 +530,7 @@ class BookingSaga:
         return report
 
     def _cancel_all(self, plan: BookingPlan, items: list[dict[str, Any]], report: CompensationReport) -> None:
-        calcom = self._calcom()
+        calcom = self._calcom().for_company(plan.company_id)
         listed = calcom.list_bookings(
             event_type_ids=plan.event_type_ids,
             after_start=plan.start,

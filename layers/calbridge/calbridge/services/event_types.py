@@ -373,7 +373,7 @@ class EventTypeProvisioner:
                 company,
                 team_id,
                 self._hosts(company.company_id),
-                _Lookup(self._calcom, team_id, None),
+                _Lookup(self._calcom.for_company(company.company_id), team_id, None),
                 report,
                 repair=repair,
                 create=repair if create_missing is None else create_missing,
@@ -402,17 +402,18 @@ class EventTypeProvisioner:
         entries: dict[str, list[EventMapEntry]] = {}
         for entry in self._event_map.list(company.company_id):
             entries.setdefault(entry.service_id, []).append(entry)
+        calcom = self._calcom.for_company(company.company_id)
         try:
             snapshot = team_event_types
             if snapshot is None:
-                snapshot = self._calcom.list_team_event_types(team_id)
-            lookup = _Lookup(self._calcom, team_id, snapshot)
+                snapshot = calcom.list_team_event_types(team_id)
+            lookup = _Lookup(calcom, team_id, snapshot)
         except (CalcomError, InvalidConfiguration) as exc:
             # Each event type then asks by slug, and fails on its own if Cal.com is still failing.
             logger.warning(
                 "listing the team's event types failed", company_id=company.company_id, reason=str(exc)
             )
-            lookup = _Lookup(self._calcom, team_id, None)
+            lookup = _Lookup(calcom, team_id, None)
         run = _Run(
             self,
             company,
@@ -472,7 +473,7 @@ class _Run:
         repair: bool,
         create: bool,
     ) -> None:
-        self._calcom = provisioner._calcom
+        self._calcom = provisioner._calcom.for_company(company.company_id)
         self._event_map = provisioner._event_map
         self._clock = provisioner._clock
         self._company = company

@@ -206,7 +206,7 @@ class Reconciler:
         event_types = self._event_type_ids(company.company_id)
         appointments = self.records.appointments(company.company_id)
         guard = RequestGuard(deadline, self._pacer)
-        calcom = self._calcom().guarded(guard)
+        calcom = self._calcom().for_company(company.company_id).guarded(guard)
         bookings: dict[str, CalcomBookingSeen] = {}
         for start in range(0, len(event_types), EVENT_TYPES_PER_LISTING):
             listed = calcom.list_bookings(

@@ -185,7 +185,7 @@ class TeamSync:
         try:
             company = self._company(company_id, report)
             if company is not None:
-                run = _Run(company, report, deadline, self._calcom.guarded(guard))
+                run = _Run(company, report, deadline, self._calcom.for_company(company_id).guarded(guard))
                 self._run(run)
         except DeadlineExceeded as exc:
             report.status = "partial"

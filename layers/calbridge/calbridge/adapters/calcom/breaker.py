@@ -3,7 +3,8 @@
 The seeds' numbers (docs/seeds/phases-3-8-quality-roadmap.md, Phase 3 "circuit_breaker"): it
 opens after 5 failures within 60 s, lets one probe through after 30 s (half-open), and the probe's
 answer closes it or opens it for another 30 s. One breaker per Cal.com API key (every company
-shares the key, and so its rate limit and its outages), keyed by a hash of the key.
+on that key shares its rate limit and its outages; a company with its own key has its own
+breaker, docs/adr/0030), keyed by a hash of the key.
 
 What counts as a failure: Cal.com unavailable (5xx, timeout, connection error, an answer that is no
 JSON object: `CalcomUnavailable`) and `RateLimited`. An answer about our request (`SlotUnavailable`,
@@ -23,6 +24,7 @@ then keeps its last view (logged).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
 import time
@@ -302,6 +304,14 @@ class CalcomBreaker:
             raise
         self._succeeded(admission)
         return answer
+
+    def for_key(self, api_key_provider: Callable[[], str]) -> Self:
+        """A view of this breaker for the key `api_key_provider` gives (a company's own,
+        docs/adr/0030): it shares this one's views, each kept under its key's hash, so one key's
+        open breaker never refuses another key's calls."""
+        view = copy.copy(self)
+        view._api_key = api_key_provider
+        return view
 
     def forget(self) -> None:
         """Drop this container's views (tests that empty the tables)."""

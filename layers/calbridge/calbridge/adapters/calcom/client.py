@@ -24,6 +24,9 @@ Design choices, all from docs/reference/calcom.md:
 - A caller with a time budget (a tool call, docs/adr/0026-tool-call-budget.md) uses a view `until`
   its deadline: every request's timeouts are cut to the time left, so no thread outlives the
   answer, and no request is sent with less than MIN_REQUEST_S left.
+- Every call is made for one company, through the view `for_company(company_id)`: its requests
+  carry that company's key (its own or the platform's, from `company_key_provider`), and pass the
+  breaker and the rate limiter of that key (docs/adr/0030-calcom-credential-per-company.md).
 """
 
 from __future__ import annotations
@@ -98,8 +101,10 @@ class CalcomClient:
         transport: httpx.BaseTransport | None = None,
         breaker: Breaker | None = None,
         rate_limiter: RateLimiter | None = None,
+        company_key_provider: Callable[[str], str] | None = None,
     ) -> None:
         self._api_key = api_key_provider
+        self._company_key = company_key_provider
         self._versions = versions or CalcomApiVersions()
         self._http = httpx.Client(
             base_url=_api_host(base_url),
@@ -122,6 +127,7 @@ class CalcomClient:
         transport: httpx.BaseTransport | None = None,
         breaker: Breaker | None = None,
         rate_limiter: RateLimiter | None = None,
+        company_key_provider: Callable[[str], str] | None = None,
     ) -> Self:
         """Build from environment settings; write and pool timeouts follow read and connect."""
         read, connect = settings.calcom_read_timeout_s, settings.calcom_connect_timeout_s
@@ -133,6 +139,7 @@ class CalcomClient:
             transport=transport,
             breaker=breaker,
             rate_limiter=rate_limiter,
+            company_key_provider=company_key_provider,
         )
 
     def guarded(self, guard: RequestGuard) -> Self:
@@ -151,6 +158,31 @@ class CalcomClient:
         client's connection pool: close only the original."""
         view = copy.copy(self)
         view._deadline = deadline
+        return view
+
+    def for_company(self, company_id: str) -> Self:
+        """A view of this client whose requests carry the company's API key, read per request
+        (`company_key_provider(company_id)`, which caches: a rotated key is used once its cache
+        runs out), through the breaker and rate limiter of that key. A client built without a
+        company key provider has one key for every company: the view is the client itself. It
+        shares this client's connection pool: close only the original."""
+        if self._company_key is None:
+            return self
+        company_key = self._company_key
+
+        def api_key() -> str:
+            return company_key(company_id)
+
+        return self.with_api_key(api_key)
+
+    def with_api_key(self, api_key_provider: Callable[[], str]) -> Self:
+        """A view of this client whose requests carry the key `api_key_provider` gives, through
+        that key's breaker and rate limiter (a stateless test double is kept as it is). It shares
+        this client's connection pool: close only the original."""
+        view = copy.copy(self)
+        view._api_key = api_key_provider
+        view._breaker = _for_key(self._breaker, api_key_provider)
+        view._rate_limiter = _for_key(self._rate_limiter, api_key_provider)
         return view
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -319,6 +351,13 @@ class CalcomClient:
     def delete_team_event_type(self, team_id: int, event_type_id: int) -> None:
         self._send("DELETE", f"/v2/teams/{team_id}/event-types/{event_type_id}", self._versions.teams)
 
+    def check_team_access(self, team_id: int) -> None:
+        """One cheap request that only a key able to see the team answers: the first membership
+        of the team (a key Cal.com does not know: 401, CalcomRejected; another team's key: 403)."""
+        self._send(
+            "GET", f"/v2/teams/{team_id}/memberships", self._versions.teams, params={"take": 1, "skip": 0}
+        )
+
     # --- user event types (cal-api-version: event_types) ---------------------------------------
 
     def list_user_event_types(self, username: str) -> list[UserEventType]:
@@ -453,6 +492,13 @@ class CalcomClient:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _for_key[Part](part: Part, api_key_provider: Callable[[], str]) -> Part:
+    """The breaker's or rate limiter's view for another key (their `for_key`); a part that keeps
+    no state per key (a test's double) serves every key as it is."""
+    for_key = getattr(part, "for_key", None)
+    return part if for_key is None else for_key(api_key_provider)
 
 
 def _report_contract_error(method: str, path: str, error: CalcomContractError) -> None:

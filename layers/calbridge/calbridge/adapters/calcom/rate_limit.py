@@ -1,7 +1,8 @@
 """Cal.com's per-key rate limit, kept by every container together through DynamoDB (docs/adr/0027).
 
 Cal.com allows 120 requests per 60 s per API key and blocks the key for 60 s on the request over
-it (docs/reference/calcom.md §1.3); every company shares our one key. Its window starts at the
+it (docs/reference/calcom.md §1.3); the companies on the platform key share it, a company with
+its own key (docs/adr/0030) has its own budget, kept under that key's hash. Its window starts at the
 key's first request, not on the minute, so what must hold is: no 60 s interval, wherever it
 starts, carries more than `limit` of our requests (default 100: headroom for clock skew, the
 network and anyone else using the key).
@@ -28,11 +29,12 @@ unpaced (logged). The item lives beside the breaker's in LeasesTable (partition 
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Self
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -173,11 +175,26 @@ def rate_limit_key(api_key: str) -> str:
     return "ratelimit#" + api_key_hash(api_key)
 
 
+@dataclass
+class _KeyPermits:
+    """This container's permits and view of one key's budget."""
+
+    taking: threading.Lock = field(default_factory=threading.Lock)  # one batch from the store at a time
+    permits: int = 0
+    permits_until: float = 0.0
+    wanted: int = 1  # the next batch: grows while batches are used up, shrinks when they lapse
+    demand: int = 0  # callers in this container waiting for a permit of the key now
+    tat_seen: float = 0.0
+    episode: bool = False  # a wait already logged, until a caller gets a permit at once
+
+
 class CalcomRateLimiter:
     """Hands out the container's share of the key's permits (`CalcomClient(rate_limiter=...)`).
 
     Thread-safe; one per container (services/wiring.py): a fan-out's requests share one batch,
-    and one thread at a time takes a batch from the store while the others wait for it.
+    and one thread at a time takes a batch from the store while the others wait for it. Each key
+    (the platform's, a company's own: `for_key`) has its own permits, batch and wait: one key's
+    exhausted budget never holds back another's requests.
     """
 
     def __init__(
@@ -194,112 +211,116 @@ class CalcomRateLimiter:
         self._policy = policy or RatePolicy()
         self._clock = clock  # wall clock: `tat` is compared across containers
         self._sleep = sleep
-        self._lock = threading.Lock()  # the fields below
-        self._taking = threading.Lock()  # one batch from the store at a time
-        self._permits = 0
-        self._permits_until = 0.0
-        self._wanted = 1  # the next batch: grows while batches are used up, shrinks when they lapse
-        self._demand = 0  # callers in this container waiting for a permit now
-        self._tat_seen = 0.0
+        self._lock = threading.Lock()  # every key's _KeyPermits fields
+        self._by_key: dict[str, _KeyPermits] = {}
         self._keys: dict[str, str] = {}
-        self._episode = False  # a wait already logged, until a caller gets a permit at once
 
     @property
     def policy(self) -> RatePolicy:
         return self._policy
+
+    def for_key(self, api_key_provider: Callable[[], str]) -> Self:
+        """A view of this limiter for the key `api_key_provider` gives (a company's own): it shares
+        this one's per-key permits, so every view of the same key draws on one batch."""
+        view = copy.copy(self)
+        view._api_key = api_key_provider
+        return view
 
     def acquire(self, max_wait_s: float | None = None) -> float:
         """One permit for one request, waiting at most `max_wait_s` (default: the policy's
         wait_s); the seconds waited. Raises CalcomPaced when none is due within that time."""
         budget = self._policy.wait_s if max_wait_s is None else max(max_wait_s, 0.0)
         started = self._clock()
+        key = self._key()
         with self._lock:
-            self._demand += 1
+            local = self._by_key.setdefault(key, _KeyPermits())
+            local.demand += 1
         waited = False
         try:
             while True:
-                if self._take_local():
-                    return self._granted(started, waited)
+                if self._take_local(local):
+                    return self._granted(local, started, waited)
                 left = started + budget - self._clock()
-                if not self._taking.acquire(timeout=max(left, 0.0)):
-                    raise self._refused(self._due_in(self._clock()), budget)
+                if not local.taking.acquire(timeout=max(left, 0.0)):
+                    raise self._refused(local, self._due_in(local, self._clock()), budget)
                 try:
-                    if self._take_local():
-                        return self._granted(started, waited)
-                    due_in = self._take_batch()
+                    if self._take_local(local):
+                        return self._granted(local, started, waited)
+                    due_in = self._take_batch(key, local)
                 finally:
-                    self._taking.release()
+                    local.taking.release()
                 if due_in is None:
-                    return self._granted(started, waited)
+                    return self._granted(local, started, waited)
                 if due_in > started + budget - self._clock():
-                    raise self._refused(due_in, budget)
-                self._episode_starts(due_in)
+                    raise self._refused(local, due_in, budget)
+                self._episode_starts(local, due_in)
                 waited = True
                 self._sleep(due_in)
         finally:
             with self._lock:
-                self._demand -= 1
+                local.demand -= 1
 
     def forget(self) -> None:
-        """Drop this container's permits and view (tests that empty the tables)."""
+        """Drop this container's permits and views of every key (tests that empty the tables)."""
         with self._lock:
-            self._permits, self._permits_until, self._tat_seen, self._wanted = 0, 0.0, 0.0, 1
+            for local in self._by_key.values():
+                local.permits, local.permits_until, local.tat_seen, local.wanted = 0, 0.0, 0.0, 1
 
     # ------------------------------------------------------------------ permits
 
-    def _take_local(self) -> bool:
+    def _take_local(self, local: _KeyPermits) -> bool:
         with self._lock:
             now = self._clock()
-            if self._permits > 0 and now < self._permits_until:
-                self._permits -= 1
-                if self._permits == 0:  # the batch was used up in time: a bigger one next time
-                    self._wanted = min(self._wanted * 2, self._policy.batch)
+            if local.permits > 0 and now < local.permits_until:
+                local.permits -= 1
+                if local.permits == 0:  # the batch was used up in time: a bigger one next time
+                    local.wanted = min(local.wanted * 2, self._policy.batch)
                 return True
-            if self._permits > 0:  # lapsed unused: this container needs fewer at a time
-                self._wanted = max(1, self._wanted - self._permits)
-                self._permits = 0
+            if local.permits > 0:  # lapsed unused: this container needs fewer at a time
+                local.wanted = max(1, local.wanted - local.permits)
+                local.permits = 0
             return False
 
-    def _take_batch(self) -> float | None:
+    def _take_batch(self, key: str, local: _KeyPermits) -> float | None:
         """Take a batch from the store, keeping one permit for the caller: None when taken, else
         the seconds until one is due. A store failure lets the request go unpaced."""
-        key, now = self._key(), self._clock()
+        now = self._clock()
         with self._lock:
-            wanted = min(max(self._wanted, self._demand), self._policy.batch)
-            busy = self._tat_seen > now
+            wanted = min(max(local.wanted, local.demand), self._policy.batch)
+            busy = local.tat_seen > now
         try:
             grant = self._store.take(key, wanted, now, self._policy, busy=busy)
         except StoreUnavailable:
             logger.warning("Cal.com rate limit unreadable: this request goes out unpaced")
             return None
         with self._lock:
-            self._tat_seen = grant.tat
+            local.tat_seen = grant.tat
             if grant.granted == 0:
-                return self._due_in(now)
-            self._permits = grant.granted - 1
-            self._permits_until = now + PERMIT_S
-            if self._permits == 0 and grant.granted == wanted:
-                self._wanted = min(self._wanted * 2, self._policy.batch)
+                return self._due_in(local, now)
+            local.permits = grant.granted - 1
+            local.permits_until = now + PERMIT_S
+            if local.permits == 0 and grant.granted == wanted:
+                local.wanted = min(local.wanted * 2, self._policy.batch)
         return None
 
-    def _due_in(self, now: float) -> float:
+    def _due_in(self, local: _KeyPermits, now: float) -> float:
         """Seconds until one permit fits, from the last view of `tat` (never a busy loop)."""
-        due = self._tat_seen + self._policy.interval_s - self._policy.tolerance_s - now
+        due = local.tat_seen + self._policy.interval_s - self._policy.tolerance_s - now
         return max(due, 0.01)
 
     # ------------------------------------------------------------------ logs, metrics, keys
 
-    def _granted(self, started: float, waited: bool) -> float:
+    def _granted(self, local: _KeyPermits, started: float, waited: bool) -> float:
         if not waited:  # a permit at once: whatever wait episode there was is over
             with self._lock:
-                self._episode = False
+                local.episode = False
         return self._clock() - started
 
-    def _episode_starts(self, due_in: float) -> None:
-        """One warning per wait episode (from the first caller kept waiting or refused to the
-        next one served at once), however many callers wait in it."""
+    def _episode_starts(self, local: _KeyPermits, due_in: float) -> None:
+        """One warning per wait episode of a key (from the first caller kept waiting or refused to
+        the next one served at once), however many callers wait in it."""
         with self._lock:
-            first, self._episode = not self._episode, True
+            first, local.episode = not local.episode, True
         if first:
             logger.warning(
                 "Cal.com rate limit reached: requests wait for a permit",
@@ -308,8 +329,8 @@ class CalcomRateLimiter:
                 window_s=WINDOW_S,
             )
 
-    def _refused(self, due_in: float, budget: float) -> CalcomPaced:
-        self._episode_starts(due_in)
+    def _refused(self, local: _KeyPermits, due_in: float, budget: float) -> CalcomPaced:
+        self._episode_starts(local, due_in)
         metrics.add_metric(name="CalcomPaced", unit=MetricUnit.Count, value=1)
         return CalcomPaced(
             f"not sent: Cal.com's rate limit ({self._policy.limit} a minute) has no permit "
