@@ -27,7 +27,6 @@ from calbridge.observability import logger, metrics, tracer
 from calbridge.services.confirmations import ConfirmationJob
 from calbridge.services.wiring import confirmations
 
-sender = confirmations()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
@@ -44,7 +43,7 @@ def send(record: SQSRecord) -> dict[str, Any] | None:
         )
         metrics.add_metric(name="ConfirmationJobsRejected", unit=MetricUnit.Count, value=1)
         return None
-    return sender.send(job).model_dump(mode="json")
+    return confirmations().send(job).model_dump(mode="json")
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -56,5 +55,6 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         logger.warning("notifications event rejected: no SQS records")
         metrics.add_metric(name="ConfirmationJobsRejected", unit=MetricUnit.Count, value=1)
         return {"batchItemFailures": []}
-    sender.register_lambda_context(context)
+    # Built by the first invocation (cached): a missing CONFIRMATION_SENDER fails it loudly.
+    confirmations().register_lambda_context(context)
     return process_partial_response(event=event, record_handler=send, processor=processor, context=context)

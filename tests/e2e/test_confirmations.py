@@ -4,9 +4,11 @@ NotificationsFunction sends it through moto's SES (and SNS), where the local sta
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from email.message import EmailMessage
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +25,7 @@ CALL = {
 }
 ANNA = "anna.schmidt@example.com"
 SENDER = "termine@calbridge.example"
+EVENTS = Path(__file__).parents[2] / "events"
 
 
 def tool(retell, name: str, **args) -> dict:
@@ -207,3 +210,25 @@ def test_a_body_that_is_no_job_is_dropped(fresh, body):
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
         "Attributes"
     ] == {"ApproximateNumberOfMessages": "0"}
+
+
+def test_the_sample_event_confirms_the_invoke_seeded_appointment(stack):
+    """events/notifications_sqs_batch.json, as `make invoke FN=NotificationsFunction` runs it: the
+    stack seeded as `python -m local invoke` seeds it, whose booked sample has an e-mail address."""
+    from local.seed import seed_invoke_samples
+    from tests.conftest import reseed
+
+    stack.reset()
+    importlib.import_module("calbridge.services.wiring").host_resolver().clear()
+    seed_invoke_samples(stack)
+    try:
+        event = json.loads((EVENTS / "notifications_sqs_batch.json").read_text("utf-8"))
+        result = stack.invoke("NotificationsFunction", event)
+        assert result.function_error is None, result.payload
+        assert result.json() == {"batchItemFailures": []}
+        (mail,) = stack.sent_mail()
+        assert mail["To"].addresses[0].addr_spec == "marie.schulz@example.com"
+        _, lines = calendar_of(mail)
+        assert lines.count("BEGIN:VEVENT") == 4
+    finally:
+        reseed(stack)
