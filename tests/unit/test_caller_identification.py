@@ -176,3 +176,10 @@ def test_a_cancel_left_half_done_can_be_cancelled_again_but_not_moved():
     assert half.changeable(now, cancelling=True)
     assert not half.changeable(now)
     assert not half.model_copy(update={"status": "cancelled"}).changeable(now, cancelling=True)
+
+
+def test_the_companys_country_reads_a_national_number_before_the_dialled_ones():
+    # A German salon reached over a UK forwarding number: "0151 …" is still a German mobile.
+    assert phone_in_country("0151 1234 5678", "+442079460000", "DE") == "+4915112345678"
+    assert phone_in_country("0151 1234 5678", None, "DE") == "+4915112345678"
+    assert phone_in_country("+43 1 2345678", "+4930123456789", "DE") == "+4312345678"

@@ -146,6 +146,35 @@ def test_unknown_time_zone_is_rejected():
 
 
 @pytest.mark.parametrize(
+    ("branches", "message"),
+    [
+        ([{"branch_id": "a", "name": "A"}, {"branch_id": "a", "name": "B"}], "branch id is listed twice"),
+        (
+            [
+                {"branch_id": "a", "name": "A", "phone_numbers": ["+4940555555"]},
+                {"branch_id": "b", "name": "B", "phone_numbers": ["+49 40 555555"]},
+            ],
+            "phone number is listed twice",
+        ),
+        (
+            [{"branch_id": "a", "name": "A", "phone_numbers": [f"+49405555{n:02d}" for n in range(26)]}],
+            "at most 25 phone numbers",
+        ),
+        ([], "at least 1 item"),
+    ],
+)
+def test_a_companys_branches_and_numbers_are_distinct_and_few_enough_for_one_transaction(branches, message):
+    with pytest.raises(ValidationError, match=message):
+        Company.model_validate({**FIXTURE["company"], "branches": branches})
+
+
+def test_a_country_is_two_capital_letters():
+    with pytest.raises(ValidationError, match="pattern"):
+        Company.model_validate({**FIXTURE["company"], "country": "Germany"})
+    assert Company.model_validate({**FIXTURE["company"], "country": "DE"}).country == "DE"
+
+
+@pytest.mark.parametrize(
     ("weekly", "message"),
     [
         ({"0": [["18:00", "09:00"]]}, "closes at 09:00:00 before it opens"),

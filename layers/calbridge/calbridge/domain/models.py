@@ -114,13 +114,19 @@ class OpeningHours(_Model):
         return any(opens <= at < closes for opens, closes in self.intervals(weekday))
 
 
+MAX_PHONE_NUMBERS = 25
+
+
 class Company(_Model):
     company_id: EntityId
     name: str = Field(min_length=1)
     timezone: TimeZoneName
     language: Language = "de"
-    calcom_team_id: int | None = None
-    branches: list[Branch] = Field(min_length=1)
+    # ISO 3166-1 alpha-2: where a caller's national number ("0151 …") is read (services/tools.py);
+    # None: in the country of the dialled number.
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    calcom_team_id: int | None = Field(default=None, gt=0)
+    branches: list[Branch] = Field(min_length=1, max_length=50)
     # Host resolution links a Cal.com host automatically at or above this confidence.
     host_match_threshold: int = Field(default=75, ge=0, le=100)
     # How far ahead callers may book.
@@ -160,6 +166,21 @@ class Company(_Model):
         if len(set(agent_ids)) != len(agent_ids):
             raise ValueError("an agent id is listed twice")
         return agent_ids
+
+    @field_validator("branches")
+    @classmethod
+    def _distinct_branches(cls, branches: list[Branch]) -> list[Branch]:
+        ids = [b.branch_id for b in branches]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a branch id is listed twice")
+        numbers = [n for b in branches for n in b.phone_numbers]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("a phone number is listed twice")
+        if len(numbers) > MAX_PHONE_NUMBERS:
+            # The company, its routes and the routes it gives up are one DynamoDB transaction
+            # (at most 100 items): 1 + 2 × 25 numbers + 2 × 20 agent ids stays within it.
+            raise ValueError(f"at most {MAX_PHONE_NUMBERS} phone numbers per company")
+        return branches
 
     def branch(self, branch_id: str) -> Branch | None:
         return next((b for b in self.branches if b.branch_id == branch_id), None)
@@ -257,18 +278,20 @@ class Service(_Model):
         return sum(s.gap_after for s in self.segments)
 
 
-def phone_in_country(value: str, home: str | None) -> str:
+def phone_in_country(value: str, home: str | None, country: str | None = None) -> str:
     """A number as a caller says it, in E.164: an international one as `normalize_phone` reads
-    it ('+43 1 2345678' stays Austrian), a national one ('030 1234567', '0151 1234 5678') in the
-    country of `home` (an E.164 number, e.g. the salon's: libphonenumber's region of that number).
-    Without a usable `home` (None, a SIP address) only international numbers are read. ValueError
-    when `value` is no valid number there."""
+    it ('+43 1 2345678' stays Austrian), a national one ('030 1234567', '0151 1234 5678') in
+    `country` (ISO 3166, the company's) or else in the country of `home` (an E.164 number, e.g.
+    the salon's: libphonenumber's region of that number). Without either (None, a SIP address)
+    only international numbers are read. ValueError when `value` is no valid number there."""
     import phonenumbers  # lazily, as in _phone_number
 
-    try:
-        home_number = normalize_phone(home or "")
-    except ValueError:
-        region = None
-    else:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(home_number))
+    region = country
+    if region is None:
+        try:
+            home_number = normalize_phone(home or "")
+        except ValueError:
+            region = None
+        else:
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(home_number))
     return _phone_number(value, region)

@@ -161,6 +161,19 @@ def not_bookable_by_phone(lang: Language) -> str:
     return "I can't book that service on the phone yet. Would you like us to call you back?"
 
 
+def salon_not_taking_calls(lang: Language) -> str:
+    """The company is switched off (Company.active): no tool does anything for its calls."""
+    if lang == "de":
+        return (
+            "Über diese Nummer nimmt der Salon im Moment leider keine Termine an. "
+            "Bitte wenden Sie sich direkt an den Salon."
+        )
+    return (
+        "I'm sorry, the salon is not taking appointments on this line at the moment. "
+        "Please contact the salon directly."
+    )
+
+
 def spoken_time(moment: datetime, lang: Language) -> str:
     """A local time as said: '14:00 Uhr' / '2:00 pm'."""
     if lang == "de":

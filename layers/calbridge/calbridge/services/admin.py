@@ -408,9 +408,16 @@ def apply_settings(company: Company, data: Any) -> tuple[Company, list[str]]:
         if name not in COMPANY_SETTINGS:
             why = "read-only" if name in Company.model_fields else "unknown setting"
             raise InvalidRequest(f"{name}: {why}; the settings are {', '.join(COMPANY_SETTINGS)}", field=name)
-    merged = {**company.model_dump(mode="json"), **data}
+    updated = validate_company({**company.model_dump(mode="json"), **data})
+    return updated, [name for name in COMPANY_SETTINGS if getattr(updated, name) != getattr(company, name)]
+
+
+def validate_company(data: dict[str, Any]) -> Company:
+    """`data` (parsed JSON) as a whole Company, with JSON's strict types: `true`, not "yes" or 1;
+    50, not "50" or 50.0. The first problem is an InvalidRequest naming its field (and how many
+    more there are)."""
     try:
-        updated = Company.model_validate_json(json.dumps(merged), strict=True)
+        return Company.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
@@ -421,7 +428,6 @@ def apply_settings(company: Company, data: Any) -> tuple[Company, list[str]]:
             + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""),
             field=str(first["loc"][0]) if first["loc"] else "body",
         ) from exc
-    return updated, [name for name in COMPANY_SETTINGS if getattr(updated, name) != getattr(company, name)]
 
 
 # ------------------------------------------------------------------ views

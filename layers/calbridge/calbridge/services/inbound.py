@@ -44,6 +44,10 @@ class InboundRouting:
             metrics.add_metric(name="InboundUnknownNumber", unit=MetricUnit.Count, value=1)
             return UNKNOWN_NUMBER_ANSWER
         company = self._companies.get(route.company_id)
+        if not company.active:  # switched off by an admin: the "no salon" answer, nothing deleted
+            logger.info("inbound call to a deactivated company", company_id=company.company_id)
+            metrics.add_metric(name="InboundCompanyInactive", unit=MetricUnit.Count, value=1)
+            return UNKNOWN_NUMBER_ANSWER
         branch = company.branch(route.branch_id)
         services = self._services.list(company.company_id)
         staff = self._staff.list(company.company_id)

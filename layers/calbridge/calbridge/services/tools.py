@@ -304,6 +304,10 @@ class ToolCalls:
                 "list the agent id in the company's retell_agent_ids"
             )
         company = tenant.company
+        if not company.active:
+            metrics.add_metric(name="ToolCallCompanyInactive", unit=MetricUnit.Count, value=1)
+            logger.info("tool call for a deactivated company", company_id=company.company_id)
+            return refusal(phrasing.salon_not_taking_calls(company.language), "company_inactive")
         logger.info(
             "tool call",
             tool=request.name,
@@ -870,7 +874,7 @@ class ToolCalls:
             return None
         home = call.to_number or next((n for b in company.branches for n in b.phone_numbers), None)
         try:
-            return phone_in_country(value, home)
+            return phone_in_country(value, home, company.country)
         except ValueError:
             return None
 

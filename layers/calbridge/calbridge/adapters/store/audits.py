@@ -21,6 +21,7 @@ from calbridge.adapters.store.models import MappingAuditRecord, conditional_writ
 from calbridge.errors import StoreUnavailable
 
 _UNAVAILABLE = "the audit store is unavailable"
+AUDIT_SUBJECTS = ("company", "calcom-credential", "erasure")
 
 
 class AdminAudit(BaseModel):

@@ -114,6 +114,13 @@ class CompanyRepository:
         except PynamoDBException as exc:
             raise StoreUnavailable("the company store is unavailable") from exc
 
+    def all(self) -> list[Company]:
+        """Every company, for the platform's admins (a Scan: one small item per company)."""
+        try:
+            return [_to_domain(record, Company) for record in CompanyRecord.scan()]
+        except PynamoDBException as exc:
+            raise StoreUnavailable(_UNAVAILABLE) from exc
+
     def route_for(self, dialled_number: str) -> PhoneRoute | None:
         """The company/branch a dialled number answers for, or None if nobody claims it."""
         try:
