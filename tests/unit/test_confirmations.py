@@ -9,8 +9,9 @@ import email.policy
 from datetime import UTC, datetime
 
 import pytest
+from botocore.exceptions import ClientError
 
-from calbridge.adapters.notify import mime_message
+from calbridge.adapters.notify import Mailer, SmsSender, mime_message
 from calbridge.domain.confirmation_text import (
     Confirmation,
     ConfirmationEvent,
@@ -20,6 +21,7 @@ from calbridge.domain.confirmation_text import (
     subject,
 )
 from calbridge.domain.ics import Party, build_calendar, escape_text, fold
+from calbridge.errors import ConfirmationNotSent
 from calbridge.services.confirmations import ConfirmationJob, calendar_entries
 
 SALON = Party(name="Salon Demo", email="termine@calbridge.example")
@@ -242,3 +244,38 @@ def test_a_job_names_no_personal_data_and_keys_each_channel_apart():
     assert job.once_key("email") != job.once_key("sms")
     moved = job.model_copy(update={"event": ConfirmationEvent.RESCHEDULED, "change_id": "bk_2"})
     assert moved.once_key("email") != job.once_key("email")
+
+
+class _Refusing:
+    def send_email(self, **_):
+        raise ClientError(
+            {"Error": {"Code": "MessageRejected", "Message": "not verified: anna@example.com"}},
+            "SendEmail",
+        )
+
+
+class _Recording:
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def publish(self, **params):
+        self.calls.append(params)
+        return {"MessageId": "m-1"}
+
+
+def test_a_refused_mail_is_confirmation_not_sent_without_the_address():
+    with pytest.raises(ConfirmationNotSent) as refused:
+        Mailer(lambda: _Refusing()).send_raw(SALON.email, b"raw")
+    assert "MessageRejected" in str(refused.value) and "anna@example.com" not in str(refused.value)
+
+
+def test_an_sms_is_transactional_and_carries_the_sender_id():
+    client = _Recording()
+    assert SmsSender("SalonDemo", lambda: client).send("+4915112345678", "text") == "m-1"
+    (call,) = client.calls
+    assert call["PhoneNumber"] == "+4915112345678" and call["Message"] == "text"
+    attributes = call["MessageAttributes"]
+    assert attributes["AWS.SNS.SMS.SMSType"]["StringValue"] == "Transactional"
+    assert attributes["AWS.SNS.SMS.SenderID"]["StringValue"] == "SalonDemo"
+    SmsSender(None, lambda: client).send("+4915112345678", "text")
+    assert "AWS.SNS.SMS.SenderID" not in client.calls[1]["MessageAttributes"]

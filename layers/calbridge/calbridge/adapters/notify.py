@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from calbridge.errors import ConfirmationNotSent
+from calbridge.observability import redact_text
 
 _client_lock = threading.Lock()  # botocore sessions are not thread-safe while they build a client
 
@@ -92,9 +93,10 @@ class SmsSender:
 
 
 def _reason(exc: Exception) -> str:
+    """SES's and SNS's messages may name the recipient: masked, as in every log line."""
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip()
+        return redact_text(f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip())
     return type(exc).__name__
 
 
