@@ -265,3 +265,47 @@ def test_the_sample_events_answer_on_the_stack(fresh):
     assert status == 200 and exported["identified_by"] == "phone" and exported["calls"] == []
     status, erased = invoke("erase_customer_data")
     assert status == 200 and erased["identified_by"] == "email" and set(erased["counts"].values()) == {0}
+
+
+def test_stamping_the_retention_reads_no_company_on_a_warm_path(fresh, retell):
+    """The writers take the retention from the cached company the call and the booking read anyway."""
+    from local.bench import dynamodb_calls
+
+    first = placed("call_warm_first", PHONE)
+    whole_call(retell, first)
+    book(retell, first, "09:00", NAME, EMAIL)
+    second = placed("call_warm_second", OTHER_PHONE)
+    webhooks: list[str] = []
+    with dynamodb_calls(webhooks):
+        whole_call(retell, second)
+    # One read per event: the tenancy's own (CallRecords reads the company fresh), none more.
+    assert webhooks.count("CompaniesTable") == 3
+    booking: list[str] = []
+    with dynamodb_calls(booking) as calls:
+        book(retell, second, "15:00", OTHER_NAME)
+    assert calls and "CompaniesTable" not in booking
+    assert call_item(fresh, "call_warm_second")["expires_at"]
+
+
+def test_a_reschedule_moves_the_ttl_with_the_end(fresh, retell):
+    anna = placed("call_reschedule_ttl", PHONE)
+    code = book(retell, anna, "09:00", NAME, EMAIL)
+    before = appointment_head(fresh)
+    moved = retell.tool(
+        "reschedule_appointment",
+        {"confirmation_code": code, "new_date": next_monday(), "new_time": "15:00"},
+        anna,
+    )
+    assert moved.status_code == 200 and moved.json()["data"]["rescheduled"], moved.text
+
+    head = appointment_head(fresh)
+    end = datetime.fromisoformat(head["ends_at"]["S"].replace("Z", "+00:00"))
+    assert end - datetime.fromisoformat(before["ends_at"]["S"].replace("Z", "+00:00")) == timedelta(hours=6)
+    expected = int((end + timedelta(days=365)).timestamp())
+    kinds = ("appointment", "segment", "confirmation_code")
+    stamped = [i for i in appointment_items(fresh) if i.get("kind", {}).get("S") in kinds]
+    assert len(stamped) == 3 and {int(i["expires_at"]["N"]) for i in stamped} == {expected}
+
+
+def appointment_head(stack) -> dict[str, Any]:
+    return next(i for i in appointment_items(stack) if i.get("kind", {}).get("S") == "appointment")
