@@ -8,8 +8,9 @@ change (so "next Monday" is in summer time, and the Sunday is the change itself)
 summer time just after midnight. A failing run names its day and its failing tests.
 
 What runs: tests/unit, tests/e2e but the fault, latency and rate-limit modules listed in
-DATES_COVERED_ELSEWHERE, and the integration tests that book or read availability (all of
-tests/integration but the modules listed in CALENDAR_FREE, which never look at a date).
+DATES_COVERED_ELSEWHERE and the calendar-free ones in CALENDAR_FREE_E2E, and the integration
+tests that book or read availability (all of tests/integration but the modules listed in
+CALENDAR_FREE, which never look at a date).
 Each run uses two xdist workers; the whole sweep is `make test-clock` (and part of `make test`).
 """
 
@@ -63,12 +64,14 @@ DATES_COVERED_ELSEWHERE = (
     "test_calcom_rate_limit.py",
     "test_tool_call_budget.py",
 )
+# End-to-end modules that never look at a date: companies, branches and routing over the admin API.
+CALENDAR_FREE_E2E = ("test_admin_companies.py",)
 RUN_TIMEOUT_S = 1200
 
 
 def sweep_command() -> list[str]:
     ignored = [f"--ignore=tests/integration/{name}" for name in CALENDAR_FREE] + [
-        f"--ignore=tests/e2e/{name}" for name in DATES_COVERED_ELSEWHERE
+        f"--ignore=tests/e2e/{name}" for name in (*DATES_COVERED_ELSEWHERE, *CALENDAR_FREE_E2E)
     ]
     return [
         sys.executable,
