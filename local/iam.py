@@ -278,8 +278,10 @@ def requested_permissions(
             return [(action, f"arn:{PARTITION}:sqs:{region}:{queue_account}:{queue}")]
         if "QueueName" in params:
             return [(action, f"{arn_prefix}:{params['QueueName']}")]
-    if service == "secretsmanager" and "SecretId" in params:
-        secret = str(params["SecretId"])
+    # CreateSecret names its secret by `Name`; its resource is that secret all the same (AWS Service
+    # Authorization Reference, AWS Secrets Manager: CreateSecret, resource type Secret).
+    if service == "secretsmanager" and ("SecretId" in params or operation == "CreateSecret"):
+        secret = str(params.get("SecretId") or params.get("Name"))
         return [
             (
                 f"secretsmanager:{operation}",
