@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from calbridge.adapters.http import error_response, json_app, map_common_errors
+from calbridge.adapters.http import error_response, iam_caller, json_app, map_common_errors
 from calbridge.adapters.http import raw_body as raw_body_of
 from calbridge.adapters.parsing import parse_json, parse_model
 from calbridge.adapters.store.audits import AUDIT_SUBJECTS, AdminAuditLog
@@ -97,13 +97,7 @@ class Forbidden(CalbridgeError):
 
 def caller() -> str | None:
     """The IAM principal API Gateway authenticated (userArn; callerId or userId as a fallback)."""
-    authorizer = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
-    iam = authorizer.get("iam") or {}
-    for key in ("userArn", "callerId", "userId"):
-        value = iam.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
+    return iam_caller(app)
 
 
 def actor() -> str:
