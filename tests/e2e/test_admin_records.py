@@ -277,6 +277,14 @@ def test_one_call_has_its_full_record(admin, day):
     assert booked["appointments"][0]["appointment_id"] == appointment["appointments"][0]["appointment_id"]
 
 
+@pytest.mark.parametrize(
+    "path", ["/appointments?date=2026-03-16", "/appointments/bk_1", "/calls?date=2026-03-10", "/calls/call_1"]
+)
+def test_every_reading_route_needs_an_iam_identity(stack, path):
+    response = httpx.get(f"{stack.http_url}{SALON}{path}")
+    assert response.status_code == 403
+
+
 # ------------------------------------------------------------------ the sample events (last: they reseed)
 
 
