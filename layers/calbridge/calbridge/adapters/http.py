@@ -35,6 +35,18 @@ def raw_body(app: APIGatewayHttpResolver, limit_bytes: int) -> bytes:
     return raw
 
 
+def iam_caller(app: APIGatewayHttpResolver) -> str | None:
+    """The IAM principal API Gateway authenticated on an `AWS_IAM` route (userArn; callerId or
+    userId as a fallback); None when the request carries none."""
+    authorizer = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
+    iam = authorizer.get("iam") or {}
+    for key in ("userArn", "callerId", "userId"):
+        value = iam.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
 def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
     return Response(
         status_code=status,
