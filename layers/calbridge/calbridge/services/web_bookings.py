@@ -35,7 +35,6 @@ from calbridge.errors import (
 )
 from calbridge.observability import logger
 from calbridge.services.booking_attempts import BookingAttempts, Wish
-from calbridge.services.companies import UnknownBranch
 from calbridge.timing import Deadline
 
 if TYPE_CHECKING:
@@ -174,6 +173,8 @@ class WebBookings:
                     f"staff {request.staff_id!r} does not perform service {service.service_id!r}"
                 )
         if request.branch_id is not None and request.branch_id not in {b.branch_id for b in company.branches}:
+            from calbridge.services.companies import UnknownBranch  # the admin API's; imports the store
+
             raise UnknownBranch(f"unknown branch {request.branch_id!r}")
         start = request.start.astimezone(company.zone)
         now = self._clock().astimezone(company.zone)
@@ -222,12 +223,11 @@ class WebBookings:
         return Customer(name=given.name, email=given.email, phone=phone)
 
     def _attempt(self, wish: Wish) -> WebAnswer:
-        from calbridge.domain.booking_requests import calcom_was_down
-        from calbridge.services.booking import DEFAULT_DEFER_S, deferral_s  # the saga's module: on first use
-
         try:
             attempt = self._attempts.attempt(wish)
         except (CalcomUnavailable, RateLimited, WorkflowUnavailable) as down:
+            from calbridge.services.booking import deferral_s  # the saga's module: imported by the attempt
+
             logger.warning("web booking: calendar unavailable", error=type(down).__name__)
             raise CalendarUnavailable(
                 "the calendar is unavailable; try again", deferral_s(down, attempt=1)
@@ -240,6 +240,9 @@ class WebBookings:
             return WebAnswer(202, {"status": "running", "appointment_id": outcome.booking_id})
         if outcome.booked:
             return WebAnswer(201, self._booked(wish, outcome))
+        from calbridge.domain.booking_requests import calcom_was_down
+        from calbridge.services.booking import DEFAULT_DEFER_S
+
         if outcome.error == CalcomContractError.__name__:
             logger.error("web booking refused by Cal.com as malformed", message=outcome.message)
         elif not calcom_was_down(outcome.error, outcome.message):
