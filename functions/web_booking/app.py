@@ -24,7 +24,6 @@ from calbridge.errors import InvalidRequest, NotFound, UnknownCompany, UnknownSe
 from calbridge.observability import logger, metrics, tracer
 from calbridge.services import wiring
 from calbridge.services.booking_attempts import BookingAttempts
-from calbridge.services.companies import UnknownBranch
 from calbridge.services.web_bookings import (
     CalendarUnavailable,
     CompanyInactive,
@@ -116,11 +115,6 @@ def _unknown_service(exc: UnknownService) -> Response:
 @app.exception_handler(UnknownStaff)
 def _unknown_staff(exc: UnknownStaff) -> Response:
     return error_response(404, "unknown_staff", exc.message, field="staff_id")
-
-
-@app.exception_handler(UnknownBranch)
-def _unknown_branch(exc: UnknownBranch) -> Response:
-    return error_response(404, "unknown_branch", exc.message, field="branch_id")
 
 
 @app.exception_handler(NotFound)

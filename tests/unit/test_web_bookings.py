@@ -147,6 +147,7 @@ def test_the_wish_is_the_phone_bookings_in_the_salons_zone_without_a_call():
         ({"service_id": "old"}, UnknownService, None),  # no longer offered
         ({"staff_id": "emma-williams"}, UnknownStaff, None),  # does not perform it
         ({"staff_id": "nobody"}, UnknownStaff, None),
+        ({"branch_id": "hamburg"}, NotFound, None),
     ],
 )
 def test_a_refused_request_never_reaches_the_saga(changes, error, field):

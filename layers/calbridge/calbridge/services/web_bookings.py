@@ -173,9 +173,7 @@ class WebBookings:
                     f"staff {request.staff_id!r} does not perform service {service.service_id!r}"
                 )
         if request.branch_id is not None and request.branch_id not in {b.branch_id for b in company.branches}:
-            from calbridge.services.companies import UnknownBranch  # the admin API's; imports the store
-
-            raise UnknownBranch(f"unknown branch {request.branch_id!r}")
+            raise NotFound(f"company {company.company_id!r} has no branch {request.branch_id!r}")
         start = request.start.astimezone(company.zone)
         now = self._clock().astimezone(company.zone)
         if start <= now:
