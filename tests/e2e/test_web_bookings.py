@@ -54,8 +54,11 @@ def test_a_composite_service_is_booked_with_its_segments_and_a_code(fresh, web):
     ]
     (stored,) = appointments(fresh)
     assert stored["customer_phone"]["S"] == "+4915112345678" and "call_id" not in stored
-    # One confirmation, as a phone booking queues it (ADR 0029).
+    # One confirmation, as a phone booking queues it (ADR 0029): no call is needed for it.
     fresh.drain_queue("NotificationsQueue")
+    (mail,) = fresh.sent_mail()
+    assert mail["To"].addresses[0].addr_spec == "anna@example.com"
+    assert booked["confirmation_code"] in mail["Subject"]
 
     read = web.get(f"{BOOKINGS}/{booked['appointment_id']}")
     assert read.status_code == 200, read.text
