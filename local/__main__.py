@@ -147,6 +147,10 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         from local.events import resign  # Retell signatures expire after 5 minutes: sign anew
 
         event = resign(event)
+    if isinstance(event, dict) and event.get("routeKey") == "POST /api/companies/{company_id}/bookings":
+        from local.events import redate_web_booking  # its fixed day passes: the upcoming Monday instead
+
+        event = redate_web_booking(event)
     if isinstance(event, dict) and "x-cal-signature-256" in (event.get("headers") or {}):
         from local.calcom_events import resign as resign_calcom  # with this machine's local secret
 

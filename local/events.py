@@ -11,8 +11,11 @@ import argparse
 import copy
 import json
 import time
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from calbridge.adapters.retell.signature import sign
 from local.retell_sim import compact, retell_api_key
@@ -208,6 +211,23 @@ def resign(event: dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
         context = {**context, "timeEpoch": now_ms}
         return {**event, "headers": headers, "requestContext": context}
     return {**event, "headers": headers}
+
+
+def upcoming_monday(today: date) -> date:
+    """A Monday at least two days after `today` (the demo salon's staff work Mondays; never said
+    as "morgen")."""
+    days = (7 - today.weekday()) % 7
+    return today + timedelta(days=days if days >= 2 else days + 7)
+
+
+def redate_web_booking(event: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """A web booking sample (events/web_booking_create.json) asking for 14:00 on the demo salon's
+    upcoming Monday, so it books whatever day it is invoked on (its fixed date passes)."""
+    zone = ZoneInfo("Europe/Berlin")  # the demo salon's
+    today = (now or datetime.now(zone)).astimezone(zone).date()
+    body = json.loads(event["body"])
+    body["start"] = datetime.combine(upcoming_monday(today), dt_time(14), zone).isoformat()
+    return {**event, "body": json.dumps(body, ensure_ascii=False, separators=(",", ":"))}
 
 
 def write_events() -> list[Path]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -12,9 +12,9 @@ BERLIN = ZoneInfo("Europe/Berlin")
 def next_monday() -> str:
     """A Monday at least two days ahead in Berlin (a day the demo salon's staff work, never said
     as "morgen"), as YYYY-MM-DD; the run's pinned "today" decides which (tests/conftest.py)."""
-    today = datetime.now(BERLIN).date()
-    days = (7 - today.weekday()) % 7
-    return (today + timedelta(days=days if days >= 2 else days + 7)).isoformat()
+    from local.events import upcoming_monday
+
+    return upcoming_monday(datetime.now(BERLIN).date()).isoformat()
 
 
 def link_staff(

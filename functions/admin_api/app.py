@@ -34,6 +34,7 @@ from calbridge.errors import (
     NoCalcomTeam,
     NotFound,
     PhoneNumberTaken,
+    UnknownBranch,
     UnknownCompany,
 )
 from calbridge.observability import logger, metrics, tracer
@@ -48,7 +49,7 @@ from calbridge.services.admin import (
     UnsupportedMediaType,
     parse_host_id,
 )
-from calbridge.services.companies import CompanyAdmin, UnknownBranch
+from calbridge.services.companies import CompanyAdmin
 from calbridge.services.credentials import CalcomKeyRefused
 from calbridge.services.privacy import CallerPrivacy
 from calbridge.services.salon_records import SalonRecordsService

@@ -20,7 +20,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from calbridge.adapters.http import error_response, iam_caller, json_app, map_common_errors
 from calbridge.adapters.http import raw_body as raw_body_of
 from calbridge.adapters.idempotency import StillRunning
-from calbridge.errors import InvalidRequest, NotFound, UnknownCompany, UnknownService, UnknownStaff
+from calbridge.errors import (
+    InvalidRequest,
+    NotFound,
+    UnknownBranch,
+    UnknownCompany,
+    UnknownService,
+    UnknownStaff,
+)
 from calbridge.observability import logger, metrics, tracer
 from calbridge.services import wiring
 from calbridge.services.booking_attempts import BookingAttempts
@@ -115,6 +122,11 @@ def _unknown_service(exc: UnknownService) -> Response:
 @app.exception_handler(UnknownStaff)
 def _unknown_staff(exc: UnknownStaff) -> Response:
     return error_response(404, "unknown_staff", exc.message, field="staff_id")
+
+
+@app.exception_handler(UnknownBranch)
+def _unknown_branch(exc: UnknownBranch) -> Response:
+    return error_response(404, "unknown_branch", exc.message, field="branch_id")
 
 
 @app.exception_handler(NotFound)

@@ -42,6 +42,10 @@ class NotFound(CalbridgeError):
     """A tenant-scoped entity (service, staff member, appointment) does not exist."""
 
 
+class UnknownBranch(NotFound):
+    """The company has no branch of that id."""
+
+
 class PhoneNumberTaken(CalbridgeError):
     """A phone number already routes to another company."""
 

@@ -20,7 +20,7 @@ from calbridge.adapters.parsing import parse_json
 from calbridge.adapters.store.audits import AdminAuditLog
 from calbridge.adapters.store.repositories import CompanyRepository
 from calbridge.domain.models import Company
-from calbridge.errors import InvalidRequest, NotFound, QueueUnavailable, UnknownCompany
+from calbridge.errors import InvalidRequest, QueueUnavailable, UnknownBranch, UnknownCompany
 from calbridge.observability import logger, metrics
 from calbridge.services.admin import validate_company
 
@@ -226,7 +226,3 @@ class CompanyAdmin:
                 "detail": "the sync queue is unavailable: POST .../sync to queue it, or wait for the night",
             }
         return {"status": "queued", "message_id": message_id}
-
-
-class UnknownBranch(NotFound):
-    pass

@@ -29,6 +29,7 @@ from calbridge.errors import (
     InvalidRequest,
     NotFound,
     RateLimited,
+    UnknownBranch,
     UnknownService,
     UnknownStaff,
     WorkflowUnavailable,
@@ -173,7 +174,7 @@ class WebBookings:
                     f"staff {request.staff_id!r} does not perform service {service.service_id!r}"
                 )
         if request.branch_id is not None and request.branch_id not in {b.branch_id for b in company.branches}:
-            raise NotFound(f"company {company.company_id!r} has no branch {request.branch_id!r}")
+            raise UnknownBranch(f"company {company.company_id!r} has no branch {request.branch_id!r}")
         start = request.start.astimezone(company.zone)
         now = self._clock().astimezone(company.zone)
         if start <= now:
