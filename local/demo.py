@@ -171,7 +171,7 @@ def book_composite(stack: LocalStack, retell: RetellSimulator, call: dict[str, A
         say("Caller", "Dann nehme ich den ersten Termin.")
 
     step(f"6. book_appointment {ask['date']} {ask['time']}: the booking saga runs (StartSyncExecution)")
-    booking = {**ask, "customer_name": "Anna Schmidt"}
+    booking = {**ask, "customer_name": "Anna Schmidt", "customer_email": "anna.schmidt@example.com"}
     result = check(retell.tool("book_appointment", booking, call), 200)
     say("Agent", result["message"])
     if not result["success"]:
@@ -209,6 +209,12 @@ def book_composite(stack: LocalStack, retell: RetellSimulator, call: dict[str, A
     show(f"  Cal.com holds {len(ours)} bookings for it, one per segment event type:")
     for booking in sorted(ours, key=lambda b: b["start"]):
         show(f"    {booking['start'][11:16]}Z  {booking['title']}")
+    stack.drain_queue("NotificationsQueue")  # the confirmation job Finalize queued
+    for mail in stack.sent_mail():  # SES as moto captured it: one message, every segment in its ICS
+        (ics,) = list(mail.iter_attachments())
+        segments = ics.get_content().count("BEGIN:VEVENT")
+        show(f"  confirmation to {mail['To']}: {mail['Subject']!r}")
+        show(f"    with {ics.get_filename()}: {segments} segments in one calendar file")
     return data
 
 
