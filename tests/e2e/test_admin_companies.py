@@ -115,6 +115,7 @@ def test_a_national_number_from_the_body_is_refused_and_nothing_is_written(fresh
         ({"branches": [{"branch_id": "a b", "name": "x"}]}, "branches"),
         ({"branches": [{"branch_id": "a", "name": "A"}, {"branch_id": "a", "name": "B"}]}, "branches"),
         ({"active": False}, "active"),
+        ({"calcom_credential": "own"}, "calcom_credential"),
         ({"company_id": "salon-demo"}, "company_id"),
         ({"surprise": 1}, "surprise"),
     ],
@@ -266,3 +267,13 @@ def test_company_routes_need_an_identity_and_a_known_company(stack, admin, fresh
     assert admin.patch(STUDIO, json={"name": "x"}).status_code == 404
     assert admin.post(f"{STUDIO}/deactivate", json={"reason": "r"}).status_code == 404
     assert admin.get("/admin/companies/salon-demo/audit?subject=passwords").status_code == 400
+
+
+def test_a_put_keeps_the_companys_own_calcom_key(studio, admin):
+    """No team yet: the key is stored unverified (docs/admin-api.md, the company's Cal.com key)."""
+    stored = admin.put(f"{STUDIO}/calcom-credential", json={"api_key": "cal_live_studiowest0001"})
+    assert stored.status_code == 200, stored.text
+    replaced = admin.put(STUDIO, json={**STUDIO_BODY, "name": "Studio West Hamburg"})
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["company"]["calcom_credential"] == "own"
+    assert admin.get(f"{STUDIO}/calcom-credential").json()["calcom_credential"] == "own"

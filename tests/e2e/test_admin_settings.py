@@ -31,6 +31,7 @@ SEEDED = {
     "name": "Salon Demo",
     "timezone": "Europe/Berlin",
     "calcom_team_id": 39203,
+    "calcom_credential": "platform",
     "language": "de",
     "host_match_threshold": 75,
     "booking_window_days": 60,

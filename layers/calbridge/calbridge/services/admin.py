@@ -388,7 +388,7 @@ def parse_service(company_id: str, service_id: str, data: Any) -> Service:
 
 # Shown with the settings, but written only with the whole company (CompanyRepository.save, as the
 # seed does), never by PATCH: they come with the branches and the Cal.com team.
-READ_ONLY_SETTINGS = ("name", "timezone", "calcom_team_id")
+READ_ONLY_SETTINGS = ("name", "timezone", "calcom_team_id", "calcom_credential")
 
 
 def apply_settings(company: Company, data: Any) -> tuple[Company, list[str]]:

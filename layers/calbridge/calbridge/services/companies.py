@@ -28,9 +28,9 @@ if TYPE_CHECKING:
     from calbridge.services.team_sync_jobs import TeamSyncFanOut
 
 AUDIT_SUBJECT = "company"
-# Changed by their own routes (deactivate/activate), never by a body: a PUT that omits `active`
-# must not switch a deactivated company back on.
-NOT_IN_BODY = ("company_id", "active")
+# Changed by their own routes (deactivate/activate; PUT/DELETE .../calcom-credential), never by a
+# body: a PUT that omits them must neither switch a paused company back on nor drop its own key.
+KEPT_FIELDS = ("active", "calcom_credential")
 
 
 def _company_view(company: Company) -> dict[str, Any]:
@@ -50,6 +50,11 @@ def _refuse_fixed_fields(data: dict[str, Any], company_id: str) -> None:
     if "active" in data:
         raise InvalidRequest(
             "active: use POST .../deactivate or .../activate to switch a company off or on", "active"
+        )
+    if "calcom_credential" in data:
+        raise InvalidRequest(
+            "calcom_credential: use PUT or DELETE .../calcom-credential to set or remove the company's key",
+            "calcom_credential",
         )
 
 
@@ -118,9 +123,8 @@ class CompanyAdmin:
         data = _body(raw)
         _refuse_fixed_fields(data, company_id)
         before = self._existing(company_id)
-        company = _valid_country(
-            validate_company({**data, "company_id": company_id, "active": before.active if before else True})
-        )
+        kept = {name: getattr(before, name) for name in KEPT_FIELDS} if before else {}
+        company = _valid_country(validate_company({**data, **kept, "company_id": company_id}))
         return self._write(
             before, company, actor, "created" if before is None else "replaced"
         ), before is None
