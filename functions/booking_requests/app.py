@@ -20,8 +20,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
+from calbridge.adapters.queue import job_or_none
 from calbridge.domain.booking_requests import BookingRequestJob
 from calbridge.errors import CalcomUnavailable, NotFound, RateLimited, WorkflowUnavailable
 from calbridge.observability import logger, metrics, tracer
@@ -41,11 +41,14 @@ def rejected(record: SQSRecord, reason: str) -> None:
 
 
 def settle(record: SQSRecord, lambda_context: LambdaContext) -> dict[str, Any] | None:
-    try:
-        job = BookingRequestJob.model_validate_json(record.body)
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        rejected(record, f"{'.'.join(str(p) for p in problem['loc']) or 'body'}: {problem['msg']}")
+    job = job_or_none(
+        record.body,
+        BookingRequestJob.model_validate_json,
+        message_id=record.message_id,
+        label="booking request",
+        metric="BookingRequestJobsRejected",
+    )
+    if job is None:
         return None
     try:
         left_s = lambda_context.get_remaining_time_in_millis() / 1000

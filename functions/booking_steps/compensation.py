@@ -25,8 +25,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
+from calbridge.adapters.queue import job_or_none
 from calbridge.errors import CalcomUnavailable, RateLimited
 from calbridge.observability import logger, metrics, tracer
 from calbridge.services.appointment_changes import DeferredCancel
@@ -42,17 +43,14 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 def finish(record: SQSRecord) -> dict[str, Any] | None:
-    try:
-        job = jobs.validate_json(record.body)
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "body"
-        logger.warning(
-            "compensation job rejected: not a job",
-            message_id=record.message_id,
-            reason=f"{where}: {problem['msg']}",
-        )
-        metrics.add_metric(name="CompensationJobsRejected", unit=MetricUnit.Count, value=1)
+    job = job_or_none(
+        record.body,
+        jobs.validate_json,
+        message_id=record.message_id,
+        label="compensation",
+        metric="CompensationJobsRejected",
+    )
+    if job is None:
         return None
     try:
         if isinstance(job, DeferredCancel):

@@ -21,8 +21,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
+from calbridge.adapters.queue import job_or_none
 from calbridge.observability import logger, metrics, tracer
 from calbridge.services.confirmations import ConfirmationJob
 from calbridge.services.wiring import confirmations
@@ -31,19 +31,14 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 def send(record: SQSRecord) -> dict[str, Any] | None:
-    try:
-        job = ConfirmationJob.model_validate_json(record.body)
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "body"
-        logger.warning(
-            "confirmation job rejected: not a job",
-            message_id=record.message_id,
-            reason=f"{where}: {problem['msg']}",
-        )
-        metrics.add_metric(name="ConfirmationJobsRejected", unit=MetricUnit.Count, value=1)
-        return None
-    return confirmations().send(job).model_dump(mode="json")
+    job = job_or_none(
+        record.body,
+        ConfirmationJob.model_validate_json,
+        message_id=record.message_id,
+        label="confirmation",
+        metric="ConfirmationJobsRejected",
+    )
+    return None if job is None else confirmations().send(job).model_dump(mode="json")
 
 
 @logger.inject_lambda_context(clear_state=True)

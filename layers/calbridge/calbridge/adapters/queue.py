@@ -10,10 +10,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from calbridge.errors import QueueUnavailable
+from calbridge.observability import logger, metrics
 
 SEND_BATCH_LIMIT = 10  # SendMessageBatch takes at most 10 entries
 _SEND_ROUNDS = 3  # a batch entry SQS failed on its side (not the sender's fault) is sent again
@@ -94,3 +96,21 @@ class JobQueue:
             )
         except (ClientError, BotoCoreError) as exc:
             raise QueueUnavailable("the job queue is unavailable") from exc
+
+
+def job_or_none[J](
+    body: str, read: Callable[[str], J], *, message_id: str, label: str, metric: str
+) -> J | None:
+    """The job `read` makes of an SQS message body, or None when the body is no such job: logged
+    ("<label> job rejected: not a job", with the first problem) and counted as `metric`. Such a
+    message can never succeed, so workers drop it rather than retry it into the dead-letter queue."""
+    try:
+        return read(body)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "body"
+        logger.warning(
+            f"{label} job rejected: not a job", message_id=message_id, reason=f"{where}: {problem['msg']}"
+        )
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+        return None

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
+from calbridge.adapters.queue import job_or_none
 from calbridge.domain.sync import SkippedItem, SyncReport
 from calbridge.domain.sync_jobs import SYNC_LEASE_KEY, SyncRun, TeamSyncJob, Trigger, retry_delay_s
 from calbridge.errors import CalbridgeError, LeaseBusy, NoCalcomTeam, QueueUnavailable, UnknownCompany
@@ -384,17 +385,14 @@ class TeamSyncWorker:
     def process_message(self, message: QueuedJob, *, deadline_s: float) -> Any:
         """The job's run; None when the body is no job (logged and counted, never retried: it can
         never succeed). Raises when the job should be retried, after postponing it."""
-        try:
-            job = TeamSyncJob.model_validate_json(message.body)
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"]) or "body"
-            logger.warning(
-                f"{self.label} job rejected: not a job",
-                message_id=message.message_id,
-                reason=f"{where}: {problem['msg']}",
-            )
-            _count(f"{self.metric_prefix}JobsRejected")
+        job = job_or_none(
+            message.body,
+            TeamSyncJob.model_validate_json,
+            message_id=message.message_id,
+            label=self.label,
+            metric=f"{self.metric_prefix}JobsRejected",
+        )
+        if job is None:
             return None
         try:
             return self.runner.run(
