@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from datetime import date, datetime, time
 from pathlib import Path
 
 import httpx
@@ -14,16 +15,21 @@ import pytest
 from local.events import redate_web_booking
 from tests.e2e.test_admin_api import IDENTITY, snapshot
 from tests.e2e.test_calcom_faults import appointments, faults, ours_active, requests_to
-from tests.helpers import next_monday
+from tests.helpers import BERLIN, next_monday
 
 BOOKINGS = "/api/companies/salon-demo/bookings"
 EVENTS = Path(__file__).parents[2] / "events"
 
 
+def berlin(day: str, hour: int) -> str:
+    """`hour`:00 on `day` in Berlin, with that day's offset (+01:00 in winter, +02:00 in summer)."""
+    return datetime.combine(date.fromisoformat(day), time(hour), BERLIN).isoformat()
+
+
 def wish(monday: str, **changes) -> dict:
     body = {
         "service_id": "177",
-        "start": f"{monday}T14:00:00+01:00",
+        "start": berlin(monday, 14),
         "staff_id": "fabian-spitzer",
         "customer": {"name": "Anna Schmidt", "email": "anna@example.com", "phone": "0151 1234 5678"},
     }
@@ -43,7 +49,7 @@ def test_a_composite_service_is_booked_with_its_segments_and_a_code(fresh, web):
     assert booked["status"] == "booked" and booked["composite"] is True and booked["composite_uid"]
     assert len(booked["confirmation_code"]) == 6
     assert [s["key"] for s in booked["segments"]] == ["A", "B", "C", "D"]
-    assert booked["segments"][0]["start"] == booked["start"] == f"{next_monday()}T14:00:00+01:00"
+    assert booked["segments"][0]["start"] == booked["start"] == berlin(next_monday(), 14)
     assert booked["staff"] == {"staff_id": "fabian-spitzer", "name": "Fabian Spitzer"}
     assert booked["service"]["service_id"] == "177"
     # Cal.com holds one booking per hold; the appointment is stored with the phone read as German.
@@ -103,7 +109,7 @@ def test_the_same_idempotency_key_books_once(fresh, web):
     assert first.status_code == again.status_code == 201, (first.text, again.text)
     assert again.json() == first.json()
     assert len(appointments(fresh)) == 1 and len(ours_active(fresh)) == 1
-    other = web.post(BOOKINGS, json={**body, "start": f"{next_monday()}T16:00:00+01:00"}, headers=headers)
+    other = web.post(BOOKINGS, json={**body, "start": berlin(next_monday(), 16)}, headers=headers)
     assert other.status_code == 422 and other.json()["error"] == "idempotency_key_reused", other.text
     assert len(appointments(fresh)) == 1
 
