@@ -28,9 +28,12 @@ if TYPE_CHECKING:
     from calbridge.services.team_sync_jobs import TeamSyncFanOut
 
 AUDIT_SUBJECT = "company"
-# Changed by their own routes (deactivate/activate; PUT/DELETE .../calcom-credential), never by a
-# body: a PUT that omits them must neither switch a paused company back on nor drop its own key.
-KEPT_FIELDS = ("active", "calcom_credential")
+# Fields only their own routes change, never a body: a PUT that omits them must neither switch a
+# paused company back on nor drop its own Cal.com key, so it keeps them as stored.
+SET_BY_OWN_ROUTE = {
+    "active": "POST .../deactivate or .../activate to switch a company off or on",
+    "calcom_credential": "PUT or DELETE .../calcom-credential to set or remove the company's key",
+}
 
 
 def _company_view(company: Company) -> dict[str, Any]:
@@ -47,15 +50,9 @@ def _body(raw: bytes) -> dict[str, Any]:
 def _refuse_fixed_fields(data: dict[str, Any], company_id: str) -> None:
     if "company_id" in data and data["company_id"] != company_id:
         raise InvalidRequest("company_id: the URL names the company; leave it out of the body", "company_id")
-    if "active" in data:
-        raise InvalidRequest(
-            "active: use POST .../deactivate or .../activate to switch a company off or on", "active"
-        )
-    if "calcom_credential" in data:
-        raise InvalidRequest(
-            "calcom_credential: use PUT or DELETE .../calcom-credential to set or remove the company's key",
-            "calcom_credential",
-        )
+    for name, route in SET_BY_OWN_ROUTE.items():
+        if name in data:
+            raise InvalidRequest(f"{name}: use {route}", name)
 
 
 def _valid_country(company: Company) -> Company:
@@ -119,11 +116,11 @@ class CompanyAdmin:
 
     def put(self, company_id: str, raw: bytes, actor: str) -> tuple[dict[str, Any], bool]:
         """Create the company, or replace every field of an existing one (settings left out take
-        their defaults; `active` is kept). True when it was created."""
+        their defaults; SET_BY_OWN_ROUTE's are kept). True when it was created."""
         data = _body(raw)
         _refuse_fixed_fields(data, company_id)
         before = self._existing(company_id)
-        kept = {name: getattr(before, name) for name in KEPT_FIELDS} if before else {}
+        kept = {name: getattr(before, name) for name in SET_BY_OWN_ROUTE} if before else {}
         company = _valid_country(validate_company({**data, **kept, "company_id": company_id}))
         return self._write(
             before, company, actor, "created" if before is None else "replaced"
