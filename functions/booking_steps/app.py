@@ -41,7 +41,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from calbridge.adapters.parsing import parse_model
 from calbridge.config import get_settings
 from calbridge.domain.booking import BookingPlan, BookingRequest
-from calbridge.observability import logger, metrics, tracer
+from calbridge.errors import SlotUnavailable
+from calbridge.observability import add_metric_by, error_name, logger, metrics, tracer
 from calbridge.services.appointment_changes import (
     CancelHoldInput,
     CancelRequest,
@@ -64,6 +65,7 @@ changes = appointment_changes()
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_model(BookingRequest, event)
     return saga.plan(request).model_dump(mode="json")
@@ -71,18 +73,21 @@ def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def acquire_lock(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return saga.acquire_lock(parse_model(BookingPlan, event)).model_dump(mode="json")
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def reserve_hold(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return saga.reserve_hold(parse_model(ReserveHoldInput, event)).model_dump(mode="json")
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def assign_staff(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     step = parse_model(AssignStaffInput, event)
     assignments = saga.assign_staff(step.plan, step.reservations)
@@ -104,9 +109,14 @@ def finalize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def compensate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = saga.compensate(parse_model(CompensateInput, event))
+    state = parse_model(CompensateInput, event)
+    report = saga.compensate(state)
     metrics.add_metric(name="BookingCompensated", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="CancelledHolds", unit=MetricUnit.Count, value=len(report.cancelled))
+    failure = error_name(state.error.error)
+    add_metric_by("BookingAttemptFailed", MetricUnit.Count, 1, reason=failure)
+    if failure != SlotUnavailable.__name__:  # a taken time is the calendar's answer: the tool offers others
+        metrics.add_metric(name="BookingFailed", unit=MetricUnit.Count, value=1)
     return report.model_dump(mode="json")
 
 
@@ -115,12 +125,14 @@ def compensate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def load_for_cancel(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return changes.load_for_cancel(parse_model(CancelRequest, event)).model_dump(mode="json")
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def cancel_hold(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return changes.cancel_hold(parse_model(CancelHoldInput, event)).model_dump(mode="json")
 
@@ -136,6 +148,7 @@ def mark_cancelled(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def load_for_reschedule(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return changes.load_for_reschedule(parse_model(RescheduleRequest, event)).model_dump(mode="json")
 

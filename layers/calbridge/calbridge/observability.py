@@ -115,7 +115,11 @@ def error_name(name: str) -> str:
 def add_metric_by(name: str, unit: MetricUnit, value: float, **dimensions: str) -> None:
     """Metric `name` with `dimensions` (printed now, as its own record), and the same value in this
     invocation's flush without them (dimension `service` only): the whole for alarms, the parts
-    for dashboards."""
+    for dashboards. Nothing without a namespace (a unit test, a local command: no Lambda): there is
+    nowhere to publish, and Powertools refuses a record without one (also when 100 values of a
+    metric flush themselves: a long run of Cal.com requests)."""
+    if not metrics.namespace:
+        return
     with single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace) as metric:
         for dimension, dimension_value in dimensions.items():
             metric.add_dimension(name=dimension, value=dimension_value)

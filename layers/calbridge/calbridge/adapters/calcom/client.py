@@ -58,8 +58,8 @@ from calbridge.adapters.calcom.models import (
     utc_z,
 )
 from calbridge.config import CalcomApiVersions, Settings
-from calbridge.errors import CalcomContractError, CalcomPaced, CalcomUnavailable
-from calbridge.observability import logger, metrics
+from calbridge.errors import CalcomContractError, CalcomError, CalcomPaced, CalcomUnavailable
+from calbridge.observability import add_metric_by, logger, metrics, timed
 from calbridge.timing import Deadline
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
@@ -415,30 +415,33 @@ class CalcomClient:
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._api_key()}", "cal-api-version": version}
         query = {key: value for key, value in (params or {}).items() if value is not None}
+        endpoint = _endpoint(method, path)
         try:
-            response = self._http.request(
-                method,
-                path,
-                params=query,
-                json=body,
-                headers=headers,
-                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
-            )
+            with timed("CalcomLatency", endpoint=endpoint):
+                response = self._http.request(
+                    method,
+                    path,
+                    params=query,
+                    json=body,
+                    headers=headers,
+                    timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+                )
         except httpx.RequestError as exc:
-            raise to_calcom_error(exc) from exc
+            raise _counted(endpoint, to_calcom_error(exc)) from exc
         envelope = json_or_none(response)
         if not response.is_success or is_error_body(envelope):
             error = to_calcom_error(response, books_slot=books_slot)
             if isinstance(error, CalcomContractError):
-                _report_contract_error(method, path, error)
-            raise error
+                _report_contract_error(endpoint, error)
+            raise _counted(endpoint, error)
         if isinstance(envelope, dict):
             return envelope
         if not response.content:
             return {}
         # The path is left out on purpose: a booking uid in it works as a capability token.
-        raise CalcomUnavailable(
-            "Cal.com answered with a body that is not a JSON object", response.status_code
+        raise _counted(
+            endpoint,
+            CalcomUnavailable("Cal.com answered with a body that is not a JSON object", response.status_code),
         )
 
     def _paced(self, timeout: httpx.Timeout | None) -> httpx.Timeout | None:
@@ -501,13 +504,35 @@ def _for_key[Part](part: Part, api_key_provider: Callable[[], str]) -> Part:
     return part if for_key is None else for_key(api_key_provider)
 
 
-def _report_contract_error(method: str, path: str, error: CalcomContractError) -> None:
+#: A request's path as its route template: ids are no metric dimension (unbounded) and a booking
+#: uid works as a capability, so neither is logged either.
+_PATH_IDS = (
+    (re.compile(r"^/v2/bookings/[^/]+"), "/v2/bookings/{uid}"),
+    (re.compile(r"^/v2/teams/\d+"), "/v2/teams/{teamId}"),
+    (re.compile(r"/event-types/\d+$"), "/event-types/{eventTypeId}"),
+)
+
+
+def _endpoint(method: str, path: str) -> str:
+    """`POST /v2/bookings/{uid}/cancel`: the method and route template of a request."""
+    for pattern, template in _PATH_IDS:
+        path = pattern.sub(template, path)
+    return f"{method} {path}"
+
+
+def _counted(endpoint: str, error: CalcomError) -> CalcomError:
+    """`error`, counted as a failed exchange of `endpoint` by its kind (to_calcom_error's classes)."""
+    add_metric_by("CalcomRequestFailed", MetricUnit.Count, 1, endpoint=endpoint, error=type(error).__name__)
+    return error
+
+
+def _report_contract_error(endpoint: str, error: CalcomContractError) -> None:
     """A request Cal.com calls malformed is our bug: loud in the logs, counted for an alarm."""
-    endpoint = re.sub(r"^/v2/bookings/[^/]+", "/v2/bookings/{uid}", path)  # a uid is a capability
+    method, path = endpoint.split(" ", 1)
     logger.error(
         "Cal.com refused our request as malformed",
         method=method,
-        endpoint=endpoint,
+        endpoint=path,
         status=error.status_code,
         calcom_message=error.message,
     )

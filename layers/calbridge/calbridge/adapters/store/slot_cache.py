@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pynamodb.exceptions import PynamoDBException
 
 from calbridge.adapters.store.models import SlotCacheRecord
 from calbridge.errors import StoreUnavailable
-from calbridge.observability import logger
+from calbridge.observability import logger, metrics
 
 _UNAVAILABLE = "the slot cache is unavailable"
 
@@ -45,11 +46,14 @@ class SlotCache:
             records = list(SlotCacheRecord.batch_get(wanted))
         except PynamoDBException as exc:
             raise StoreUnavailable(_UNAVAILABLE) from exc
-        return {
+        live = {
             record.cache_key: [datetime.fromisoformat(start) for start in record.starts]
             for record in records
             if record.expires_at > now
         }
+        metrics.add_metric(name="SlotCacheHit", unit=MetricUnit.Count, value=len(live))
+        metrics.add_metric(name="SlotCacheMiss", unit=MetricUnit.Count, value=len(wanted) - len(live))
+        return live
 
     def put_many(self, entries: Mapping[str, Iterable[datetime]]) -> None:
         """Write entries for the TTL (one BatchWriteItem per 25); best effort, see above."""
