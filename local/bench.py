@@ -1196,20 +1196,26 @@ API Gateway and network latency.
 
 def write_results(tables: dict[str, list[str]], args: argparse.Namespace) -> None:
     """Replace each measured section's block in docs/benchmarks.md (a new section is appended)."""
+    for name, lines in tables.items():
+        command = (
+            f"python -m local.bench {name} --runs {args.runs} --calcom-runs {args.calcom_runs} "
+            f"--booking-runs {args.booking_runs}"
+        )
+        write_block(name, command, lines)
+
+
+def write_block(name: str, command: str, lines: list[str]) -> None:
+    """Replace the block between docs/benchmarks.md's `bench:NAME` markers (appended when new) with
+    `lines` under a stamp: the date, this machine and the `command` that measured them (make load
+    writes its block through this too)."""
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else RESULTS_INTRO
     machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
-    for name, lines in tables.items():
-        stamp = (
-            f"Last run: {time.strftime('%Y-%m-%d')}, {machine}; `python -m local.bench {name} "
-            f"--runs {args.runs} --calcom-runs {args.calcom_runs} --booking-runs {args.booking_runs}`."
-        )
-        block = "\n".join([f"<!-- bench:{name} -->", stamp, "", *lines, f"<!-- /bench:{name} -->"])
-        found = re.search(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", text, re.DOTALL)
-        text = (
-            f"{text[: found.start()]}{block}{text[found.end() :]}"
-            if found
-            else f"{text.rstrip()}\n\n{block}\n"
-        )
+    stamp = f"Last run: {time.strftime('%Y-%m-%d')}, {machine}; `{command}`."
+    block = "\n".join([f"<!-- bench:{name} -->", stamp, "", *lines, f"<!-- /bench:{name} -->"])
+    found = re.search(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", text, re.DOTALL)
+    text = (
+        f"{text[: found.start()]}{block}{text[found.end() :]}" if found else f"{text.rstrip()}\n\n{block}\n"
+    )
     RESULTS.write_text(text, encoding="utf-8")
 
 
