@@ -7,7 +7,7 @@ PORT ?= 3000
 COMPANY ?= salon-demo
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo test test-fast test-clock iam-audit serve invoke provision sync reconcile smoke-calcom lint format validate build bench clean
+.PHONY: help venv demo test test-fast test-clock iam-audit serve invoke provision sync reconcile smoke-calcom lint format validate build bench load clean
 
 help:
 	@echo "make demo      scripted phone call on the local stack (inbound routing, service info)"
@@ -25,6 +25,8 @@ help:
 	@echo "                   CALCOM_STAFF_USER_ID; without them it only says so)"
 	@echo "make lint      ruff, cfn-lint and sam validate --lint"
 	@echo "make bench [SECTIONS='tools booking']  benchmarks (numbers go to docs/benchmarks.md)"
+	@echo "make load [LOAD_CALLERS=20 LOAD_SECONDS=60]  callers checking and booking at once against Cal.com's"
+	@echo "               rate limit on the local stack (numbers go to docs/benchmarks.md, section Load)"
 
 venv:
 	@local/bootstrap.sh
@@ -79,6 +81,9 @@ build: venv
 
 bench: venv
 	@$(PY) -m local.bench $(SECTIONS)
+
+load: venv
+	@$(PY) -m local.load
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache
