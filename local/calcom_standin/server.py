@@ -114,6 +114,8 @@ CONTROL_RULES = [
     Rule("/_standin/webhooks", methods=["GET"], endpoint="webhooks_get"),
     Rule("/_standin/webhooks", methods=["POST"], endpoint="webhooks_add"),
     Rule("/_standin/webhooks", methods=["DELETE"], endpoint="webhooks_clear"),
+    Rule("/_standin/teams", methods=["GET"], endpoint="teams_get"),
+    Rule("/_standin/teams", methods=["POST"], endpoint="teams_add"),
     Rule("/_standin/members", methods=["POST"], endpoint="member_upsert"),
     Rule("/_standin/members/<int:user_id>", methods=["PUT", "PATCH"], endpoint="member_upsert"),
     Rule("/_standin/members/<int:user_id>", methods=["DELETE"], endpoint="member_delete"),
@@ -401,6 +403,7 @@ class StandInApp:
         entry["api_key_hash"] = api_key_hash(token)
         if not self.store.knows_api_key(token):
             return self._error(url, ApiError(401, MSG_INVALID_KEY), headers)
+        caller = self.store.api_key_user(token)
         if version_error is not None:
             return self._error(url, version_error, headers)
         if bad_json is not None:
@@ -417,7 +420,7 @@ class StandInApp:
             query, body = seen["query"], seen["body"]
 
         try:
-            status, payload, mutation = getattr(self, f"_v2_{endpoint}")(query, body, **args)
+            status, payload, mutation = getattr(self, f"_v2_{endpoint}")(query, body, caller, **args)
         except ApiError as error:
             response = self._error(url, error, headers)
         else:
@@ -449,7 +452,9 @@ class StandInApp:
     ) -> tuple[int, Any, Mutation | None]:
         return status, {"status": "success", "data": data}, mutation
 
-    def _v2_slots(self, query: dict[str, Any], body: Any) -> tuple[int, Any, Mutation | None]:
+    def _v2_slots(
+        self, query: dict[str, Any], body: Any, caller: int | None
+    ) -> tuple[int, Any, Mutation | None]:
         """GET /v2/slots (2024-09-04). The contract has checked the query; the lookup variant follows
         the keys present as in Cal.com's get-slots-input.pipe.ts (eventTypeId -> by id, username +
         eventTypeSlug, teamSlug + eventTypeSlug, else usernames)."""
@@ -459,9 +464,17 @@ class StandInApp:
             if "eventTypeId" in keys:
                 et = store.event_types.get(int(query["eventTypeId"]))
             elif {"teamSlug", "eventTypeSlug"} <= keys and "username" not in keys:
-                if query["teamSlug"] != store.team["slug"]:
+                team = store.team_by_slug(query["teamSlug"])
+                if team is None:
                     raise ApiError(404, f"Team with slug {query['teamSlug']} not found")
-                et = next((e for e in store.event_types.values() if e.slug == query["eventTypeSlug"]), None)
+                et = next(
+                    (
+                        e
+                        for e in store.event_types.values()
+                        if e.team_id == team["id"] and e.slug == query["eventTypeSlug"]
+                    ),
+                    None,
+                )
             elif "username" in keys:
                 if not any(m.username == query["username"] for m in store.members.values()):
                     raise ApiError(404, f"User with username {query['username']} not found")
@@ -506,31 +519,37 @@ class StandInApp:
             data.setdefault(t.astimezone(tz).date().isoformat(), []).append(item)
         return self._ok(data)
 
-    def _v2_bookings_create(self, query: dict[str, Any], body: Any) -> tuple[int, Any, Mutation | None]:
+    def _v2_bookings_create(
+        self, query: dict[str, Any], body: Any, caller: int | None
+    ) -> tuple[int, Any, Mutation | None]:
         mutation = self.store.create_booking(body)
         return self._ok({**mutation.booking, "isPlatformManagedUserBooking": False}, 201, mutation)
 
-    def _v2_bookings_list(self, query: dict[str, Any], body: Any) -> tuple[int, Any, Mutation | None]:
-        page, pagination = self.store.list_bookings(query)
+    def _v2_bookings_list(
+        self, query: dict[str, Any], body: Any, caller: int | None
+    ) -> tuple[int, Any, Mutation | None]:
+        page, pagination = self.store.list_bookings(query, caller)
         return 200, {"status": "success", "data": page, "pagination": pagination}, None
 
-    def _v2_booking_get(self, query: dict[str, Any], body: Any, uid: str) -> tuple[int, Any, Mutation | None]:
+    def _v2_booking_get(
+        self, query: dict[str, Any], body: Any, caller: int | None, uid: str
+    ) -> tuple[int, Any, Mutation | None]:
         return self._ok(self.store.get_booking(uid))
 
     def _v2_booking_cancel(
-        self, query: dict[str, Any], body: Any, uid: str
+        self, query: dict[str, Any], body: Any, caller: int | None, uid: str
     ) -> tuple[int, Any, Mutation | None]:
-        mutation = self.store.cancel_booking(uid, body)
+        mutation = self.store.cancel_booking(uid, body, caller)
         return self._ok(mutation.booking, 200, mutation)
 
     def _v2_booking_reschedule(
-        self, query: dict[str, Any], body: Any, uid: str
+        self, query: dict[str, Any], body: Any, caller: int | None, uid: str
     ) -> tuple[int, Any, Mutation | None]:
         mutation = self.store.reschedule_booking(uid, body)
         return self._ok({**mutation.booking, "isPlatformManagedUserBooking": False}, 201, mutation)
 
-    def _team_output(self) -> dict[str, Any]:
-        team = self.store.team
+    @staticmethod
+    def _team_output(team: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": team["id"],
             "name": team["name"],
@@ -542,42 +561,43 @@ class StandInApp:
             "metadata": {},
         }
 
-    def _check_team(self, team_id: int) -> None:
-        if team_id != self.store.team["id"]:
-            user = self.store.api_key_user_id
-            raise ApiError(403, f"RolesGuard - user with id={user} is not a member of team with id={team_id}")
-
-    def _v2_teams_list(self, query: dict[str, Any], body: Any) -> tuple[int, Any, Mutation | None]:
-        return self._ok([self._team_output()])
+    def _v2_teams_list(
+        self, query: dict[str, Any], body: Any, caller: int | None
+    ) -> tuple[int, Any, Mutation | None]:
+        with self.store.lock:
+            return self._ok([self._team_output(team) for team in self.store.teams_of(caller)])
 
     def _v2_team_get(
-        self, query: dict[str, Any], body: Any, team_id: int
+        self, query: dict[str, Any], body: Any, caller: int | None, team_id: int
     ) -> tuple[int, Any, Mutation | None]:
-        self._check_team(team_id)
-        return self._ok(self._team_output())
+        # teams.controller.ts: @Roles("TEAM_MEMBER") (docs/reference/calcom.md §4.1)
+        self.store.authorize_team(caller, team_id, "MEMBER")
+        return self._ok(self._team_output(self.store.teams[team_id]))
 
     def _v2_memberships(
-        self, query: dict[str, Any], body: Any, team_id: int
+        self, query: dict[str, Any], body: Any, caller: int | None, team_id: int
     ) -> tuple[int, Any, Mutation | None]:
-        self._check_team(team_id)
+        # teams-memberships.controller.ts: @Roles("TEAM_ADMIN") (docs/reference/calcom.md §4.1)
+        self.store.authorize_team(caller, team_id, "ADMIN")
         take, skip = int(query.get("take") or 250), int(query.get("skip") or 0)  # SkipTakePagination
         with self.store.lock:
-            return self._ok(self.store.membership_listing()[skip : skip + take])
+            return self._ok(self.store.membership_listing(team_id)[skip : skip + take])
 
     def _v2_membership(
-        self, query: dict[str, Any], body: Any, team_id: int, membership_id: int
+        self, query: dict[str, Any], body: Any, caller: int | None, team_id: int, membership_id: int
     ) -> tuple[int, Any, Mutation | None]:
-        self._check_team(team_id)
+        self.store.authorize_team(caller, team_id, "ADMIN")
         with self.store.lock:
-            for member in self.store.members.values():
+            for member in self.store.sorted_members(team_id):
                 if member.membership_id == membership_id:
                     return self._ok(self.store.membership_output(member))
         raise ApiError(404, f"Membership with id {membership_id} not found")
 
     def _v2_team_event_types(
-        self, query: dict[str, Any], body: Any, team_id: int
+        self, query: dict[str, Any], body: Any, caller: int | None, team_id: int
     ) -> tuple[int, Any, Mutation | None]:
-        self._check_team(team_id)
+        # No guard on this route in teams-event-types.controller.ts (@ 007f9b2b): any caller lists any
+        # team's event types (the stand-in still wants a key on every route, README.md).
         slug = query.get("eventSlug")
         descending = query.get("sortCreatedAt") == "desc"
         with self.store.lock:
@@ -589,40 +609,42 @@ class StandInApp:
             return self._ok([self.store.event_type_output(et) for et in items])
 
     def _v2_team_event_type(
-        self, query: dict[str, Any], body: Any, team_id: int, event_type_id: int
+        self, query: dict[str, Any], body: Any, caller: int | None, team_id: int, event_type_id: int
     ) -> tuple[int, Any, Mutation | None]:
-        self._check_team(team_id)
+        self.store.authorize_team(caller, team_id, "ADMIN")  # @Roles("TEAM_ADMIN")
         with self.store.lock:
             return self._ok(self.store.event_type_output(self.store.get_event_type(event_type_id, team_id)))
 
     def _v2_team_event_type_create(
-        self, query: dict[str, Any], body: Any, team_id: int
+        self, query: dict[str, Any], body: Any, caller: int | None, team_id: int
     ) -> tuple[int, Any, Mutation | None]:
-        self._check_team(team_id)
+        self.store.authorize_team(caller, team_id, "ADMIN")  # @Roles("TEAM_ADMIN")
         with self.store.lock:
             et = self.store.create_event_type(team_id, body)
             return self._ok(self.store.event_type_output(et), 201)
 
     def _v2_team_event_type_update(
-        self, query: dict[str, Any], body: Any, team_id: int, event_type_id: int
+        self, query: dict[str, Any], body: Any, caller: int | None, team_id: int, event_type_id: int
     ) -> tuple[int, Any, Mutation | None]:
-        self._check_team(team_id)
+        self.store.authorize_team(caller, team_id, "ADMIN")  # @Roles("TEAM_ADMIN")
         with self.store.lock:
             et = self.store.update_event_type(team_id, event_type_id, body)
             return self._ok(self.store.event_type_output(et))
 
     def _v2_team_event_type_delete(
-        self, query: dict[str, Any], body: Any, team_id: int, event_type_id: int
+        self, query: dict[str, Any], body: Any, caller: int | None, team_id: int, event_type_id: int
     ) -> tuple[int, Any, Mutation | None]:
-        self._check_team(team_id)
+        self.store.authorize_team(caller, team_id, "ADMIN")  # @Roles("TEAM_ADMIN")
         return self._ok(self.store.delete_event_type(team_id, event_type_id))
 
-    def _v2_event_types(self, query: dict[str, Any], body: Any) -> tuple[int, Any, Mutation | None]:
+    def _v2_event_types(
+        self, query: dict[str, Any], body: Any, caller: int | None
+    ) -> tuple[int, Any, Mutation | None]:
         # The stand-in's members have no personal (user) event types.
         return self._ok([])
 
     def _v2_event_type(
-        self, query: dict[str, Any], body: Any, event_type_id: int
+        self, query: dict[str, Any], body: Any, caller: int | None, event_type_id: int
     ) -> tuple[int, Any, Mutation | None]:
         with self.store.lock:
             et = self.store.event_types.get(event_type_id)
@@ -653,6 +675,7 @@ class StandInApp:
         return 200, {
             "service": "calcom-standin",
             "team": self.store.team,
+            "teams": list(self.store.teams.values()),
             "clock": {"now": av.iso_ms_z(self.clock.now()), "frozen": self.clock.frozen},
             "rate_limit": self.rate_limiter.to_dict(),
             "latency_ms": self.latency_ms,
@@ -765,6 +788,19 @@ class StandInApp:
     def _ctl_webhooks_clear(self, request: Request, body: Any) -> tuple[int, Any]:
         self.webhooks.clear(keep_static=True)
         return 200, self.webhooks.state()
+
+    def _ctl_teams_get(self, request: Request, body: Any) -> tuple[int, Any]:
+        with self.store.lock:
+            return 200, [
+                {**team, "members": [m.user_id for m in self.store.sorted_members(team["id"])]}
+                for team in self.store.teams.values()
+            ]
+
+    def _ctl_teams_add(self, request: Request, body: Any) -> tuple[int, Any]:
+        """Another Cal.com team (a salon with its own Cal.com account): its members and its owner's
+        API key (Store.add_team)."""
+        team = self.store.add_team(body or {})
+        return 201, team
 
     def _ctl_member_upsert(self, request: Request, body: Any, user_id: int | None = None) -> tuple[int, Any]:
         raw = dict(body or {})

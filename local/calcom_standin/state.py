@@ -1,4 +1,4 @@
-"""In-memory state of the Cal.com stand-in: team, members, team event types and bookings.
+"""In-memory state of the Cal.com stand-in: teams, members, team event types and bookings.
 
 All reads and mutations go through :class:`Store` under one re-entrant lock, so two concurrent
 creates for the same slot serialise: exactly one wins, the other gets Cal.com's 400.
@@ -149,8 +149,11 @@ def _pick(raw: dict[str, Any], *names: str, default: Any = None) -> Any:
 
 @dataclass
 class Member:
+    """A user and their membership of one team (the stand-in's users belong to exactly one team)."""
+
     membership_id: int
     user_id: int
+    team_id: int
     email: str
     name: str
     username: str
@@ -174,7 +177,7 @@ class Member:
         }
 
 
-def parse_member(raw: dict[str, Any], default_membership_id: int) -> Member:
+def parse_member(raw: dict[str, Any], default_membership_id: int, team_id: int) -> Member:
     if not isinstance(raw, dict) or _pick(raw, "user_id", "userId") is None:
         raise ValueError(f"a member needs user_id: {raw!r}")
     email = str(_pick(raw, "email", default=""))
@@ -185,10 +188,11 @@ def parse_member(raw: dict[str, Any], default_membership_id: int) -> Member:
     return Member(
         membership_id=int(_pick(raw, "membership_id", "membershipId", default=default_membership_id)),
         user_id=int(_pick(raw, "user_id", "userId")),
+        team_id=team_id,
         email=email,
         name=str(_pick(raw, "name", default=email.split("@")[0])),
         username=str(_pick(raw, "username", default=email.split("@")[0])),
-        role=str(_pick(raw, "role", default="MEMBER")).upper(),
+        role=_role(raw),
         accepted=bool(_pick(raw, "accepted", default=True)),
         time_zone=time_zone,
         hours=hours,
@@ -197,6 +201,35 @@ def parse_member(raw: dict[str, Any], default_membership_id: int) -> Member:
         metadata=raw.get("metadata"),
         raw=copy.deepcopy(raw),
     )
+
+
+# Cal.com's membership roles, highest first (TEAM_ROLES in apps/api/v2/src/lib/roles/constants.ts
+# without the TEAM_ prefix; RolesGuard's hasMinimumRole compares indexes in this order).
+TEAM_ROLES = ("OWNER", "ADMIN", "MEMBER")
+
+
+def _role(raw: dict[str, Any]) -> str:
+    role = str(_pick(raw, "role", default="MEMBER")).upper()
+    if role not in TEAM_ROLES:
+        raise ValueError(f"role must be one of {list(TEAM_ROLES)}: {role!r}")
+    return role
+
+
+def _check_key_format(api_key: Any) -> None:
+    if not isinstance(api_key, str) or not api_key.startswith("cal_") or len(api_key) < 12:
+        raise ValueError("api_key: a Cal.com key starts with cal_ (docs/reference/calcom.md §1.1)")
+
+
+def parse_team(raw: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(raw, dict) or raw.get("id") is None:
+        raise ValueError(f"a team needs an id: {raw!r}")
+    return {
+        "id": int(raw["id"]),
+        "slug": str(raw.get("slug") or slugify(str(raw.get("name", "")))),
+        "name": str(raw.get("name", "")),
+        # An organization's sub-team has a parent (Cal.com honours emailSettings only there).
+        "parent_id": _pick(raw, "parent_id", "parentId"),
+    }
 
 
 @dataclass
@@ -502,7 +535,11 @@ _MISSING = object()
 
 
 class Store:
-    """Team, members, event types and bookings, loaded from the fixture's ``calcom`` section."""
+    """Teams, members, event types and bookings, loaded from the fixture's ``calcom`` section.
+
+    The fixture's ``team`` is the primary team: members, event types and keys of the fixture belong
+    to it unless they name another. More teams (other Cal.com accounts, each with its own members and
+    API key) come from the fixture's ``other_teams`` or ``POST /_standin/teams``."""
 
     def __init__(self, fixture: dict[str, Any], clock: Clock, behaviour: Behaviour | None = None) -> None:
         self.lock = threading.RLock()
@@ -518,18 +555,11 @@ class Store:
             cal = copy.deepcopy(self._fixture)
             self.behaviour = copy.deepcopy(self._default_behaviour)
             self.api_key: str = str(cal["api_key"])
-            team = cal["team"]
-            self.team = {
-                "id": int(team["id"]),
-                "slug": team.get("slug", ""),
-                "name": team.get("name", ""),
-                # An organization's sub-team has a parent (Cal.com honours emailSettings only there).
-                "parent_id": _pick(team, "parent_id", "parentId"),
-            }
+            self.team = parse_team(cal["team"])
+            self.teams: dict[int, dict[str, Any]] = {self.team["id"]: self.team}
             self.members: dict[int, Member] = {}
-            for index, raw in enumerate(cal.get("members", [])):
-                member = parse_member(raw, default_membership_id=9000 + index)
-                self.members[member.user_id] = member
+            for raw in cal.get("members", []):
+                self._add_member(raw, self.team["id"])
             self.event_types: dict[int, EventType] = {}
             for raw in cal.get("event_types", []):
                 et = self._event_type_from_fixture(raw)
@@ -554,16 +584,89 @@ class Store:
             # check that user's membership, RolesGuard): a key of another admin of the team sees
             # the team too (POST /_standin/api-keys), and a revoked one is refused with 401.
             self.api_keys: dict[str, int | None] = {self.api_key: self.api_key_user_id}
+            for raw in cal.get("other_teams", []):
+                self.add_team(raw)
+
+    def _add_member(self, raw: dict[str, Any], team_id: int) -> Member:
+        """A new user in `team_id` (membership ids count on across teams: Cal.com's Membership table
+        has one id sequence)."""
+        user_id = int(_pick(raw, "user_id", "userId"))
+        if user_id in self.members:
+            raise ValueError(f"user {user_id} is already a member of team {self.members[user_id].team_id}")
+        member = parse_member(raw, default_membership_id=9000 + len(self.members), team_id=team_id)
+        self.members[user_id] = member
+        return member
+
+    def add_team(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Another Cal.com team with its own members and, optionally, the API key of one of them
+        (``{"id", "slug"?, "name", "members": [...], "api_key"?, "api_key_user_id"?}``; the key acts
+        as the given user, else the team's first OWNER). What a salon that signs up to Cal.com on its
+        own has: its team, its staff, a key its owner created (docs/reference/calcom.md §1.1)."""
+        with self.lock:
+            team = parse_team(raw)
+            if team["id"] in self.teams:
+                raise ValueError(f"team {team['id']} exists")
+            if any(t["slug"] == team["slug"] for t in self.teams.values()):
+                raise ValueError(f"a team with slug {team['slug']!r} exists")
+            raw_members = raw.get("members") or []
+            if not isinstance(raw_members, list) or not raw_members:
+                raise ValueError("a team needs members (its owner at least)")
+            first_id = 9000 + len(self.members)
+            members = [parse_member(m, first_id + i, team["id"]) for i, m in enumerate(raw_members)]
+            user_ids = [m.user_id for m in members]
+            known = [u for u in user_ids if u in self.members]
+            if known or len(set(user_ids)) != len(user_ids):
+                raise ValueError(
+                    f"users {known or user_ids} are members of another team or listed twice (the "
+                    "stand-in's users have one team)"
+                )
+            owner = _pick(raw, "api_key_user_id", "apiKeyUserId")
+            if owner is None:
+                owner = next((m.user_id for m in members if m.role == "OWNER"), user_ids[0])
+            if int(owner) not in user_ids:
+                raise ValueError(f"api_key_user_id {owner} is not a member of the team")
+            if raw.get("api_key") is not None:
+                _check_key_format(raw["api_key"])
+            # Everything checked: nothing is half added.
+            self.teams[team["id"]] = team
+            self.members.update({m.user_id: m for m in members})
+            if raw.get("api_key") is not None:
+                self.add_api_key(str(raw["api_key"]), int(owner))
+            return team
+
+    def team_by_id(self, team_id: int) -> dict[str, Any] | None:
+        return self.teams.get(team_id)
+
+    def team_by_slug(self, slug: str) -> dict[str, Any] | None:
+        return next((t for t in self.teams.values() if t["slug"] == slug), None)
+
+    def teams_of(self, user_id: int | None) -> list[dict[str, Any]]:
+        """`GET /v2/teams`: the teams of the key's user."""
+        member = self.members.get(user_id) if user_id is not None else None
+        return [self.teams[member.team_id]] if member is not None else []
+
+    def authorize_team(self, caller: int | None, team_id: int, minimum: str) -> None:
+        """Cal.com's RolesGuard for `/v2/teams/{teamId}/...` (apps/api/v2/src/modules/auth/guards/
+        roles/roles.guard.ts): the key's user must be a member of the team (the membership is looked
+        up by team and user, accepted or not), with at least the route's role."""
+        member = self.members.get(caller) if caller is not None else None
+        if member is None or member.team_id != team_id:
+            raise ApiError(403, f"RolesGuard - User is not a member of the team with id={team_id}.")
+        if TEAM_ROLES.index(member.role) > TEAM_ROLES.index(minimum):
+            raise ApiError(
+                403,
+                f"RolesGuard - user with id={caller} does not have the minimum required role=TEAM_{minimum} "
+                f"within team with id={team_id}.",
+            )
 
     def add_api_key(self, api_key: str, user_id: int | None = None) -> int | None:
         """Accept `api_key` from now on, acting as `user_id` (default: the fixture key's user), who
-        must be a member of the team; the user it acts as."""
-        if not isinstance(api_key, str) or not api_key.startswith("cal_") or len(api_key) < 12:
-            raise ValueError("api_key: a Cal.com key starts with cal_ (docs/reference/calcom.md §1.1)")
+        must be a member of a team; the user it acts as."""
+        _check_key_format(api_key)
         with self.lock:
             user = self.api_key_user_id if user_id is None else int(user_id)
             if user is not None and user not in self.members:
-                raise ValueError(f"user_id {user} is not a member of the team")
+                raise ValueError(f"user_id {user} is not a member of any team")
             self.api_keys[api_key] = user
             return user
 
@@ -575,6 +678,11 @@ class Store:
     def knows_api_key(self, api_key: str) -> bool:
         with self.lock:
             return api_key in self.api_keys
+
+    def api_key_user(self, api_key: str) -> int | None:
+        """The user a key acts as (None: unknown, or a fixture key of a team without members)."""
+        with self.lock:
+            return self.api_keys.get(api_key)
 
     def _event_type_from_fixture(self, raw: dict[str, Any]) -> EventType:
         scheduling = SCHEDULING_TYPES.get(str(_pick(raw, "scheduling_type", "schedulingType", default="")))
@@ -702,9 +810,14 @@ class Store:
         with self.lock:
             user_id = int(_pick(raw, "user_id", "userId"))
             existing = self.members.get(user_id)
+            team_id = int(
+                _pick(raw, "team_id", "teamId", default=existing.team_id if existing else self.team["id"])
+            )
+            if team_id not in self.teams or (existing is not None and existing.team_id != team_id):
+                raise ValueError(f"team_id {team_id}: an unknown team, or not the user's team")
             merged = {**(existing.raw if existing else {}), **raw}
             default_id = existing.membership_id if existing else 9000 + len(self.members) + 1
-            member = parse_member(merged, default_membership_id=default_id)
+            member = parse_member(merged, default_membership_id=default_id, team_id=team_id)
             self.members[user_id] = member
             return member
 
@@ -717,13 +830,17 @@ class Store:
             for et in self.event_types.values():
                 et.hosts = [h for h in et.hosts if h.user_id != user_id]
 
-    def sorted_members(self) -> list[Member]:
-        return sorted(self.members.values(), key=lambda m: m.membership_id)
+    def sorted_members(self, team_id: int) -> list[Member]:
+        return sorted(
+            (m for m in self.members.values() if m.team_id == team_id), key=lambda m: m.membership_id
+        )
 
-    def membership_listing(self) -> list[dict[str, Any]]:
-        """What `GET /v2/teams/{id}/memberships` pages through: the members, then the extra entries."""
-        members = [self.membership_output(m) for m in self.sorted_members()]
-        return members + copy.deepcopy(self.extra_memberships)
+    def membership_listing(self, team_id: int) -> list[dict[str, Any]]:
+        """What `GET /v2/teams/{id}/memberships` pages through: the members, then (primary team only)
+        the extra entries."""
+        members = [self.membership_output(m) for m in self.sorted_members(team_id)]
+        extra = self.extra_memberships if team_id == self.team["id"] else []
+        return members + copy.deepcopy(extra)
 
     def membership_output(self, member: Member) -> dict[str, Any]:
         user: dict[str, Any] = {
@@ -738,7 +855,7 @@ class Store:
         return {
             "id": member.membership_id,
             "userId": member.user_id,
-            "teamId": self.team["id"],
+            "teamId": member.team_id,
             "accepted": member.accepted,
             "role": member.role,
             "disableImpersonation": False,
@@ -751,7 +868,7 @@ class Store:
         if et.assign_all_team_members:
             return [
                 Host(m.user_id, et.scheduling_type == "collective")
-                for m in self.sorted_members()
+                for m in self.sorted_members(et.team_id)
                 if m.accepted
             ]
         return list(et.hosts)
@@ -796,7 +913,7 @@ class Store:
                 "afterEventBuffer": et.after_event_buffer,
                 "slotInterval": et.slot_interval,
                 "rrHostSubsetEnabled": et.rr_host_subset_enabled,
-                "team": {key: self.team[key] for key in ("id", "slug", "name")},
+                "team": {key: self.teams[et.team_id][key] for key in ("id", "slug", "name")},
             }
         )
         if et.email_settings is not None:
@@ -811,7 +928,11 @@ class Store:
 
     def _hosts(self, raw_hosts: list[dict[str, Any]], scheduling: str, team_id: int) -> list[Host]:
         hosts = [self._parse_host(item, scheduling) for item in raw_hosts]
-        missing = [h.user_id for h in hosts if h.user_id not in self.members]
+        missing = [
+            h.user_id
+            for h in hosts
+            if h.user_id not in self.members or self.members[h.user_id].team_id != team_id
+        ]
         if missing:
             ids = ", ".join(str(u) for u in missing)
             raise ApiError(404, f"Invalid hosts: {ids} are not members of team with id {team_id}.")
@@ -848,9 +969,11 @@ class Store:
         if body.get("bookingFields") is not None:
             et.booking_fields = copy.deepcopy(body["bookingFields"])
         if body.get("emailSettings") is not None:
-            et.email_settings = self._email_settings(body["emailSettings"], et.email_settings)
+            et.email_settings = self._email_settings(body["emailSettings"], et.email_settings, et.team_id)
 
-    def _email_settings(self, wanted: dict[str, Any], current: dict[str, bool] | None) -> dict[str, bool]:
+    def _email_settings(
+        self, wanted: dict[str, Any], current: dict[str, bool] | None, team_id: int
+    ) -> dict[str, bool]:
         """What Cal.com keeps of `emailSettings`: the API writes it to metadata.disableStandardEmails.all
         (organizations/event-types/services/input.service.ts), then the event type update handler
         sets both flags back to false unless the team is an organization's sub-team
@@ -858,7 +981,7 @@ class Store:
         settings = dict(current or {"disableEmailsToAttendees": False, "disableEmailsToHosts": False})
         for key in ("disableEmailsToAttendees", "disableEmailsToHosts"):
             if isinstance(wanted.get(key), bool):
-                settings[key] = wanted[key] if self.team.get("parent_id") is not None else False
+                settings[key] = wanted[key] if self.teams[team_id].get("parent_id") is not None else False
         return settings
 
     @staticmethod
@@ -1079,7 +1202,7 @@ class Store:
                 "not found.",
             )
         for et in self.event_types.values():
-            if request.team_slug == self.team["slug"] and et.slug == request.event_type_slug:
+            if self.teams[et.team_id]["slug"] == request.team_slug and et.slug == request.event_type_slug:
                 return et
         raise ApiError(
             404,
@@ -1233,7 +1356,8 @@ class Store:
                 raise ApiError(404, f"Booking with uid={uid} was not found in the database")
             return booking.to_output()
 
-    def cancel_booking(self, uid: str, data: dict[str, Any]) -> Mutation:
+    def cancel_booking(self, uid: str, data: dict[str, Any], caller: int | None = None) -> Mutation:
+        """`caller`: the user the request's API key acts as (default: the fixture key's)."""
         with self.lock:
             booking = self.find(uid)
             if booking is None:
@@ -1249,7 +1373,8 @@ class Store:
             now = self.clock.now()
             if booking.end <= now:
                 raise ApiError(400, MSG_CANCEL_ENDED, raw=True)
-            key_user = self.members.get(self.api_key_user_id) if self.api_key_user_id is not None else None
+            caller = self.api_key_user_id if caller is None else caller
+            key_user = self.members.get(caller) if caller is not None else None
             reason = data.get("cancellationReason") or ""
             if (
                 self.behaviour.require_cancellation_reason_for_host
@@ -1343,8 +1468,31 @@ class Store:
             )
             return Mutation(new.to_output(), [("BOOKING_RESCHEDULED", payload)])
 
-    def list_bookings(self, query: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """The query has passed the contract (values well-formed, unknown keys stripped)."""
+    def visible_to(self, booking: Booking, caller: int | None) -> bool:
+        """Whether `GET /v2/bookings` lists `booking` to the key's user, as Cal.com's getBookings
+        (packages/trpc/server/routers/viewer/bookings/get.handler.ts, used by the v2 bookings
+        service): bookings the user organizes or attends (by e-mail), and, in a team where the user
+        is ADMIN or OWNER, bookings of the team's event types, organized by or attended by a member."""
+        user = self.members.get(caller) if caller is not None else None
+        if user is None:
+            return False
+        emails = {row["email"].lower() for row in booking.attendee_rows()}
+        if booking.organizer["id"] == user.user_id or user.email.lower() in emails:
+            return True
+        if user.role not in ("OWNER", "ADMIN"):
+            return False
+        team = [m for m in self.members.values() if m.team_id == user.team_id]
+        return (
+            booking.team_id == user.team_id
+            or any(m.user_id == booking.organizer["id"] for m in team)
+            or any(m.email.lower() in emails for m in team)
+        )
+
+    def list_bookings(
+        self, query: dict[str, str], caller: int | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The query has passed the contract (values well-formed, unknown keys stripped). `caller`:
+        the user the request's API key acts as (default: the fixture key's)."""
         raw_status = query.get("status")
         statuses = ["upcoming"] if raw_status is None else [s.strip() for s in raw_status.split(",")]
 
@@ -1404,7 +1552,11 @@ class Store:
                         return True
                 return False
 
+            viewer = self.api_key_user_id if caller is None else caller
+
             def keep(b: Booking) -> bool:
+                if not self.visible_to(b, viewer):
+                    return False
                 rows = b.attendee_rows()
                 if email and not any(r["email"].lower() == email.lower() for r in rows):
                     return False
@@ -1493,7 +1645,7 @@ class Store:
             "location": booking.location,
             "team": {
                 "id": booking.team_id,
-                "name": self.team["name"],
+                "name": self.teams[booking.team_id]["name"] if booking.team_id in self.teams else "",
                 "members": [person(h) for h in booking.co_hosts],
             },
             "uid": booking.uid,
