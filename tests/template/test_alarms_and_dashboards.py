@@ -171,7 +171,12 @@ def test_the_seeds_thresholds() -> None:
     assert threshold("BookingSuccessWarningAlarm") == ("LessThanThreshold", 95)
     assert threshold("ResponseTimeCriticalAlarm") == ("GreaterThanThreshold", 2000)
     assert threshold("ResponseTimeWarningAlarm") == ("GreaterThanThreshold", 1500)
-    assert RESOURCES["ResponseTimeCriticalAlarm"]["Properties"]["ExtendedStatistic"] == "p95"
+    for lid in ("ResponseTimeCriticalAlarm", "ResponseTimeWarningAlarm"):
+        stats = [q["MetricStat"] for q in RESOURCES[lid]["Properties"]["Metrics"] if "MetricStat" in q]
+        assert {s["Stat"] for s in stats} == {"p95"}
+        assert {s["Metric"]["MetricName"] for s in stats} == {"ToolLatency"}
+    assert threshold("SlotCacheMissWarningAlarm") == ("GreaterThanThreshold", 20)
+    assert threshold("TeamSyncFailureSpikeAlarm") == ("GreaterThanOrEqualToThreshold", 3)
     assert threshold("DatabaseErrorsAlarm") == ("GreaterThanThreshold", 0)
     # the breaker's 30 s cool-down (CALCOM_BREAKER_COOLDOWN_S) passed and its probe failed again
     assert RESOURCES["CalcomBreakerOpenAlarm"]["Properties"]["MetricName"] == "CalcomBreakerReopened"
