@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from calbridge.adapters.queue import job_or_none
 from calbridge.domain.booking_requests import BookingRequestJob
 from calbridge.errors import CalcomUnavailable, NotFound, RateLimited, WorkflowUnavailable
-from calbridge.observability import logger, metrics, tracer
+from calbridge.observability import follow, logger, metrics, tracer
 from calbridge.services.wiring import booking_requests, booking_requests_queue
 from calbridge.timing import Deadline
 
@@ -50,6 +50,7 @@ def settle(record: SQSRecord, lambda_context: LambdaContext) -> dict[str, Any] |
     )
     if job is None:
         return None
+    follow(company_id=job.company_id, request_id=job.request_id)  # this record's ids (ADR 0034)
     try:
         left_s = lambda_context.get_remaining_time_in_millis() / 1000
         settled = requests.settle(job, deadline=Deadline(left_s - DEADLINE_MARGIN_S))

@@ -42,7 +42,7 @@ from calbridge.adapters.parsing import parse_model
 from calbridge.config import get_settings
 from calbridge.domain.booking import BookingPlan, BookingRequest
 from calbridge.errors import SlotUnavailable
-from calbridge.observability import add_metric_by, error_name, logger, metrics, tracer
+from calbridge.observability import add_metric_by, error_name, follow, logger, metrics, tracer
 from calbridge.services.appointment_changes import (
     CancelHoldInput,
     CancelRequest,
@@ -62,11 +62,32 @@ settings = get_settings()
 saga = booking_saga()
 changes = appointment_changes()
 
+#: The ids a step's state may carry, at its top or one level down (the plan, a Map item's request,
+#: the loaded appointment): the Retell call, the company, the booking attempt, the appointment.
+_TRACE_IDS = ("call_id", "company_id", "booking_id", "appointment_id")
+_TRACE_PLACES = ("plan", "request", "appointment")
+
+
+def follow_state(step: str, event: Any) -> None:
+    """Every log line of this step names the call and the booking it serves (ADR 0034), read from
+    wherever its state keeps them, before the state is parsed (a state that fails to parse is
+    logged with them too). At LogLevel DEBUG each step says it ran: a call's saga, step by step."""
+    places = [event, *(event.get(place) for place in _TRACE_PLACES)] if isinstance(event, dict) else []
+    found: dict[str, str] = {}
+    for place in places:
+        if isinstance(place, dict):
+            for key in _TRACE_IDS:
+                if isinstance(place.get(key), str):
+                    found.setdefault(key, place[key])
+    follow(**found)
+    logger.debug("booking step", step=step)
+
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    follow_state("plan", event)
     request = parse_model(BookingRequest, event)
     return saga.plan(request).model_dump(mode="json")
 
@@ -75,6 +96,7 @@ def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def acquire_lock(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    follow_state("acquire_lock", event)
     return saga.acquire_lock(parse_model(BookingPlan, event)).model_dump(mode="json")
 
 
@@ -82,6 +104,7 @@ def acquire_lock(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def reserve_hold(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    follow_state("reserve_hold", event)
     return saga.reserve_hold(parse_model(ReserveHoldInput, event)).model_dump(mode="json")
 
 
@@ -89,6 +112,7 @@ def reserve_hold(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def assign_staff(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    follow_state("assign_staff", event)
     step = parse_model(AssignStaffInput, event)
     assignments = saga.assign_staff(step.plan, step.reservations)
     return {"assignments": [a.model_dump(mode="json") for a in assignments]}
@@ -98,6 +122,7 @@ def assign_staff(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def finalize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    follow_state("finalize", event)
     step = parse_model(FinalizeInput, event)
     summary = saga.finalize(step.plan, step.reservations)
     metrics.add_metric(name="BookingSucceeded", unit=MetricUnit.Count, value=1)
@@ -109,6 +134,7 @@ def finalize(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def compensate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    follow_state("compensate", event)
     state = parse_model(CompensateInput, event)
     report = saga.compensate(state)
     metrics.add_metric(name="BookingCompensated", unit=MetricUnit.Count, value=1)
@@ -127,6 +153,7 @@ def compensate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def load_for_cancel(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    follow_state("load_for_cancel", event)
     return changes.load_for_cancel(parse_model(CancelRequest, event)).model_dump(mode="json")
 
 
@@ -134,6 +161,7 @@ def load_for_cancel(event: dict[str, Any], context: LambdaContext) -> dict[str, 
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def cancel_hold(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    follow_state("cancel_hold", event)
     return changes.cancel_hold(parse_model(CancelHoldInput, event)).model_dump(mode="json")
 
 
@@ -141,6 +169,7 @@ def cancel_hold(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def mark_cancelled(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    follow_state("mark_cancelled", event)
     result = changes.mark_cancelled(parse_model(MarkCancelledInput, event))
     metrics.add_metric(name="AppointmentCancelled", unit=MetricUnit.Count, value=1)
     return result.model_dump(mode="json")
@@ -150,6 +179,7 @@ def mark_cancelled(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def load_for_reschedule(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    follow_state("load_for_reschedule", event)
     return changes.load_for_reschedule(parse_model(RescheduleRequest, event)).model_dump(mode="json")
 
 
@@ -157,6 +187,7 @@ def load_for_reschedule(event: dict[str, Any], context: LambdaContext) -> dict[s
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def swap_appointment(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    follow_state("swap_appointment", event)
     summary = changes.swap(parse_model(SwapInput, event))
     metrics.add_metric(name="AppointmentRescheduled", unit=MetricUnit.Count, value=1)
     return summary.model_dump(mode="json")

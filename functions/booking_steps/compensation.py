@@ -29,7 +29,7 @@ from pydantic import Field, TypeAdapter
 
 from calbridge.adapters.queue import job_or_none
 from calbridge.errors import CalcomUnavailable, RateLimited
-from calbridge.observability import logger, metrics, tracer
+from calbridge.observability import follow, logger, metrics, tracer
 from calbridge.services.appointment_changes import DeferredCancel
 from calbridge.services.booking import DeferredCompensation, put_back
 from calbridge.services.wiring import appointment_changes, booking_saga, compensation_queue
@@ -52,6 +52,14 @@ def finish(record: SQSRecord) -> dict[str, Any] | None:
     )
     if job is None:
         return None
+    # Each record's own ids (ADR 0034); None removes the previous record's.
+    plan = None if isinstance(job, DeferredCancel) else job.plan
+    follow(
+        company_id=plan.company_id if plan else job.company_id,
+        booking_id=plan.booking_id if plan else None,
+        call_id=plan.call_id if plan else None,
+        appointment_id=None if plan else job.appointment_id,
+    )
     try:
         if isinstance(job, DeferredCancel):
             return {"cancelled": [r.uid for r in changes.finish_old_cancels(job)]}

@@ -24,7 +24,7 @@ from calbridge.adapters.store.calcom_changes import CalcomChangeRecords
 from calbridge.config import get_settings
 from calbridge.domain.models import EntityId
 from calbridge.errors import InvalidRequest, SignatureInvalid, UnknownCompany
-from calbridge.observability import logger, metrics, tracer
+from calbridge.observability import follow, logger, metrics, tracer
 from calbridge.services import wiring
 from calbridge.services.calcom_events import CalcomEvents
 
@@ -51,6 +51,7 @@ def secret_of(company_id: str) -> str | None:
 @app.post("/calcom/webhook/<company_id>")
 @tracer.capture_method
 def calcom_webhook(company_id: str) -> dict[str, Any]:
+    follow(company_id=company_id)  # every log line of this delivery names the company (ADR 0034)
     body = raw_body_of(app, MAX_BODY_BYTES)
     header = app.current_event.headers.get(calcom_signature.HEADER)
     calcom_signature.verify(body, header, secret_of(company_id))

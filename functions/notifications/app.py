@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from calbridge.adapters.queue import job_or_none
-from calbridge.observability import logger, metrics, tracer
+from calbridge.observability import follow, logger, metrics, tracer
 from calbridge.services.confirmations import ConfirmationJob
 from calbridge.services.wiring import confirmations
 
@@ -38,7 +38,10 @@ def send(record: SQSRecord) -> dict[str, Any] | None:
         label="confirmation",
         metric="ConfirmationJobsRejected",
     )
-    return None if job is None else confirmations().send(job).model_dump(mode="json")
+    if job is None:
+        return None
+    follow(company_id=job.company_id, appointment_id=job.appointment_id)  # this record's ids (ADR 0034)
+    return confirmations().send(job).model_dump(mode="json")
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -28,7 +28,7 @@ from calbridge.errors import (
     SignatureInvalid,
     UnknownCompany,
 )
-from calbridge.observability import logger, metrics, tracer
+from calbridge.observability import follow, logger, metrics, tracer
 from calbridge.services import wiring
 from calbridge.services.inbound import InboundRouting
 from calbridge.services.tools import ToolCalls
@@ -81,6 +81,7 @@ app.use(middlewares=[verify_retell_signature])
 @tracer.capture_method
 def inbound_call() -> dict[str, Any]:
     request = parse_model(InboundRequest, raw_body())
+    follow(call_id=request.call_inbound.call_id)  # every log line of the call names it (ADR 0034)
     return inbound_routing.answer(request)
 
 
@@ -88,6 +89,8 @@ def inbound_call() -> dict[str, Any]:
 @tracer.capture_method
 def tool_call() -> dict[str, Any]:
     request = parse_model(ToolCallRequest, raw_body())
+    # Every later log line of this tool call, and the X-Ray trace, name the call (ADR 0034).
+    follow(call_id=request.call.call_id, company_id=request.call.metadata.company_id)
     return tool_calls.handle(request, waited_s=waited_s()).model_dump()
 
 
