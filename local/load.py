@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print("\n".join(lines))
     if not args.no_write:
-        write_block("load", f"make load (LOAD_CALLERS={args.callers} LOAD_SECONDS={args.seconds:g})", lines)
+        write_block("load", f"LOAD_CALLERS={args.callers} LOAD_SECONDS={args.seconds:g} make load", lines)
     return 1 if report.problems or report.unexpected or report.statuses[429] else 0
 
 
