@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -75,6 +76,8 @@ SERVICES = {
     "lena-mueller": ("Föhnen", "Ansatzfärbung"),
     "sara-oezdemir": ("Föhnen", "Herrenhaarschnitt"),
 }
+#: The demo salon's booking window (the company's default, domain/models.py): no lane lies beyond it.
+BOOKING_WINDOW_DAYS = 60
 #: API Gateway's HTTP API answers 504 after 30 s: the longest a caller can wait in AWS.
 GATEWAY_TIMEOUT_S = 30.0
 #: Honest answers a caller may hear under load: the call went as asked, or "not now" (the calendar
@@ -96,18 +99,23 @@ class Lane:
     service: str
 
 
-def lanes(today: date, window_days: int) -> Iterator[Lane]:
+@cache
+def demo_fixture() -> dict[str, Any]:
+    return json.loads(DEMO_FIXTURE.read_text(encoding="utf-8"))
+
+
+def lanes(today: date) -> Iterator[Lane]:
     """Every staff member on each of their working days (the stand-in's working hours) from the
     day after tomorrow to the end of the booking window, day by day, their two services
     alternating; then again from the start (the days' later starts)."""
-    fixture = json.loads(DEMO_FIXTURE.read_text(encoding="utf-8"))
+    fixture = demo_fixture()
     names = {member["staff_id"]: member["name"].split()[0] for member in fixture["staff"]}
     workdays = {
         member["user_id"]: {day for hours in member["working_hours"] for day in hours["days"]}
         for member in fixture["calcom"]["members"]
     }
     all_lanes, taken = [], Counter()
-    for offset in range(2, window_days):
+    for offset in range(2, BOOKING_WINDOW_DAYS):
         day = today + timedelta(days=offset)
         for staff_id, user_id in CALCOM_USERS.items():
             if (day.weekday() + 1) % 7 in workdays[user_id]:  # Cal.com's days: 0 is Sunday
@@ -297,8 +305,8 @@ def run_load(stack: LocalStack, callers: int = CALLERS, seconds: float = SECONDS
     """`callers` callers for `seconds` on a running stack with the demo salon seeded (it links the
     other staff members first), then the report and the outcome's check."""
     link_staff(stack)
-    zone = ZoneInfo(json.loads(DEMO_FIXTURE.read_text(encoding="utf-8"))["company"]["timezone"])
-    next_lane, lock = lanes(datetime.now(zone).date(), 60), threading.Lock()
+    today = datetime.now(ZoneInfo(demo_fixture()["company"]["timezone"])).date()
+    next_lane, lock = lanes(today), threading.Lock()
     first = max((e["seq"] for e in _requests(stack)), default=0)
     samples: list[Sample] = []
     started = time.monotonic()
