@@ -148,10 +148,11 @@ def run_call(stack: LocalStack) -> None:
         show(f"  {stack.calcom_url}: team {team} with {len(members)} members, {len(event_types)} event types")
         for member in members:
             show(f"    {member.user_id:>8}  {member.user.name:<16} {member.user.email}")
-        retell.close()
         meet_hosts(stack, calcom, members)
+    second_salon(stack, retell)
+    retell.close()
 
-    step("12. Function logs are JSON; phone numbers and e-mails are masked")
+    step("14. Function logs are JSON; phone numbers and e-mails are masked")
     unrouted = next(line for line in LOG_FILE.read_text().splitlines() if "unrouted number" in line)
     show(f"  {unrouted}")
     show(f"\nDemo call finished: routed, answered and verified through the HTTP front. Logs: {LOG_FILE}")
@@ -390,6 +391,57 @@ def meet_hosts(stack: LocalStack, calcom: Any, members: list[Any]) -> None:
                 f"{record['reason']}"
             )
     admin.close()
+
+
+def second_salon(stack: LocalStack, retell: RetellSimulator) -> None:
+    """Riverside Hair (local/second_salon.py): onboarded over the admin API with its own Cal.com
+    account, then an English call to it, next to the German salon's."""
+    from local import second_salon as riverside
+
+    step("12. A second salon: Riverside Hair, London, English, with a Cal.com account of its own")
+    before = riverside.last_calcom_request(stack.calcom_url)
+    team = riverside.sign_up_at_calcom(stack.calcom_url)
+    show(f"  in Cal.com (the salon's own doing): team {team['id']} {team['name']!r}, 3 members, an API key")
+    with httpx.Client(base_url=stack.http_url, headers={"x-calbridge-local-identity": ADMIN}) as admin:
+        steps = riverside.onboard(stack, admin)
+    company = steps["company"]["company"]
+    show(f"  PUT {riverside.ADMIN_PATH}: {company['name']}, {company['language']}, {company['timezone']}")
+    credential = steps["credential"]
+    show(f"  PUT …/calcom-credential: {credential['calcom_credential']} key {credential['action']}")
+    show(f"  POST …/staff: {steps['staff']['created']} staff members")
+    show(f"  PATCH calcom_team_id {riverside.TEAM_ID}: team sync {steps['team']['team_sync']['status']}")
+    report = steps["sync"]
+    counters = ", ".join(f"{k} {v}" for k, v in report.items() if isinstance(v, int) and v)
+    show(f"  team sync with the salon's key: {report['status']} ({counters})")
+    for staff_id, user_id in sorted(steps["linked"].items()):
+        show(f"    {staff_id:<11} → Cal.com user {user_id}")
+    event_types = steps["service"]["service"]["event_types"]
+    show(f"  PUT …/services/{riverside.SERVICE_ID}: {len(event_types)} booking event types in its team")
+    show(f"  its team's Cal.com webhook → {steps['webhook']['url']}")
+
+    step("13. An English call to Riverside Hair, next to the German one")
+    said = riverside.english_call(stack, retell)
+    routed = said["routed"]
+    show(f"  {riverside.CALLER} → {riverside.NUMBER}: routed to {routed['metadata']}")
+    variables = routed["dynamic_variables"]
+    show(f"    language {variables['language']}, today {variables['today_spoken']}")
+    say("Agent", f"{variables['company_name']}, hello! How can I help?")
+    say("Caller", "How long does a colour take?")
+    say("Agent", said["service_info"]["message"])
+    say("Caller", f"Could I come {said['asked']['date']} at {said['asked']['time']}?")
+    say("Agent", said["availability"]["message"])
+    say("Caller", "Lovely, please book it. James Wilson.")
+    say("Agent", said["booking"]["message"])
+    stack.drain_queue("NotificationsQueue")
+    english = [m for m in stack.sent_mail() if "james.wilson" in str(m["To"])]
+    for mail in english:
+        show(f"  confirmation to {mail['To']}: {mail['Subject']!r}")
+    ids = {e["event_type_id"] for e in event_types if e.get("event_type_id")}
+    keys = riverside.calcom_keys_used(stack.calcom_url, before, ids)
+    show(
+        f"  Cal.com: {keys['salon_key']} requests with the salon's own key; "
+        f"{keys['other_keys_on_the_salon']} with any other key touched its team"
+    )
 
 
 def main() -> int:

@@ -128,7 +128,10 @@ _SKIPPED_QUIETLY = {
     "AWS::IAM::ManagedPolicy",
     "AWS::Lambda::Permission",
     "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::CompositeAlarm",
     "AWS::CloudWatch::Dashboard",
+    # Alerting (the topic the alarms tell, its e-mail subscription): no alarm fires locally.
+    "AWS::SNS::Subscription",
 }
 
 _active_lock = threading.Lock()
@@ -1282,7 +1285,9 @@ class LocalStack:
         url = f"{self.http_url}{route.path.replace('{company_id}', company_id)}"
         # A restarted stack meets the same stand-in, whose static subscriptions survive its reset.
         if url not in {sub["url"] for sub in dispatcher.state()["subscriptions"]}:
-            dispatcher.subscribe(url, secret, None, static=True)
+            # A team webhook, as README tells the salon to add: its own team's bookings only.
+            team_id = self._fixture_value("company", "calcom_team_id")
+            dispatcher.subscribe(url, secret, None, static=True, team_id=team_id)
         self.calcom_webhook_url = url
         LOG.info("Cal.com stand-in webhooks -> %s", url)
 

@@ -189,7 +189,9 @@ class StandInApp:
         self.requests = RequestLog()
         self.webhooks = WebhookDispatcher(self.clock.now)
         for sub in webhooks or []:
-            self.webhooks.subscribe(sub["url"], sub.get("secret"), sub.get("triggers"), static=True)
+            self.webhooks.subscribe(
+                sub["url"], sub.get("secret"), sub.get("triggers"), static=True, team_id=sub.get("team_id")
+            )
         self._strict_default = strict_versions
         self.strict_versions = strict_versions
         self.latency_ms = 0
@@ -782,7 +784,9 @@ class StandInApp:
 
     def _ctl_webhooks_add(self, request: Request, body: Any) -> tuple[int, Any]:
         body = body or {}
-        sub = self.webhooks.subscribe(body.get("url"), body.get("secret"), body.get("triggers"))
+        sub = self.webhooks.subscribe(
+            body.get("url"), body.get("secret"), body.get("triggers"), team_id=body.get("team_id")
+        )
         return 201, {k: v for k, v in sub.items() if k != "secret"}
 
     def _ctl_webhooks_clear(self, request: Request, body: Any) -> tuple[int, Any]:

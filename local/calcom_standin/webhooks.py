@@ -43,8 +43,17 @@ class WebhookDispatcher:
         self._threads: list[threading.Thread] = []
 
     def subscribe(
-        self, url: str, secret: str | None = None, triggers: list[str] | None = None, *, static: bool = False
+        self,
+        url: str,
+        secret: str | None = None,
+        triggers: list[str] | None = None,
+        *,
+        static: bool = False,
+        team_id: int | None = None,
     ) -> dict[str, Any]:
+        """`team_id`: a team webhook, which Cal.com fires "for every booking on every event type
+        belonging to this team" (TeamWebhooksController, apps/api/v2 `/v2/teams/:teamId/webhooks`),
+        and for no other team's; None: every booking of the stand-in."""
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValueError("url must be an http(s) URL")
         wanted = list(triggers or TRIGGERS)
@@ -52,7 +61,8 @@ class WebhookDispatcher:
         if unknown:
             raise ValueError(f"unsupported triggers {unknown}; the stand-in sends {list(TRIGGERS)}")
         with self._lock:
-            sub = {"id": self._next_id, "url": url, "secret": secret, "triggers": wanted, "static": static}
+            sub = {"id": self._next_id, "url": url, "secret": secret, "triggers": wanted, "static": static,
+                   "team_id": None if team_id is None else int(team_id)}  # fmt: skip
             self._next_id += 1
             self._subscriptions.append(sub)
             return dict(sub)
@@ -70,7 +80,12 @@ class WebhookDispatcher:
 
     def dispatch(self, trigger: str, payload: dict[str, Any]) -> None:
         with self._lock:
-            targets = [dict(s) for s in self._subscriptions if trigger in s["triggers"]]
+            team_id = (payload.get("team") or {}).get("id")
+            targets = [
+                dict(s)
+                for s in self._subscriptions
+                if trigger in s["triggers"] and s["team_id"] in (None, team_id)
+            ]
         if not targets:
             return
         body = json.dumps(

@@ -1,3 +1,4 @@
+import typing
 from datetime import date
 
 import pytest
@@ -72,6 +73,9 @@ def test_spoken_price_and_date():
     assert phrasing.spoken_price(8500, "de") == "85 Euro"
     assert phrasing.spoken_price(3950, "de") == "39,50 Euro"
     assert phrasing.spoken_price(3950, "en") == "39.50 euros"
+    assert phrasing.spoken_price(9500, "en", "GBP") == "95 pounds"
+    assert phrasing.spoken_price(2450, "de", "CHF") == "24,50 Franken"
+    assert set(phrasing.CURRENCY_WORDS) == set(typing.get_args(Service.model_fields["currency"].annotation))
     assert phrasing.spoken_date(date(2026, 11, 21), "de") == "Samstag, 21. November 2026"
     assert phrasing.spoken_date(date(2026, 11, 21), "en") == "Saturday, November 21, 2026"
 

@@ -232,7 +232,7 @@ class Service(_Model):
     description: str = ""
     duration: int = Field(gt=0, description="total minutes, gaps included")
     price_cents: int | None = Field(default=None, ge=0)
-    currency: str = "EUR"
+    currency: Literal["EUR", "GBP", "CHF", "USD"] = "EUR"  # ISO 4217; the agent says it (phrasing.py)
     composite: bool = False
     segments: list[Segment] = Field(default_factory=list)
     pause_policy: PausePolicy = PausePolicy.FREE

@@ -62,11 +62,21 @@ def spoken_duration(minutes: int, lang: Language) -> str:
     return " ".join(parts)
 
 
-def spoken_price(cents: int, lang: Language) -> str:
-    euros, rest = divmod(cents, 100)
+# How a price's currency is said (ISO 4217 code -> German, English).
+CURRENCY_WORDS: dict[str, tuple[str, str]] = {
+    "EUR": ("Euro", "euros"),
+    "GBP": ("Pfund", "pounds"),
+    "CHF": ("Franken", "Swiss francs"),
+    "USD": ("Dollar", "dollars"),
+}
+
+
+def spoken_price(cents: int, lang: Language, currency: str = "EUR") -> str:
+    whole, rest = divmod(cents, 100)
+    german, english = CURRENCY_WORDS[currency]
     if lang == "de":
-        return f"{euros} Euro" if not rest else f"{euros},{rest:02d} Euro"
-    return f"{euros} euros" if not rest else f"{euros}.{rest:02d} euros"
+        return f"{whole} {german}" if not rest else f"{whole},{rest:02d} {german}"
+    return f"{whole} {english}" if not rest else f"{whole}.{rest:02d} {english}"
 
 
 def join_names(names: Sequence[str], lang: Language, *, choice: bool = False) -> str:
@@ -92,16 +102,17 @@ def _waiting_en(service: Service) -> str:
 
 def describe_service(service: Service, staff_names: Sequence[str], lang: Language) -> str:
     duration = spoken_duration(service.duration, lang)
+    price = spoken_price(service.price_cents, lang, service.currency) if service.price_cents else None
     if lang == "de":
         text = f"{service.name} dauert insgesamt {duration}"
-        text += f" und kostet {spoken_price(service.price_cents, lang)}." if service.price_cents else "."
+        text += f" und kostet {price}." if price else "."
         if service.gap_minutes:
             text += f" {_waiting_de(service)}"
         if staff_names:
             text += f" Das machen bei uns {join_names(staff_names, lang)}."
         return text
     text = f"{service.name} takes {duration} in total"
-    text += f" and costs {spoken_price(service.price_cents, lang)}." if service.price_cents else "."
+    text += f" and costs {price}." if price else "."
     if service.gap_minutes:
         text += f" In between there are about {service.gap_minutes} minutes of processing time."
     if staff_names:
