@@ -120,3 +120,27 @@ def test_flexible_gap_stretches_to_fit_and_the_saga_books_the_stretched_plan(fre
     assert segments["A"] == "14:00" and segments["B"] > "15:15"
     ours = [b for b in active_bookings(fresh) if (b.get("metadata") or {}).get("calbridge_booking_id")]
     assert len(ours) == 4
+
+
+def test_a_staff_member_an_admin_linked_is_bookable_before_the_next_team_sync(fresh, retell):
+    """Lena's Cal.com user is known only from the admin's mapping (the team sync has not written her
+    `calcom_user_id` yet): availability offers her, so booking takes her too (the same rule)."""
+    with httpx.Client(
+        base_url=fresh.http_url, headers={"x-calbridge-local-identity": "arn:aws:iam::123456789012:user/a"}
+    ) as admin:
+        linked = admin.post(
+            "/admin/companies/salon-demo/host-mappings",
+            json={"host_id": 1420211, "staff_id": "lena-mueller", "reason": "Lena Muller is Lena Müller"},
+        )
+        assert linked.status_code == 201, linked.text
+        [lena] = [s for s in admin.get("/admin/companies/salon-demo/staff").json()["staff"]
+                  if s["staff_id"] == "lena-mueller"]  # fmt: skip
+        assert lena["calcom_user_id"] is None
+    asked = {"service": "Damenhaarschnitt", "date": next_monday(), "time": "10:30", "mitarbeiter": "Lena"}
+    checked = retell.tool("check_availability", asked, CALL).json()
+    assert checked["data"]["available"] and checked["data"]["staff_id"] == "lena-mueller", checked
+
+    result = book(retell, **asked, customer_name="Anna Schmidt")
+    assert result["success"] and result["data"]["booked"], result
+    assert result["data"]["staff_id"] == "lena-mueller"
+    assert [b["hosts"][0]["id"] for b in active_bookings(fresh)] == [1420211]

@@ -207,17 +207,16 @@ class BookingSaga:
         """Company, service and staff member checked; the segment plan with an event type per hold."""
         company = self._resolver.company(request.company_id)
         service = self._service(request)
-        staff = self._staff(request, service)
+        staff, calcom_user_id = self._staff(request, service)
         try:
             planned = plan_service(service, request.start, gap_stretch=request.gap_stretch)
         except ValueError as exc:
             raise InvalidRequest(str(exc), field="gap_stretch") from exc
-        assert staff.calcom_user_id is not None  # checked in _staff
         entries = index_event_map(self._event_map.list(company.company_id, service.service_id))
         holds = tuple(
             PlannedHold(
                 **hold.model_dump(),
-                event_type_id=event_type_for(hold, service, entries, staff.calcom_user_id),
+                event_type_id=event_type_for(hold, service, entries, calcom_user_id),
             )
             for hold in planned.holds
         )
@@ -229,7 +228,7 @@ class BookingSaga:
             composite=service.composite,
             policy=service.pause_policy,
             staff_id=staff.staff_id,
-            calcom_user_id=staff.calcom_user_id,
+            calcom_user_id=calcom_user_id,
             timezone=company.timezone,
             language=company.language,
             start=planned.start,
@@ -251,19 +250,21 @@ class BookingSaga:
             raise UnknownService(f"service {request.service_id!r} is not offered any more")
         return service
 
-    def _staff(self, request: BookingRequest, service: Service) -> StaffMember:
+    def _staff(self, request: BookingRequest, service: Service) -> tuple[StaffMember, int]:
+        """The requested staff member and the Cal.com user they are booked as."""
         member = self._resolver.directory(request.company_id).get(request.staff_id)
         if member is None:
             raise UnknownStaff(f"unknown staff member {request.staff_id!r}")
         if not member.active:
             raise StaffNotBookable(f"staff member {member.staff_id!r} is inactive")
-        if member.calcom_user_id is None:
-            raise StaffNotBookable(f"staff member {member.staff_id!r} has no Cal.com user to book")
         if service.staff_ids and member.staff_id not in service.staff_ids:
             raise StaffNotBookable(
                 f"staff member {member.staff_id!r} does not perform service {service.service_id!r}"
             )
-        return member
+        calcom_user_id = self._resolver.calcom_user(request.company_id, member)
+        if calcom_user_id is None:
+            raise StaffNotBookable(f"staff member {member.staff_id!r} has no Cal.com user to book")
+        return member, calcom_user_id
 
     # ---------------------------------------------------------------- AcquireLock
 

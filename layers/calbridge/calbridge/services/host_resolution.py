@@ -44,6 +44,7 @@ from calbridge.domain.mappings import (
     HostReview,
     ManualRuleRecord,
     MappingAudit,
+    calcom_users_by_staff,
     host_key,
     review_key,
     rule_key,
@@ -128,6 +129,16 @@ class HostResolver:
             built = (directory, StaffIndex(list(directory.values())))
             self._indexes[company_id] = built
         return built[1]
+
+    def calcom_user(self, company_id: str, member: StaffMember) -> int | None:
+        """The Cal.com user a staff member is booked as, by the rule availability and provisioning
+        follow (domain.mappings.calcom_users_by_staff): their own `calcom_user_id` (the team sync's
+        link), else the host an admin or host resolution mapped to them. The mappings are read only
+        for a member the team sync has not linked yet."""
+        if member.calcom_user_id is not None:
+            return member.calcom_user_id
+        found = calcom_users_by_staff([member], self._mappings.list(company_id)).get(member.staff_id)
+        return found[0] if found else None
 
     def mapping(self, company_id: str, host_id: int) -> HostMapping | None:
         return self._mapping_cache.get((company_id, host_id), lambda: self._mappings.get(company_id, host_id))
