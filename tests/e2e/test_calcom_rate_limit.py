@@ -12,7 +12,6 @@ blocked afterwards.
 from __future__ import annotations
 
 import importlib
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
@@ -20,6 +19,8 @@ from datetime import date, datetime, timedelta
 import httpx
 import pytest
 
+from local.load import NOT_NOW as CALENDAR_BUSY
+from local.load import settle
 from tests.e2e.test_calcom_faults import appointments, ours_active, requests_to
 from tests.helpers import next_monday
 
@@ -32,7 +33,6 @@ ASKED = {"service": "Föhnen", "time": "10:00", "mitarbeiter": "Fabian"}
 #: the salon to confirm, or the calendar unavailable for now (nothing claimed that is not so).
 #: Honest "not now" answers: the calendar busy, or (a machine this loaded) the same tool call still
 #: running when Retell's client would have retried it: "one moment", and the agent asks again.
-CALENDAR_BUSY = {"calendar_unavailable", "booking_failed", "in_progress"}
 
 
 def weekdays(count: int) -> list[str]:
@@ -73,19 +73,6 @@ def honest(answer: dict) -> bool:
     if data.get("error") in CALENDAR_BUSY:
         return answer["success"] is False
     return data.get("available") is not None  # a check's answer: free, or taken with alternatives
-
-
-def settle(stack, quiet_s: float = 6.0) -> None:
-    """Wait until no request has reached Cal.com for `quiet_s` (a booking the caller was told
-    would be confirmed goes on after the answer; a step waits up to 5 s for a permit), then run
-    the deferred cancels, if any."""
-    seen, quiet_since = -1, time.monotonic()
-    while time.monotonic() - quiet_since < quiet_s:
-        time.sleep(0.5)
-        count = len(httpx.get(f"{stack.calcom_url}/_standin/requests").raise_for_status().json())
-        if count != seen:
-            seen, quiet_since = count, time.monotonic()
-    stack.drain_queue("CompensationQueue")
 
 
 @pytest.fixture
