@@ -114,6 +114,79 @@ def test_every_log_line_of_a_booking_names_its_call_and_every_saga_line_its_book
     assert appointment["call_id"]["S"] == CALL_ID
 
 
+CHANGE_TASKS = {
+    "RescheduleLoadFunction",
+    "BookingPlanFunction",
+    "BookingAcquireLockFunction",
+    "BookingReserveHoldFunction",
+    "BookingAssignStaffFunction",
+    "CancelHoldFunction",
+    "RescheduleSwapFunction",
+}
+
+
+def test_a_reschedule_names_its_call_attempt_and_appointment_in_every_task_and_a_cancel_its_appointment(
+    fresh, retell, log_lines
+):
+    monday = next_monday()
+    booked = retell.tool(
+        "book_appointment",
+        {
+            "service": "Ansatzfärbung",
+            "date": monday,
+            "time": "10:00",
+            "customer_name": "Anna",
+            "mitarbeiter": "Fabian",
+        },
+        CALL,
+    ).json()
+    appointment_id = booked["data"]["appointment_id"]
+    log_lines.lines.clear()
+
+    moving = {**CALL, "call_id": "call_trace_move"}  # the caller calls again to move it
+    moved = retell.tool(
+        "reschedule_appointment", {"date": monday, "new_date": monday, "new_time": "14:00"}, moving
+    )
+    assert moved.json()["data"]["rescheduled"], moved.text
+    saga = [line for line in log_lines.lines if line.function in CHANGE_TASKS]
+    steps = {line.record["step"] for line in saga if line.record.get("message") == "booking step"}
+    assert steps == {
+        "load_for_reschedule",
+        "plan",
+        "acquire_lock",
+        "reserve_hold",
+        "assign_staff",
+        "cancel_hold",
+        "swap_appointment",
+    }
+    # The reschedule's plan is the Plan task's: every task, ReserveHold's Map items too, names the
+    # call and the new attempt; those that read the appointment name it.
+    records = [line.record for line in saga]
+    assert {r.get("call_id") for r in records} == {"call_trace_move"}
+    [attempt] = {r.get("booking_id") for r in records}
+    assert attempt and attempt != appointment_id
+    assert {r.get("appointment_id") for r in records} - {None} == {appointment_id}
+    reading = {"load_for_reschedule", "assign_staff", "cancel_hold", "swap_appointment"}
+    assert all(r.get("appointment_id") == appointment_id for r in records if r.get("step") in reading)
+    log_lines.lines.clear()
+
+    cancelling = {**CALL, "call_id": "call_trace_cancel"}
+    cancelled = retell.tool("cancel_appointment", {"date": monday}, cancelling)
+    assert cancelled.json()["success"], cancelled.text
+    cancel_saga = [
+        line.record
+        for line in log_lines.lines
+        if line.function in {"CancelLoadFunction", "CancelHoldFunction", "CancelMarkFunction"}
+    ]
+    assert {r["step"] for r in cancel_saga if r.get("message") == "booking step"} == {
+        "load_for_cancel",
+        "cancel_hold",
+        "mark_cancelled",
+    }
+    # The cancel workflow's input has no call id (ADR 0034, "Not yet"): the appointment names it.
+    assert {r.get("appointment_id") for r in cancel_saga} == {appointment_id}
+
+
 def test_the_next_request_names_no_call_of_an_earlier_one(fresh, retell, log_lines):
     """The ids are cleared per invocation: a request refused before it names a call (no `call`)
     logs without the call id the request before it set."""
