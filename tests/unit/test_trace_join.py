@@ -7,10 +7,13 @@ saga to it), and `follow`'s ids are annotations of the handler's segment."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import subprocess
 import sys
+import threading
 
+from calbridge.observability import follow, logger
 from local.template import load_template
 from tests.template.test_cold_imports import REPO, _lambda_environment
 
@@ -122,3 +125,37 @@ def test_every_function_and_every_workflow_is_traced() -> None:
     machines = {n: r for n, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"}
     assert set(machines) == {"BookingStateMachine", "CancelStateMachine", "RescheduleStateMachine"}
     assert all(r["Properties"]["Tracing"] == {"Enabled": True} for r in machines.values())
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logger.registered_formatter)
+        self.got: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.got.append(json.loads(self.format(record)))
+
+
+def test_follow_names_ids_on_later_lines_in_threads_too_and_none_removes_one() -> None:
+    lines = Lines()
+    logger.addHandler(lines)
+    logger.clear_state()
+    try:
+        follow(call_id="call_a", booking_id="bk_a", company_id=None)
+        logger.info("first")
+        worker = threading.Thread(target=logger.info, args=("from a thread the handler started",))
+        worker.start()
+        worker.join()
+        follow(call_id="call_b", booking_id=None)  # an SQS batch's next record: its own ids only
+        logger.info("second")
+    finally:
+        logger.clear_state()
+        logger.thread_safe_clear_keys()
+        logger.removeHandler(lines)
+    named = [(r["message"], r.get("call_id"), r.get("booking_id"), r.get("company_id")) for r in lines.got]
+    assert named == [
+        ("first", "call_a", "bk_a", None),
+        ("from a thread the handler started", "call_a", "bk_a", None),
+        ("second", "call_b", None, None),
+    ]
