@@ -96,12 +96,9 @@ def test_every_log_line_of_a_booking_names_its_call_and_every_saga_line_its_book
     [booking_id] = {r.get("booking_id") for r in saga}  # one attempt, named on every saga line
     assert booking_id
     assert {r.get("company_id") for r in saga} == {"salon-demo"}
-    # Every line names the call, except ReserveHold's: the booking machine's Map item can carry the
-    # call id only once every execution input's plan holds it (ADR 0034, "Not yet").
+    # Every line names the call, ReserveHold's too (the Map item carries $.plan.call_id).
     unnamed = [
-        (line.function, line.record.get("message"))
-        for line in lines
-        if line.function != "BookingReserveHoldFunction" and line.record.get("call_id") != CALL_ID
+        (line.function, line.record.get("message")) for line in lines if line.record.get("call_id") != CALL_ID
     ]
     assert unnamed == []
     # The appointment stored is the booking attempt the saga's lines name.
@@ -183,8 +180,8 @@ def test_a_reschedule_names_its_call_attempt_and_appointment_in_every_task_and_a
         "cancel_hold",
         "mark_cancelled",
     }
-    # The cancel workflow's input has no call id (ADR 0034, "Not yet"): the appointment names it.
     assert {r.get("appointment_id") for r in cancel_saga} == {appointment_id}
+    assert {r.get("call_id") for r in cancel_saga} == {"call_trace_cancel"}
 
 
 def test_the_next_request_names_no_call_of_an_earlier_one(fresh, retell, log_lines):

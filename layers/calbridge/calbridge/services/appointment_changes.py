@@ -89,6 +89,7 @@ class CancelRequest(_Model):
     company_id: EntityId
     appointment_id: str = Field(pattern=BOOKING_ID_PATTERN)
     reason: str | None = Field(default=None, max_length=500)
+    call_id: str | None = Field(default=None, max_length=128)  # the Retell call that asked, if any
 
 
 class RescheduleRequest(_Model):
@@ -460,10 +461,11 @@ def run_cancel(
     appointment cancelled before) gives the CancellationResult; FAILED the error name (NotFound,
     CancellationFailed, ...) and message. Raises InvalidRequest before starting on bad input."""
     request = parse_model(CancelRequest, execution_input)
+    # call_id even when None: the CancelHolds Map names it in every item ($.call_id).
     response, arn = _run(
         get_settings().cancel_state_machine_arn,
         f"cx_{uuid.uuid4().hex}",
-        request.model_dump_json(exclude_none=True),
+        json.dumps({**request.model_dump(mode="json", exclude_none=True), "call_id": request.call_id}),
         "cancel",
         client,
         wait_s,

@@ -769,7 +769,8 @@ def run_booking(
         raise ValueError("the lease is not this plan's")
     state = request.model_dump(mode="json", exclude_none=True)
     if plan is not None:
-        state["plan"] = plan.model_dump(mode="json", exclude_none=True)
+        # call_id even when None: the ReserveHolds Map names it in every item ($.plan.call_id).
+        state["plan"] = {**plan.model_dump(mode="json", exclude_none=True), "call_id": plan.call_id}
     if lease is not None:
         state["lease"] = lease.model_dump(mode="json")
     sfn = client or _stepfunctions()

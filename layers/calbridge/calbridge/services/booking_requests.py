@@ -41,7 +41,7 @@ from calbridge.errors import (
     UnknownService,
     WorkflowUnavailable,
 )
-from calbridge.observability import logger, metrics
+from calbridge.observability import follow, logger, metrics
 from calbridge.services.booking_attempts import Attempt, Wish
 
 if TYPE_CHECKING:
@@ -135,6 +135,7 @@ class BookingRequests:
         else by one try at its booking. A settled request is left as it is. CalcomUnavailable,
         RateLimited, WorkflowUnavailable (AttemptStillRunning included): try later (counted)."""
         pending = self._store.get(job.company_id, job.request_id)
+        follow(call_id=pending.call_id)
         if pending.settled:
             logger.info("booking request settled before", request_id=pending.request_id)
             return pending

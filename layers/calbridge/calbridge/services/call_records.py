@@ -24,7 +24,7 @@ from calbridge.adapters.store.repositories import CompanyRepository
 from calbridge.domain.calls import AppointmentAction, CallAppointment, CallEvent, CallFacts
 from calbridge.domain.models import normalize_phone
 from calbridge.errors import UnknownCompany
-from calbridge.observability import logger, metrics
+from calbridge.observability import follow, logger, metrics
 from calbridge.services.tenancy import CallTenancy, Tenant
 
 
@@ -71,10 +71,12 @@ class CallRecords:
             return False
         request = parse_call_event(body)
         call = request.call
+        follow(call_id=call.call_id)
         tenant = self._tenant(call)
         if tenant is None:
             return False
         company_id, branch_id = tenant.company.company_id, tenant.branch_id
+        follow(company_id=company_id)
         event = CallEvent(request.event)
         recorded = self._calls.record_event(
             company_id,

@@ -656,6 +656,7 @@ class ToolCalls:
                 # "calbridge..." marks the cancel as ours when Cal.com's webhook about it arrives
                 # before the workflow recorded it (domain/calcom_events.py, ADR 0021)
                 "reason": f"calbridge: cancelled by the caller (Retell call {call.call_id})"[:500],
+                "call_id": call.call_id,
             },
             wait_s=deadline.remaining(),
         )
