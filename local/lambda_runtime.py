@@ -18,6 +18,10 @@
   (`module`, `handler`) serves every request that does not overlap another, so tests and the bench
   may patch it. Handlers given as a dotted module path cannot be imported twice and share one
   instance.
+* Powertools' HTTP resolvers keep the request being resolved on their common base class
+  (`BaseRouter.current_event`, `.lambda_context`): one request per process in Lambda, but here
+  concurrent requests of any HTTP function would read each other's. Those two attributes hold one
+  value per thread instead (`_one_request_per_thread`, applied on import).
 * The function `Timeout` is enforced loosely: a handler that returns after its deadline is reported
   as `Sandbox.Timedout` ("Task timed out after N seconds"); it is not interrupted.
 """
@@ -46,6 +50,42 @@ from typing import Any
 LOG = logging.getLogger("local.lambda")
 
 _import_lock = threading.RLock()
+
+
+class _PerThread:
+    """A class attribute with a value per thread (the last one set anywhere for a thread that set
+    none, as a plain class attribute would give)."""
+
+    def __init__(self) -> None:
+        self._values = threading.local()
+        self._last: Any = None
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        return getattr(self._values, "value", self._last)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        self._values.value = value
+        self._last = value
+
+
+def _one_request_per_thread() -> None:
+    """Give `BaseRouter.current_event` and `.lambda_context` one value per thread. Powertools'
+    resolve() assigns them on the class (event_handler/api_gateway.py), shared by every resolver in
+    the process: fine in Lambda (one request per execution environment), but two HTTP functions
+    served at once by this process would each read the other's request (a tool call answered with
+    another call's booking). The descriptors sit on the class, for `app.current_event`, and on a
+    metaclass, for `BaseRouter.current_event = ...` and reads of it."""
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    if isinstance(BaseRouter.__dict__.get("current_event"), _PerThread):
+        return
+    descriptors = {"current_event": _PerThread(), "lambda_context": _PerThread()}
+    for name, descriptor in descriptors.items():
+        setattr(BaseRouter, name, descriptor)
+    BaseRouter.__class__ = type("PerThreadRouterMeta", (type(BaseRouter),), descriptors)
+
+
+_one_request_per_thread()
 
 #: The logical id of the function whose handler runs in this thread (None outside a handler), for
 #: the IAM judge (local/iam.py). Threads a handler starts itself do not inherit it.

@@ -257,7 +257,7 @@ class LocalStack:
             iam.RECORDER.judge_with(iam.IamJudge(self.resolver))
             self._create_resources()
             self._start_front()
-            self._connect_standin_webhooks()
+            self.connect_standin_webhooks()
             if self.seed is not None:
                 self.seed(self)
             assert self._front is not None
@@ -1263,10 +1263,11 @@ class LocalStack:
         self._front = HttpFront(self.routes, invoke, port=self.http_port)
         self.http_url = self._front.start()
 
-    def _connect_standin_webhooks(self) -> None:
+    def connect_standin_webhooks(self) -> None:
         """Subscribe the HTTP front's Cal.com webhook route to the stand-in's signed webhooks, as a
-        salon adds the webhook in Cal.com (README): for the company the stand-in's fixture seeds,
-        at `/calcom/webhook/<company_id>`, signed with that company's own secret."""
+        salon adds its team's webhook in Cal.com (README): for the company the stand-in's fixture
+        seeds, at `/calcom/webhook/<company_id>`, signed with that company's own secret. Again
+        after a test dropped it; a subscription there already is kept."""
         if self.standin is None or not self.http_url:
             return
         route = next(

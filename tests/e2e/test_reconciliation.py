@@ -161,10 +161,7 @@ def webhooks(stack):
             dispatcher.join()
 
     yield Webhooks
-    if stack.calcom_webhook_url not in {sub["url"] for sub in dispatcher.state()["subscriptions"]}:
-        dispatcher.subscribe(
-            stack.calcom_webhook_url, stack.company_webhook_secret("salon-demo"), None, static=True
-        )
+    stack.connect_standin_webhooks()
 
 
 def test_a_segment_a_host_cancelled_when_the_webhook_was_lost_marks_the_appointment(fresh, retell, webhooks):

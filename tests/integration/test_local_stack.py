@@ -452,6 +452,52 @@ def test_overlapping_invocations_run_on_instances_of_their_own(tmp_path: Path) -
     assert [fn.invoke({"n": n}).json()["instance"] for n in (3, 4)] == [fn.module.__name__] * 2
 
 
+def test_two_http_functions_in_flight_each_resolve_their_own_request(tmp_path: Path) -> None:
+    """Powertools keeps the request being resolved on the resolvers' common base class; in Lambda
+    one process serves one request, here two functions' requests overlap in one process: each must
+    still read its own (local/lambda_runtime.py, `_one_request_per_thread`)."""
+    functions = []
+    for name in ("first", "second"):
+        code = tmp_path / name
+        code.mkdir()
+        (code / "app.py").write_text(
+            "import time\n"
+            "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\n"
+            "app = APIGatewayHttpResolver()\n"
+            "@app.get('/echo')\n"
+            "def echo():\n"
+            "    asked = app.current_event.query_string_parameters['n']\n"
+            "    time.sleep(0.05)  # the other request is resolved meanwhile\n"
+            "    return {'asked': asked, 'read_after': app.current_event.query_string_parameters['n']}\n"
+            "def handler(event, context):\n"
+            "    return app.resolve(event, context)\n",
+            encoding="utf-8",
+        )
+        fn = LocalFunction(name, name, f"arn:{name}", code, "app.handler")
+        fn.load([code])
+        functions.append(fn)
+
+    def request(n: int) -> dict:
+        return {
+            "version": "2.0", "routeKey": "GET /echo", "rawPath": "/echo", "rawQueryString": f"n={n}",
+            "queryStringParameters": {"n": str(n)}, "headers": {}, "isBase64Encoded": False,
+            "requestContext": {"http": {"method": "GET", "path": "/echo", "sourceIp": "127.0.0.1"},
+                               "stage": "$default"},
+        }  # fmt: skip
+
+    answers: dict[int, dict] = {}
+
+    def call(fn: LocalFunction, n: int) -> None:
+        answers[n] = json.loads(fn.invoke(request(n)).json()["body"])
+
+    threads = [threading.Thread(target=call, args=(fn, n)) for n, fn in enumerate(functions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == {0: {"asked": "0", "read_after": "0"}, 1: {"asked": "1", "read_after": "1"}}
+
+
 # ------------------------------------------------------------------------- schedules
 
 
