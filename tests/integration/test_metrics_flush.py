@@ -151,7 +151,15 @@ def _invocations(stdout: str) -> list[dict[str, Any]]:
 
 def _run_in_own_process(stack, lid: str) -> list[dict[str, Any]]:
     properties = FUNCTIONS[lid]
-    environment = {**os.environ, **stack.functions[lid].environment}
+    environment = {
+        **os.environ,
+        **stack.functions[lid].environment,
+        # This test is about what an invocation prints, not how fast: a cold process on a busy
+        # machine must not run out of a tool's budget before its Cal.com reads (and their metrics).
+        "AVAILABILITY_BUDGET_MS": "25000",
+        "TOOL_READ_BUDGET_MS": "29000",
+        "TOOL_CHANGE_BUDGET_MS": "29000",
+    }
     spec = {
         "code_uri": str(REPO / properties["CodeUri"]),
         "layer_dirs": LAYER_DIRS,

@@ -42,7 +42,9 @@ CLOCKS = (
 
 # Integration modules that neither book nor read availability: the team sync and its queue, the
 # local stack's own machinery, the store, the HTTP front's protocol checks, the contract checker,
-# host resolution, event type provisioning, call records.
+# host resolution, event type provisioning, call records; and the metrics flush test, which runs
+# each handler once on its events/ sample to read what it prints (the tools' answers on each day
+# are the e2e tests' business; it takes 1.5 minutes a run).
 CALENDAR_FREE = (
     "test_team_sync.py",
     "test_team_sync_fanout.py",
@@ -54,15 +56,17 @@ CALENDAR_FREE = (
     "test_host_resolution.py",
     "test_event_types.py",
     "test_call_records.py",
+    "test_metrics_flush.py",
 )
 
-# End-to-end modules about Cal.com's faults, latency and rate limit rather than about dates: they
+# End-to-end modules about Cal.com's faults, latency, rate limit and load rather than about dates: they
 # book "next Monday" through the same helpers as the booking tests the sweep runs, and take a
 # minute or more each (20 callers at once, a 10.5 s latency per case, a fault matrix); run once.
 DATES_COVERED_ELSEWHERE = (
     "test_calcom_faults.py",
     "test_calcom_rate_limit.py",
     "test_tool_call_budget.py",
+    "test_load.py",
 )
 # End-to-end modules that never look at a date: companies, branches and routing over the admin API.
 CALENDAR_FREE_E2E = ("test_admin_companies.py",)
