@@ -466,17 +466,9 @@ class StandInApp:
             if "eventTypeId" in keys:
                 et = store.event_types.get(int(query["eventTypeId"]))
             elif {"teamSlug", "eventTypeSlug"} <= keys and "username" not in keys:
-                team = store.team_by_slug(query["teamSlug"])
-                if team is None:
+                if store.team_by_slug(query["teamSlug"]) is None:
                     raise ApiError(404, f"Team with slug {query['teamSlug']} not found")
-                et = next(
-                    (
-                        e
-                        for e in store.event_types.values()
-                        if e.team_id == team["id"] and e.slug == query["eventTypeSlug"]
-                    ),
-                    None,
-                )
+                et = store.team_event_type(query["teamSlug"], query["eventTypeSlug"])
             elif "username" in keys:
                 if not any(m.username == query["username"] for m in store.members.values()):
                     raise ApiError(404, f"User with username {query['username']} not found")

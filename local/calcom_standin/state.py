@@ -634,11 +634,17 @@ class Store:
                 self.add_api_key(str(raw["api_key"]), int(owner))
             return team
 
-    def team_by_id(self, team_id: int) -> dict[str, Any] | None:
-        return self.teams.get(team_id)
-
     def team_by_slug(self, slug: str) -> dict[str, Any] | None:
         return next((t for t in self.teams.values() if t["slug"] == slug), None)
+
+    def team_event_type(self, team_slug: str | None, slug: str | None) -> EventType | None:
+        """A team's event type by the team's slug and its own (slugs are unique within a team)."""
+        team = self.team_by_slug(team_slug) if team_slug is not None else None
+        if team is None:
+            return None
+        return next(
+            (e for e in self.event_types.values() if e.team_id == team["id"] and e.slug == slug), None
+        )
 
     def teams_of(self, user_id: int | None) -> list[dict[str, Any]]:
         """`GET /v2/teams`: the teams of the key's user."""
@@ -1201,9 +1207,9 @@ class Store:
                 f"Event type with slug {request.event_type_slug} belonging to user {request.username} "
                 "not found.",
             )
-        for et in self.event_types.values():
-            if self.teams[et.team_id]["slug"] == request.team_slug and et.slug == request.event_type_slug:
-                return et
+        et = self.team_event_type(request.team_slug, request.event_type_slug)
+        if et is not None:
+            return et
         raise ApiError(
             404,
             f"Event type with slug {request.event_type_slug} belonging to team {request.team_slug} "
@@ -1481,7 +1487,7 @@ class Store:
             return True
         if user.role not in ("OWNER", "ADMIN"):
             return False
-        team = [m for m in self.members.values() if m.team_id == user.team_id]
+        team = self.sorted_members(user.team_id)
         return (
             booking.team_id == user.team_id
             or any(m.user_id == booking.organizer["id"] for m in team)
