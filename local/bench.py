@@ -1204,6 +1204,23 @@ def write_results(tables: dict[str, list[str]], args: argparse.Namespace) -> Non
         write_block(name, command, lines)
 
 
+@contextlib.contextmanager
+def measured_demo_stack(env: dict[str, str]) -> Iterator[LocalStack]:
+    """The demo salon's local stack for a measurement (the bench, the load test). The handlers'
+    JSON logs and metrics go to stdout as in Lambda: kept out of the report. Cal.com's webhooks
+    reach another function in AWS; here their deliveries would share the interpreter with what is
+    timed (and add their DynamoDB calls to the counts): not subscribed."""
+    with (
+        open(os.devnull, "w") as devnull,
+        contextlib.redirect_stdout(devnull),
+        LocalStack(
+            REPO / "template.yaml", http_port=0, standin_fixture=DEMO_FIXTURE, seed=seed_demo, env=env
+        ) as stack,
+    ):
+        stack.standin.app.webhooks.clear(keep_static=False)
+        yield stack
+
+
 def write_block(name: str, command: str, lines: list[str]) -> None:
     """Replace the block between docs/benchmarks.md's `bench:NAME` markers (appended when new) with
     `lines` under a stamp: the date, this machine and the `command` that measured them (make load
@@ -1241,21 +1258,7 @@ def main(argv: list[str] | None = None) -> int:
     selected = [name for name in SECTIONS if name in args.sections] if args.sections else list(SECTIONS)
 
     tables: dict[str, list[str]] = {}
-    # The handlers' JSON logs and metrics go to stdout as in Lambda: keep them out of the report.
-    with (
-        open(os.devnull, "w") as devnull,
-        contextlib.redirect_stdout(devnull),
-        LocalStack(
-            REPO / "template.yaml",
-            http_port=0,
-            standin_fixture=DEMO_FIXTURE,
-            seed=seed_demo,
-            env=BENCH_RATE_LIMIT,
-        ) as stack,
-    ):
-        # Cal.com's webhooks reach another function in AWS; here their deliveries would share the
-        # interpreter with what is timed (and add their DynamoDB calls to the counts).
-        stack.standin.app.webhooks.clear(keep_static=False)
+    with measured_demo_stack(BENCH_RATE_LIMIT) as stack:
         for name in selected:
             tables[name] = SECTIONS[name](stack, args)
     print("\n\n".join("\n".join(lines) for lines in tables.values()))

@@ -29,7 +29,6 @@ without its appointment. The table replaces the `bench:load` block of docs/bench
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import itertools
 import json
@@ -50,9 +49,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from local.bench import REPO, dynamodb_calls, percentile, write_block
+from local.bench import REPO, dynamodb_calls, measured_demo_stack, percentile, write_block
 from local.retell_sim import RetellSimulator
-from local.seed import DEMO_FIXTURE, seed_demo
+from local.seed import DEMO_FIXTURE
 from local.stack import LocalStack
 from local.template import load_template
 
@@ -424,21 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     import time_machine  # the dev venv's: the stack runs in this process, so its clock is pinned too
 
     now = datetime.fromisoformat(os.environ.get("CALBRIDGE_TEST_NOW", DEFAULT_NOW))
-    # The handlers' JSON logs and metrics go to stdout as in Lambda: keep them out of the report.
-    with (
-        time_machine.travel(now, tick=True),
-        open(os.devnull, "w") as devnull,
-        contextlib.redirect_stdout(devnull),
-        LocalStack(
-            REPO / "template.yaml",
-            http_port=0,
-            standin_fixture=DEMO_FIXTURE,
-            seed=seed_demo,
-            env=template_rate_limit(),
-        ) as stack,
-    ):
-        # Cal.com's webhooks reach another function in AWS; here they would share the interpreter.
-        stack.standin.app.webhooks.clear(keep_static=False)
+    with time_machine.travel(now, tick=True), measured_demo_stack(template_rate_limit()) as stack:
         report = run_load(stack, args.callers, args.seconds)
     lines = [
         *report.lines(),
