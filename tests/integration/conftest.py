@@ -1,13 +1,16 @@
-"""Fixtures of the integration tests that talk to a Cal.com stand-in of their own."""
+"""Fixtures of the integration tests: a Cal.com stand-in of their own, or the session's stack seeded
+as `python -m local invoke` seeds it."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from local.calcom_standin import CalcomStandIn
+from tests.conftest import reseed
 from tests.integration.standin_api import reset_client, running_standin
 
 
@@ -21,3 +24,16 @@ def standin() -> Iterator[CalcomStandIn]:
 def api(standin: CalcomStandIn) -> Iterator[httpx.Client]:
     """A client of `standin`, reset to the fixture state with the clock frozen (standin_api.py)."""
     yield from reset_client(standin)
+
+
+@pytest.fixture
+def invoke_seeded(stack):
+    """The stack as `python -m local invoke` seeds it (the samples' appointments and bookings in
+    local/fixtures/invoke_samples.json); the demo salon again afterwards."""
+    from local.seed import seed_invoke_samples
+
+    stack.reset()
+    importlib.import_module("calbridge.services.wiring").host_resolver().clear()
+    seed_invoke_samples(stack)
+    yield stack
+    reseed(stack)

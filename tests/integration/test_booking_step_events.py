@@ -5,7 +5,6 @@ for every sample, since the samples change what the others work on."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-from tests.conftest import reseed
 
 EVENTS = Path(__file__).parents[2] / "events"
 SAMPLES = json.loads((Path(__file__).parents[2] / "local/fixtures/invoke_samples.json").read_text("utf-8"))
@@ -70,18 +67,6 @@ EXPECTED: dict[str, Callable[[Any], bool]] = {
         out["appointment_id"] == BOOKED["request"]["booking_id"] and out["start"] == "2030-03-27T09:00:00Z"
     ),
 }
-
-
-@pytest.fixture
-def invoke_seeded(stack):
-    """The stack as `python -m local invoke` seeds it; the demo salon again afterwards."""
-    from local.seed import seed_invoke_samples
-
-    stack.reset()
-    importlib.import_module("calbridge.services.wiring").host_resolver().clear()
-    seed_invoke_samples(stack)
-    yield stack
-    reseed(stack)
 
 
 def test_every_booking_step_function_has_a_sample(stack):

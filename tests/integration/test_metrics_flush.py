@@ -12,7 +12,6 @@ flushed, so the stack could not show a missing flush. Here nobody else flushes.
 from __future__ import annotations
 
 import ast
-import importlib
 import json
 import os
 import subprocess
@@ -25,7 +24,6 @@ import pytest
 
 from local.events import resign
 from local.template import load_template
-from tests.conftest import reseed
 from tests.lambda_process import END, START
 
 REPO = Path(__file__).resolve().parents[2]
@@ -179,18 +177,6 @@ def _run_in_own_process(stack, lid: str) -> list[dict[str, Any]]:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return _invocations(done.stdout)
-
-
-@pytest.fixture
-def invoke_seeded(stack):
-    """The stack as `python -m local invoke` seeds it (the samples' appointments and bookings)."""
-    from local.seed import seed_invoke_samples
-
-    stack.reset()
-    importlib.import_module("calbridge.services.wiring").host_resolver().clear()
-    seed_invoke_samples(stack)
-    yield stack
-    reseed(stack)
 
 
 @pytest.mark.parametrize("lid", sorted(FUNCTIONS))
