@@ -59,6 +59,15 @@ def _seed_callback(enabled: bool) -> Callable[[LocalStack], None] | None:
     return seed_demo
 
 
+def _console_seed(enabled: bool) -> Callable[[LocalStack], None] | None:
+    """`make serve`: the demo salon, the console's users and a first team sync (local/seed.py)."""
+    if not enabled:
+        return None
+    from local.seed import seed_console
+
+    return seed_console
+
+
 def _invoke_seed(enabled: bool) -> Callable[[LocalStack], None] | None:
     """The demo salon and the saga step samples' appointment and attempt (local/seed.py)."""
     if not enabled:
@@ -116,7 +125,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stack = _build_stack(args, args.port, poll_queues=True)  # queued jobs run as in AWS
+    # Queued jobs run as in AWS; the seed adds the console's users and a first team sync.
+    stack = _build_stack(args, args.port, seed=_console_seed(not args.no_seed), poll_queues=True)
     try:
         stack.start()
     except (LocalStackError, OSError) as exc:
@@ -124,6 +134,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     try:
         print(f"HTTP front: {stack.http_url}")
+        if args.no_seed:
+            print(f"console: {stack.http_url}/console (no users: started with --no-seed)")
+        else:
+            from local.seed import CONSOLE_PASSWORD, CONSOLE_USERS
+
+            print(f"console: {stack.http_url}/console")
+            for email, user in CONSOLE_USERS.items():
+                who = f"admin of {user['company_id']}" if user["company_id"] else "operator, every company"
+                print(f"  sign in as {email} / {CONSOLE_PASSWORD} ({who})")
         if stack.calcom_url:
             label = "Cal.com stand-in" if stack.standin is not None else "Cal.com"
             print(f"{label}: {stack.calcom_url}")

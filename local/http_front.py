@@ -15,6 +15,11 @@ header `x-calbridge-local-identity` (a principal ARN, or a bare name such as the
 `calbridge-local-admin`, which becomes `arn:aws:iam::123456789012:user/<name>`). Without it the
 route answers 403 `{"message":"Forbidden"}`; with it the event carries
 `requestContext.authorizer.iam` as AWS would. The header itself is not passed to the handler.
+
+JWT-authorized routes (`Auth: {Authorizer: <name>}` naming one of the API's `Auth.Authorizers` with
+a `JwtConfiguration`): the Authorization header's token is verified as API Gateway does
+(local/jwt_authorizer.py); a missing or invalid one answers 401 `{"message":"Unauthorized"}`, a
+valid one reaches the handler as `requestContext.authorizer.jwt`.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from local.jwt_authorizer import JwtAuthorizer
 from local.lambda_runtime import InvokeResult
 from local.template import ACCOUNT_ID
 
@@ -55,8 +61,9 @@ class Route:
     method: str  # upper case, or ANY
     path: str  # "/retell/inbound", "/items/{id}", "/{proxy+}", or "$default"
     function: str  # logical id
-    auth: str | None = None  # "AWS_IAM" or None
+    auth: str | None = None  # "AWS_IAM", "JWT" or None
     api_id: str = "local"
+    jwt: JwtAuthorizer | None = None  # the authorizer of a "JWT" route
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
@@ -153,6 +160,7 @@ def build_event(
     source_ip: str,
     host: str,
     identity: str | None,
+    jwt_claims: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway HTTP API payload format 2.0 event."""
     merged: dict[str, str] = {}
@@ -188,6 +196,8 @@ def build_event(
     }
     if identity is not None:
         request_context["authorizer"] = {"iam": iam_identity(identity)}
+    elif jwt_claims is not None:
+        request_context["authorizer"] = {"jwt": {"claims": jwt_claims, "scopes": None}}
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route.route_key,
@@ -341,6 +351,13 @@ class HttpFront:
             identity = next((v for k, v in headers if k.lower() == IDENTITY_HEADER), "").strip() or None
             if identity is None:
                 return _message(403, "Forbidden")
+        jwt_claims: dict[str, str] | None = None
+        if route.auth == "JWT":
+            assert route.jwt is not None
+            authorization = next((v for k, v in headers if k.lower() == "authorization"), None)
+            jwt_claims = route.jwt.claims(authorization)
+            if jwt_claims is None:
+                return _message(401, "Unauthorized")
         host = f"{self._host}:{self._port}"
         if self._server is not None:
             host = self.url.removeprefix("http://")
@@ -355,6 +372,7 @@ class HttpFront:
             source_ip=source_ip,
             host=host,
             identity=identity,
+            jwt_claims=jwt_claims,
         )
         try:
             result = self.invoke(route.function, event)

@@ -125,3 +125,50 @@ def seed_invoke_samples(stack: Any) -> None:
                 for hold in holds
             ]
             saga.finalize(plan, reservations)
+
+
+# ------------------------------------------------------------------ the console (issue 15, ADR 0037)
+# Who signs in to the console on the local stack. `make serve` prints the salon admin's sign-in.
+
+
+CONSOLE_PASSWORD = "Salon-Demo-2026"  # meets the pool's policy (template.yaml ConsoleUserPool)
+CONSOLE_USERS: dict[str, dict[str, str | None]] = {
+    # e-mail: company (None: an operator, in the operators group)
+    "admin@salon-demo.example": {"company_id": "salon-demo"},
+    "operator@calbridge.example": {"company_id": None},
+}
+
+
+def add_console_user(
+    stack: Any, email: str, company_id: str | None, password: str = CONSOLE_PASSWORD
+) -> None:
+    """A console user with a permanent password, as an operator's invitation and the user's first
+    sign-in would leave them; again for an existing user is a no-op."""
+    cognito = stack.boto3_client("cognito-idp")
+    pool = stack.resources["ConsoleUserPool"]
+    attributes = [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
+    if company_id is not None:
+        attributes.append({"Name": "custom:company_id", "Value": company_id})
+    try:
+        cognito.admin_create_user(
+            UserPoolId=pool, Username=email, UserAttributes=attributes, MessageAction="SUPPRESS"
+        )
+    except cognito.exceptions.UsernameExistsException:
+        return
+    cognito.admin_set_user_password(UserPoolId=pool, Username=email, Password=password, Permanent=True)
+    if company_id is None:
+        cognito.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName="operators")
+
+
+def seed_console(stack: Any) -> None:
+    """`make serve`'s seed: the demo salon, its console users, and a first team sync, so the console
+    opens on real data: the sync's run report, and Lena and Sara waiting in the review queue (their
+    Cal.com names lack the umlauts: below the auto-link threshold)."""
+    seed_demo(stack)
+    for email, user in CONSOLE_USERS.items():
+        add_console_user(stack, email, user["company_id"])
+    if getattr(stack, "standin", None) is None:
+        return  # a real Cal.com team is synced on purpose only (`make sync`)
+    result = stack.invoke("TeamSyncWorkerFunction", {"company_id": load_fixture()["company"]["company_id"]})
+    if result.function_error:
+        LOG.warning("the console seed's team sync failed: %s", result.json())

@@ -16,7 +16,8 @@ What `start()` does, in order:
    `AWS::SSM::Parameter::Value<...>` parameters, Lambda functions (registered in moto, handlers
    imported in-process), state machines (DefinitionUri/Definition + DefinitionSubstitutions),
    EventBridge Scheduler schedules and groups, EventBridge rules (also those SAM derives from
-   `Schedule`/`ScheduleV2` function events);
+   `Schedule`/`ScheduleV2` function events), Cognito user pools with their app clients and groups
+   (an env var naming Cognito's endpoint points at moto's server, where the browser signs in);
 5. binds the HTTP front (API Gateway HTTP API, payload 2.0), subscribes its
    `/calcom/webhook/{company_id}` route (if the template has one) to the stand-in's signed webhooks
    for the fixture's company, with that company's secret, runs the seed callback, then lets
@@ -79,8 +80,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from local import iam, moto_ext
 from local.http_front import HttpFront, Route
+from local.jwt_authorizer import JwtAuthorizer
 from local.lambda_runtime import InvokeResult, LocalFunction, restore_modules, take_modules_under
 from local.sqs_source import SqsDelivery, SqsEventSource, SqsPoller, deliver_batch
 from local.template import (
@@ -133,6 +137,29 @@ _SKIPPED_QUIETLY = {
     # Alerting (the topic the alarms tell, its e-mail subscription): no alarm fires locally.
     "AWS::SNS::Subscription",
 }
+
+# What the local stack passes on to moto of the template's user pools and app clients.
+_USER_POOL_PROPERTIES = (
+    "Policies",
+    "UsernameAttributes",
+    "AutoVerifiedAttributes",
+    "AdminCreateUserConfig",
+    "Schema",
+    "AccountRecoverySetting",
+)
+_USER_POOL_CLIENT_PROPERTIES = (
+    "GenerateSecret",
+    "ExplicitAuthFlows",
+    "PreventUserExistenceErrors",
+    "EnableTokenRevocation",
+    "ReadAttributes",
+    "WriteAttributes",
+    "IdTokenValidity",
+    "AccessTokenValidity",
+    "RefreshTokenValidity",
+    "TokenValidityUnits",
+)
+_COGNITO_ENDPOINT_PREFIX = "https://cognito-idp."
 
 _active_lock = threading.Lock()
 _active: LocalStack | None = None
@@ -201,6 +228,7 @@ class LocalStack:
         self.code_uris: dict[str, str] = {}  # logical id -> CodeUri as written in the template
         self.resources: dict[str, Any] = {}  # logical id -> physical id (what Ref gives)
         self.routes: list[Route] = []
+        self._jwt_authorizers: dict[tuple[str, str], JwtAuthorizer] = {}
         self.parameters: dict[str, Any] = {}
         self.secrets: dict[str, str] = {}  # secret name -> value
         self.startup_seconds: float | None = None
@@ -715,6 +743,7 @@ class LocalStack:
             identity = str(r.resolve(resources[lid].get("Properties") or {})["EmailIdentity"])
             self.boto3_client("sesv2").create_email_identity(EmailIdentity=identity)
             self.resources[lid] = identity
+        self._create_cognito(by_type)
         self._create_functions(by_type.get("AWS::Serverless::Function", []))
         for lid in by_type.get("AWS::Serverless::StateMachine", []) + by_type.get(
             "AWS::StepFunctions::StateMachine", []
@@ -734,6 +763,9 @@ class LocalStack:
             "AWS::SecretsManager::Secret",
             "AWS::SSM::Parameter",
             "AWS::SES::EmailIdentity",
+            "AWS::Cognito::UserPool",
+            "AWS::Cognito::UserPoolClient",
+            "AWS::Cognito::UserPoolGroup",
             "AWS::Serverless::Function",
             "AWS::Serverless::StateMachine",
             "AWS::StepFunctions::StateMachine",
@@ -946,6 +978,9 @@ class LocalStack:
             if not isinstance(code_uri, str):
                 raise LocalStackError(f"{lid}: CodeUri must be a local folder for the local stack")
             variables = {k: _env_string(v) for k, v in r.resolve(props["Environment"]["Variables"]).items()}
+            for key, value in variables.items():
+                if value.startswith(_COGNITO_ENDPOINT_PREFIX):  # the console signs in at moto's Cognito
+                    variables[key] = f"{self.moto_url}/"
             for key, value in LOCAL_RATE_LIMIT.items():
                 if key in variables:
                     variables[key] = self._env_input(key) or value
@@ -1040,9 +1075,10 @@ class LocalStack:
                 auth = (api_props.get("Auth") or {}).get("DefaultAuthorizer")
             if auth in ("NONE", None):
                 auth = None
-            elif auth != "AWS_IAM":
-                LOG.info("%s %s: authorizer %s is not enforced locally", lid, event_name, auth)
-                auth = None
+            jwt_authorizer = None
+            if auth not in (None, "AWS_IAM"):
+                jwt_authorizer = self._jwt_authorizer(api_lid or "", api_props, str(auth))
+                auth = "JWT"
             api_id = r.ref(api_lid) if api_lid else local_api_id("ServerlessHttpApi")
             self.routes.append(
                 Route(
@@ -1051,6 +1087,7 @@ class LocalStack:
                     function=lid,
                     auth=auth,
                     api_id=str(api_id),
+                    jwt=jwt_authorizer,
                 )
             )
         elif etype in ("Schedule", "ScheduleV2"):
@@ -1106,6 +1143,67 @@ class LocalStack:
             )
         elif etype:
             LOG.info("%s: event %s of type %s is not wired locally", lid, event_name, etype)
+
+    def _jwt_authorizer(self, api_lid: str, api_props: dict[str, Any], name: str) -> JwtAuthorizer:
+        """One of the API's `Auth.Authorizers` with a JwtConfiguration, shared by its routes; its
+        keys are the JWKS moto serves for the issuer's user pool."""
+        key = (api_lid, name)
+        if key not in self._jwt_authorizers:
+            config = ((api_props.get("Auth") or {}).get("Authorizers") or {}).get(name) or {}
+            jwt_config = self.resolver.resolve(config.get("JwtConfiguration") or {}) if self.resolver else {}
+            if not jwt_config.get("issuer"):
+                raise LocalStackError(f"{api_lid}: authorizer {name} has no JwtConfiguration.issuer")
+            self._jwt_authorizers[key] = JwtAuthorizer(
+                name=name,
+                issuer=str(jwt_config["issuer"]),
+                audiences=tuple(str(a) for a in jwt_config.get("audience") or ()),
+                load_jwks=self._cognito_jwks,
+            )
+        return self._jwt_authorizers[key]
+
+    def _cognito_jwks(self, issuer: str) -> dict[str, Any]:
+        pool_id = issuer.rstrip("/").rsplit("/", 1)[-1]
+        answer = httpx.get(f"{self.moto_url}/{pool_id}/.well-known/jwks.json", timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+
+    # ------------------------------------------------------------------ the console's users (Cognito)
+
+    def _create_cognito(self, by_type: dict[str, list[str]]) -> None:
+        """User pools, their app clients and groups, in moto, before the functions that name them."""
+        r = self.resolver
+        assert r is not None
+        cognito = self.boto3_client("cognito-idp")
+        for lid in by_type.get("AWS::Cognito::UserPool", []):
+            props = r.resolve(r.resources[lid].get("Properties") or {})
+            pool = cognito.create_user_pool(
+                PoolName=str(props.get("UserPoolName") or lid),
+                **{k: props[k] for k in _USER_POOL_PROPERTIES if k in props},
+            )["UserPool"]
+            r.set_ref(lid, pool["Id"])
+            r.set_attribute(lid, "Arn", pool["Arn"])
+            r.set_attribute(lid, "ProviderName", f"cognito-idp.{self.region}.amazonaws.com/{pool['Id']}")
+            r.set_attribute(
+                lid, "ProviderURL", f"https://cognito-idp.{self.region}.amazonaws.com/{pool['Id']}"
+            )
+            self.resources[lid] = pool["Id"]
+        for lid in by_type.get("AWS::Cognito::UserPoolClient", []):
+            props = r.resolve(r.resources[lid].get("Properties") or {})
+            client = cognito.create_user_pool_client(
+                UserPoolId=props["UserPoolId"],
+                ClientName=str(props.get("ClientName") or lid),
+                **{k: props[k] for k in _USER_POOL_CLIENT_PROPERTIES if k in props},
+            )["UserPoolClient"]
+            r.set_ref(lid, client["ClientId"])
+            self.resources[lid] = client["ClientId"]
+        for lid in by_type.get("AWS::Cognito::UserPoolGroup", []):
+            props = r.resolve(r.resources[lid].get("Properties") or {})
+            cognito.create_group(
+                GroupName=props["GroupName"],
+                UserPoolId=props["UserPoolId"],
+                Description=props.get("Description", ""),
+            )
+            self.resources[lid] = props["GroupName"]
 
     # ------------------------------------------------------------------ state machines
     def _create_state_machine(self, lid: str) -> None:

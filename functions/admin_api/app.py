@@ -2,10 +2,12 @@
 services (saving one provisions its segment event types in Cal.com), the company's settings, and
 queueing a team sync or a reconciliation with Cal.com, and reading their run reports.
 
-Every route is IAM-authorized in API Gateway (`Auth: {Authorizer: AWS_IAM}`); the caller's
-principal from `requestContext.authorizer.iam` is who every audit record names. Thin by design:
-parse, call one use case of `services.admin`, and map domain errors to HTTP answers in one place
-(below). See docs/admin-api.md.
+Two doors lead to the same routes (docs/adr/0037-console.md): `/admin/...`, IAM-authorized in API
+Gateway, for automation and operators; and `/console/api/...`, behind the console's Cognito JWT
+authorizer, for a salon's admins. One middleware turns either identity into a Principal and scopes
+every route to the companies it may access; the principal is who every audit record names. Thin by
+design: parse, call one use case of `services.admin`, and map domain errors to HTTP answers in one
+place (below). See docs/admin-api.md.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from calbridge.adapters.http import error_response, iam_caller, json_app, map_common_errors
+from calbridge.adapters.http import error_response, json_app, map_common_errors, request_principal
 from calbridge.adapters.http import raw_body as raw_body_of
 from calbridge.adapters.parsing import parse_json, parse_model
 from calbridge.adapters.store.audits import AUDIT_SUBJECTS, AdminAuditLog
 from calbridge.adapters.store.host_mappings import HostMappingRepository, HostReviewRepository
 from calbridge.adapters.store.repositories import CompanyRepository, StaffRepository
 from calbridge.config import get_settings
+from calbridge.domain.access import NotAPrincipal, Principal
 from calbridge.domain.salon_records import AppointmentListing, CallListing
 from calbridge.errors import (
     CalbridgeError,
@@ -65,10 +68,10 @@ from calbridge.services.wiring import (
 )
 
 MAX_BODY_BYTES = 1024 * 1024
-COMPANY = "/admin/companies/<company_id>"
+COMPANY = "/companies/<company_id>"
 
 settings = get_settings()
-app = json_app()
+app = json_app(strip_prefixes=["/admin", "/console/api"])
 
 
 @cache
@@ -96,24 +99,32 @@ class Forbidden(CalbridgeError):
     pass
 
 
-def caller() -> str | None:
-    """The IAM principal API Gateway authenticated (userArn; callerId or userId as a fallback)."""
-    return iam_caller(app)
+def principal() -> Principal:
+    """The caller API Gateway authenticated: an IAM principal or a console user."""
+    try:
+        found = request_principal(app)
+    except NotAPrincipal as exc:
+        raise Forbidden(str(exc)) from exc
+    if found is None:  # API Gateway lets nobody through without one; a direct invoke might
+        raise Forbidden("the request carries no IAM identity and no console user")
+    return found
 
 
 def actor() -> str:
-    identity = caller()
-    if identity is None:  # the middleware let nobody through without one
-        raise Forbidden("the request carries no IAM identity")
-    return identity
+    return principal().actor
 
 
-def require_identity(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    actor()
+def scope_to_company(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """Every route that names a company answers only a principal that may access it: a console
+    user's own company, or any for an operator. Routes without a company scope themselves."""
+    company_id = (app.context.get("_route_args") or {}).get("company_id")
+    if company_id is not None and not principal().may_access(company_id):
+        raise Forbidden(f"this user may not access company {company_id!r}")
+    principal()
     return next_middleware(app)
 
 
-app.use(middlewares=[require_identity])
+app.use(middlewares=[scope_to_company])
 
 
 def raw_body() -> bytes:
@@ -134,10 +145,25 @@ def flag(name: str) -> bool:
 # ------------------------------------------------------------------ routes: companies (ADR 0032)
 
 
-@app.get("/admin/companies")
+@app.get("/me")
+@tracer.capture_method
+def who_am_i() -> dict[str, Any]:
+    """The signed-in user and the companies they may open, each with its local "today" (the
+    console's default day: the stack's clock, never the browser's)."""
+    me = principal()
+    return {
+        "user": me.actor.removeprefix("console:"),
+        "operator": me.operator,
+        "company_id": me.company_id,
+        "companies": companies().summaries(None if me.operator else me.company_id),
+    }
+
+
+@app.get("/companies")
 @tracer.capture_method
 def list_companies() -> dict[str, Any]:
-    return companies().list()
+    me = principal()
+    return companies().list(None if me.operator else me.company_id)
 
 
 @app.get(COMPANY)
@@ -436,7 +462,7 @@ map_common_errors(app)
 
 @app.exception_handler(Forbidden)
 def _forbidden(exc: Forbidden) -> Response:
-    logger.warning("rejected admin request: no IAM identity")
+    logger.warning("rejected admin request: forbidden", reason=exc.message)
     return error_response(403, "forbidden", exc.message)
 
 

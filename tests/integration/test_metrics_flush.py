@@ -43,6 +43,7 @@ SAMPLES: dict[str, tuple[str, ...]] = {
     "CalcomWebhookFunction": ("calcom_webhook_booking_cancelled.json",),
     "HostResolutionFunction": ("host_resolution_booking.json",),
     "AdminApiFunction": ("admin_sync_team.json",),
+    "ConsoleFunction": ("console_index.json",),
     "WebBookingFunction": ("web_booking_get.json",),
     "EventTypeProvisionerFunction": ("event_type_provisioner.json",),
     "TeamSyncSchedulerFunction": ("team_sync_schedule.json",),
@@ -82,6 +83,7 @@ EXPECTED: dict[str, set[str]] = {
     "CancelLoadFunction": set(),
     "RescheduleLoadFunction": set(),
     "WebBookingFunction": set(),
+    "ConsoleFunction": set(),
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
+from calbridge.domain.access import Principal, console_principal, iam_principal
 from calbridge.errors import (
     BodyTooLarge,
     CalbridgeError,
@@ -20,9 +21,12 @@ from calbridge.errors import (
 from calbridge.observability import logger
 
 
-def json_app() -> APIGatewayHttpResolver:
+def json_app(strip_prefixes: list[str] | None = None) -> APIGatewayHttpResolver:
     # Raw UTF-8 in answers: callers read German text, not \\u escapes.
-    return APIGatewayHttpResolver(serializer=partial(json.dumps, ensure_ascii=False, separators=(",", ":")))
+    return APIGatewayHttpResolver(
+        serializer=partial(json.dumps, ensure_ascii=False, separators=(",", ":")),
+        strip_prefixes=strip_prefixes,  # type: ignore[arg-type]
+    )
 
 
 def raw_body(app: APIGatewayHttpResolver, limit_bytes: int) -> bytes:
@@ -44,6 +48,20 @@ def iam_caller(app: APIGatewayHttpResolver) -> str | None:
         value = iam.get(key)
         if isinstance(value, str) and value.strip():
             return value.strip()
+    return None
+
+
+def request_principal(app: APIGatewayHttpResolver) -> Principal | None:
+    """Who API Gateway authenticated: an IAM principal (`AWS_IAM` routes) or a console user (the
+    JWT authorizer's verified claims); None when the request carries neither. Raises NotAPrincipal
+    for a verified token calbridge cannot scope (no company, not an ID token)."""
+    iam = iam_caller(app)
+    if iam is not None:
+        return iam_principal(iam)
+    authorizer = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
+    claims = (authorizer.get("jwt") or {}).get("claims")
+    if isinstance(claims, dict):
+        return console_principal(claims)
     return None
 
 

@@ -12,6 +12,7 @@ whether it was queued.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -93,8 +94,12 @@ class CompanyAdmin:
     def get(self, company_id: str) -> dict[str, Any]:
         return {"company": _company_view(self._companies.get(company_id))}
 
-    def list(self) -> dict[str, Any]:
-        companies = sorted(self._companies.all(), key=lambda c: c.company_id)
+    def list(self, only: str | None = None) -> dict[str, Any]:
+        """Every company, or only the one a console user belongs to (`only`)."""
+        if only is None:
+            companies = sorted(self._companies.all(), key=lambda c: c.company_id)
+        else:
+            companies = [self._companies.get(only)]
         return {
             "companies": [
                 {
@@ -107,6 +112,26 @@ class CompanyAdmin:
                 for c in companies
             ]
         }
+
+    def summaries(self, only: str | None = None) -> list[dict[str, Any]]:
+        """What the console shows of each company a user may open, with its local date today."""
+        now = datetime.now(UTC)
+        companies = (
+            sorted(self._companies.all(), key=lambda c: c.company_id)
+            if only is None
+            else [self._companies.get(only)]
+        )
+        return [
+            {
+                "company_id": c.company_id,
+                "name": c.name,
+                "timezone": c.timezone,
+                "language": c.language,
+                "active": c.active,
+                "today": now.astimezone(c.zone).date().isoformat(),
+            }
+            for c in companies
+        ]
 
     def audit_trail(self, company_id: str, subject: str) -> dict[str, Any]:
         self._companies.get(company_id)
