@@ -40,6 +40,17 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
 }
 
+export function has(key) {
+  return key in dictionary;
+}
+
+/** An enumerated value from the API in words (label('source', 'auto_email')); unknown values as sent. */
+export function label(group, value) {
+  if (value === null || value === undefined || value === '') return '–';
+  const key = `${group}.${value}`;
+  return key in dictionary ? dictionary[key] : String(value);
+}
+
 /** Translates static markup: data-i18n="key" (text) and data-i18n-attr="attr:key;attr:key". */
 export function translateTree(root = document) {
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);

@@ -177,12 +177,13 @@ export function disclosure(labelText, region, onOpen) {
 /** The provisioning report of a service save or a settings change (`event_types` of the answer). */
 export function provisioningReport(report) {
   if (!report) return null;
-  const kinds = ['created', 'updated', 'unchanged', 'failed', 'removed', 'skipped'];
+  const kinds = ['created', 'updated', 'repaired', 'unchanged', 'failed', 'drifted', 'pending', 'removed', 'skipped']
+    .filter((kind) => Array.isArray(report[kind]));
   const list = (items) => h('ul', {}, items.map((item) => h('li', { text: describeEntry(item) })));
   return h('section', { class: 'report', attrs: { 'aria-label': t('report.title') } },
     h('h3', { text: t('report.title') }),
     h('p', { class: report.ok === false || (report.failed || []).length ? 'bad' : 'good',
-      text: report.ok === false || (report.failed || []).length ? t('report.failed') : t('report.ok') }),
+      text: report.ok === false || (report.failed || []).length ? t('report.some_failed') : t('report.ok') }),
     details(kinds.map((kind) => [t(`report.${kind}`), String((report[kind] || []).length)])),
     (report.failed || []).length ? [h('h4', { text: t('report.failed_list') }), list(report.failed)] : null,
     (report.created || []).length ? [h('h4', { text: t('report.created_list') }), list(report.created)] : null,
@@ -196,4 +197,26 @@ function describeEntry(item) {
     (item.segment_key || item.hold) && `${t('services.segment')} ${item.segment_key || item.hold}`,
     item.staff_id, item.event_type_id && `#${item.event_type_id}`, item.slug, item.detail || item.error || item.message];
   return parts.filter(Boolean).join(' · ') || JSON.stringify(item);
+}
+
+/** A "day" form (date input + show button) for the pages read by day; `onDay(day)` on submit. */
+export function dayForm(initial, onDay) {
+  const input = h('input', { type: 'date', required: true, value: initial });
+  const form = h('form', { class: 'day-form' }, field(t('common.date'), input),
+    h('button', { type: 'submit', text: t('common.show') }));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (/^\d{4}-\d{2}-\d{2}$/.test(input.value)) onDay(input.value);
+    else input.focus();
+  });
+  return form;
+}
+
+/** The day a page shows, per company and page, kept while the tab lives (default: the company's today). */
+const days = new Map();
+export function pageDay(ctx, pageName) {
+  return days.get(`${ctx.company.company_id}|${pageName}`) || ctx.company.today;
+}
+export function setPageDay(ctx, pageName, day) {
+  days.set(`${ctx.company.company_id}|${pageName}`, day);
 }

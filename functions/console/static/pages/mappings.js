@@ -1,6 +1,6 @@
 // Host mappings (active and inactive) with each host's audit trail on demand, and deactivation
 // with a reason (DELETE host-mappings/{host_id}).
-import { t, formatDateTime, formatNumber } from '../i18n.js';
+import { t, label, formatDateTime, formatNumber } from '../i18n.js';
 import { company } from '../api.js';
 import { h, pageFrame, table, row, field, messageRegion, showMessage, errorText, busy, disclosure, errorBox } from '../ui.js';
 
@@ -46,7 +46,7 @@ export async function render(main, ctx) {
     const cells = [
       h('span', {}, String(m.host_id), calcom ? h('span', { class: 'muted block', text: calcom }) : null),
       m.staff_name || m.staff_id,
-      t(`source.${m.source}`),
+      label('source', m.source),
       formatNumber(m.confidence),
       m.is_active ? t('mappings.active') : t('mappings.inactive'),
       formatDateTime(m.updated_at, zone),
@@ -72,7 +72,7 @@ export async function render(main, ctx) {
       const audit = answer.audit || [];
       region.replaceChildren(audit.length ? table(t('mappings.audit_caption', { host: hostId }),
         [t('mappings.when'), t('mappings.action'), t('mappings.by'), t('mappings.change'), t('mappings.reason')],
-        audit.map((a) => row([formatDateTime(a.changed_at, zone), t(`audit.${a.action}`), a.changed_by,
+        audit.map((a) => row([formatDateTime(a.changed_at, zone), label('audit', a.action), a.changed_by,
           `${a.old_values?.staff_id || '–'} → ${a.new_values?.staff_id || '–'}`, a.reason || '–']))) : h('p', { text: t('mappings.audit_empty') }));
     } catch (error) {
       region.replaceChildren(errorBox(error));

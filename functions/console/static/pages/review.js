@@ -1,6 +1,6 @@
 // The review queue: hosts calbridge could not link on its own, each with its candidates. An admin
 // confirms a candidate or picks another staff member, with a reason (POST host-mappings).
-import { t, formatDateTime, formatNumber } from '../i18n.js';
+import { t, label, formatDateTime, formatNumber } from '../i18n.js';
 import { company } from '../api.js';
 import { h, clear, pageFrame, table, row, button, field, messageRegion, showMessage, errorText, busy, provisioningReport, details } from '../ui.js';
 
@@ -44,7 +44,7 @@ export async function render(main, ctx) {
 
   function hostCard(entry, activeStaff, withCandidates) {
     const host = entry.host || {};
-    const label = host.name || host.email || host.username || entry.host_key;
+    const hostLabel = host.name || host.email || host.username || entry.host_key;
     const headingId = `host-${entry.host_key.replace(/[^A-Za-z0-9_-]/g, '-')}`;
     const staffSelect = h('select', { required: true },
       h('option', { value: '', text: t('review.choose_staff') }),
@@ -72,7 +72,7 @@ export async function render(main, ctx) {
         try {
           const answer = await company('host-mappings', { method: 'POST', json: body });
           const staffName = answer.mapping?.staff_name || answer.staff_name || body.staff_id;
-          const text = t('review.linked', { host: label, staff: staffName });
+          const text = t('review.linked', { host: hostLabel, staff: staffName });
           result.replaceChildren(h('div', { class: 'message good' }, h('p', { text })),
             (answer.warnings || []).map((w) => h('p', { class: 'message warn', text: w })),
             provisioningReport(answer.event_types));
@@ -84,12 +84,12 @@ export async function render(main, ctx) {
       });
     });
 
-    const candidateTable = withCandidates && cands.length ? table(t('review.candidates_of', { host: label }),
+    const candidateTable = withCandidates && cands.length ? table(t('review.candidates_of', { host: hostLabel }),
       [t('review.staff'), t('review.confidence'), t('review.strategy'), t('review.why'), t('common.action')],
       cands.map((c) => row([
         c.staff_name || c.staff_id,
         formatNumber(c.confidence),
-        t(`source.${c.source}`),
+        label('source', c.source),
         c.reason || '–',
         button(t('review.confirm'), () => {
           staffSelect.value = c.staff_id;
@@ -99,7 +99,7 @@ export async function render(main, ctx) {
       ]))) : null;
 
     return h('article', { class: 'card', attrs: { 'aria-labelledby': headingId } },
-      h('h3', { id: headingId, text: label }),
+      h('h3', { id: headingId, text: hostLabel }),
       details([
         [t('review.host_id'), host.id ?? '–'],
         [t('review.email'), host.email],

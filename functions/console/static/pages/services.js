@@ -1,7 +1,7 @@
 // Services: the list (GET services) and the editor: simple or composite, segments with their
 // pauses, the pause policy, templates (templates.json), total and timeline as you type; saving
 // (PUT services/{id}) shows the provisioning report and the service's booking event types.
-import { t, currentLanguage, formatMoney, formatMinutes, formatNumber, formatDateTime } from '../i18n.js';
+import { t, label, currentLanguage, formatMoney, formatMinutes, formatNumber, formatDateTime } from '../i18n.js';
 import { company } from '../api.js';
 import { h, pageFrame, table, row, field, button, messageRegion, showMessage, errorText, busy, provisioningReport, nextId } from '../ui.js';
 
@@ -54,7 +54,7 @@ export async function render(main, ctx) {
       services.map((s) => row([
         h('span', {}, s.name, s.active === false ? h('span', { class: 'badge', text: t('services.inactive') }) : null),
         s.service_id, formatMinutes(s.duration), formatMoney(s.price_cents, s.currency),
-        s.composite ? t('services.composite_policy', { n: (s.segments || []).length, policy: t(`policy.${s.pause_policy}`) }) : t('services.simple'),
+        s.composite ? t('services.composite_policy', { n: (s.segments || []).length, policy: label('policy', s.pause_policy) }) : t('services.simple'),
         formatNumber((s.staff_ids || []).length), eventTypeSummary(s.event_types || []),
         button(t('services.edit'), () => showEditor(s), { attrs: { 'aria-label': t('services.edit_label', { name: s.name }) } }),
       ]))));
@@ -65,7 +65,7 @@ export async function render(main, ctx) {
     if (!entries.length) return '–';
     const counts = {};
     for (const e of entries) counts[e.sync_status] = (counts[e.sync_status] || 0) + 1;
-    return Object.entries(counts).map(([status, n]) => `${formatNumber(n)} ${t(`sync_status.${status}`)}`).join(', ');
+    return Object.entries(counts).map(([status, n]) => `${formatNumber(n)} ${label('sync_status', status)}`).join(', ');
   }
 
   async function showEditor(service) {
@@ -106,7 +106,7 @@ export async function render(main, ctx) {
         const descId = nextId('desc');
         const radio = h('input', { type: 'radio', name: policyName, value: p, checked: state.policy === p, attrs: { 'aria-describedby': descId },
           on: { change: () => { state.policy = p; updateStretch(); update(); } } });
-        return h('div', { class: 'policy' }, h('label', {}, radio, ` ${t(`policy.${p}`)}`), h('p', { class: 'hint', id: descId, text: t(`policy.${p}_explained`) }));
+        return h('div', { class: 'policy' }, h('label', {}, radio, ` ${label('policy', p)}`), h('p', { class: 'hint', id: descId, text: t(`policy.${p}_explained`) }));
       }));
     const stretchField = field(t('services.max_gap_stretch'), stretch, t('services.max_gap_stretch_hint'));
     function updateStretch() { stretchField.hidden = state.policy !== 'flexible'; }
@@ -292,7 +292,7 @@ export async function render(main, ctx) {
     if (!entries.length) return h('p', { text: t('services.no_event_types') });
     return table(t('services.event_types_caption'), [t('services.segment'), t('services.staff_member'), t('services.event_type_id'), t('services.slug'), t('services.status'), t('services.detail')],
       entries.map((e) => row([e.segment_key || e.hold_key || '–', e.staff_id || String(e.host_user_id ?? '–'), e.event_type_id ?? '–', e.slug || '–',
-        t(`sync_status.${e.sync_status}`), [e.detail, e.updated_at && formatDateTime(e.updated_at, zone)].filter(Boolean).join(' · ') || '–'])));
+        label('sync_status', e.sync_status), [e.detail, e.updated_at && formatDateTime(e.updated_at, zone)].filter(Boolean).join(' · ') || '–'])));
   }
 
   await showList();
