@@ -15,6 +15,8 @@ let selected = null;
 let routeCount = 0;
 
 async function boot() {
+  // /console and /console/ are the same page; links and the API are relative to /console/.
+  if (!location.pathname.endsWith('/')) history.replaceState(null, '', `${location.pathname}/${location.hash}`);
   try {
     await i18n.init();
   } catch (error) {

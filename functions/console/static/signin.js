@@ -1,7 +1,7 @@
 // The sign-in form (e-mail, password) and, when Cognito asks for it, the "choose a new password" form.
 import { t } from './i18n.js';
 import * as auth from './auth.js';
-import { h, field, pageFrame, showMessage, busy } from './ui.js';
+import { h, field, pageFrame, showMessage, busy, fill } from './ui.js';
 
 function authMessage(error) {
   switch (error.code) {
@@ -76,7 +76,7 @@ function showNewPassword(page, challenge, onSignedIn) {
       }
     });
   });
-  page.body.replaceChildren(form);
+  fill(page.body, form);
   page.heading.focus();
   first.focus();
 }

@@ -32,6 +32,11 @@ export function clear(el) {
   return el;
 }
 
+/** Replaces the children of `el` (arrays flattened; null, undefined and false left out). */
+export function fill(el, ...children) {
+  return append(clear(el), children);
+}
+
 let uid = 0;
 /** A unique id for label/for and aria-describedby pairs. */
 export function nextId(prefix = 'f') {

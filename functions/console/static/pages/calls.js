@@ -1,7 +1,7 @@
 // A day's calls (GET calls?date=, all pages) with their outcome, and one call in full on demand.
 import { t, label, formatTime, formatDay, formatDateTime, formatNumber } from '../i18n.js';
 import { company, companyAll } from '../api.js';
-import { h, pageFrame, table, row, button, details, errorBox, dayForm, pageDay, setPageDay } from '../ui.js';
+import { h, pageFrame, table, row, button, details, errorBox, dayForm, pageDay, setPageDay, fill } from '../ui.js';
 
 export async function render(main, ctx) {
   const page = pageFrame(main, 'calls', 'nav.calls');
@@ -15,24 +15,24 @@ export async function render(main, ctx) {
   async function load() {
     const day = pageDay(ctx, 'calls');
     page.loading();
-    page.body.replaceChildren(form, content, detailRegion);
-    content.replaceChildren(h('p', { class: 'loading', text: t('common.loading') }));
+    fill(page.body, form, content, detailRegion);
+    fill(content, h('p', { class: 'loading', text: t('common.loading') }));
     detailRegion.hidden = true;
     let calls;
     try {
       calls = (await companyAll('calls', 'calls', { date: day })).calls || [];
     } catch (error) {
-      content.replaceChildren(errorBox(error));
+      fill(content, errorBox(error));
       page.done('error');
       return;
     }
     const heading = h('h2', { text: t('calls.title', { day: formatDay(day) }) });
     if (!calls.length) {
-      content.replaceChildren(heading, h('p', { class: 'empty', text: t('calls.empty') }));
+      fill(content, heading, h('p', { class: 'empty', text: t('calls.empty') }));
       page.done('empty');
       return;
     }
-    content.replaceChildren(heading, table(t('calls.caption', { n: formatNumber(calls.length) }),
+    fill(content, heading, table(t('calls.caption', { n: formatNumber(calls.length) }),
       [t('calls.time'), t('calls.outcome'), t('calls.from'), t('calls.to'), t('calls.duration'), t('calls.branch'), t('calls.appointments'), t('common.action')],
       calls.map((c) => row([
         formatTime(c.started_at || c.created_at, zone),
@@ -46,17 +46,17 @@ export async function render(main, ctx) {
 
   async function showDetail(id) {
     detailRegion.hidden = false;
-    detailRegion.replaceChildren(h('p', { class: 'loading', text: t('common.loading') }));
+    fill(detailRegion, h('p', { class: 'loading', text: t('common.loading') }));
     let call;
     try {
       call = (await company(`calls/${encodeURIComponent(id)}`)).call;
     } catch (error) {
-      detailRegion.replaceChildren(errorBox(error));
+      fill(detailRegion, errorBox(error));
       return;
     }
     const yesNo = (v) => (v === null || v === undefined ? '–' : t(v ? 'common.yes' : 'common.no'));
     const heading = h('h2', { tabIndex: -1, text: t('calls.detail_title', { time: formatDateTime(call.started_at || call.created_at, zone) }) });
-    detailRegion.replaceChildren(heading, details([
+    fill(detailRegion, heading, details([
       [t('calls.outcome'), label('outcome', call.outcome)],
       [t('calls.status'), call.status],
       [t('calls.call_id'), call.call_id],

@@ -3,7 +3,7 @@
 // table for screen readers and keyboard users.
 import { t, label, formatTime, formatDay, formatDateTime, formatMinutes, minutesOfDay } from '../i18n.js';
 import { company, companyAll } from '../api.js';
-import { h, pageFrame, table, row, button, details, errorBox, dayForm, pageDay, setPageDay, nextId } from '../ui.js';
+import { h, pageFrame, table, row, button, details, errorBox, dayForm, pageDay, setPageDay, nextId, fill } from '../ui.js';
 
 const DAY_START = 8 * 60;
 const DAY_END = 20 * 60;
@@ -14,13 +14,13 @@ export async function render(main, ctx) {
   const content = h('div');
   const detailRegion = h('section', { class: 'detail', hidden: true, attrs: { 'aria-live': 'polite', 'aria-labelledby': 'appt-detail-h' } });
   const form = dayForm(pageDay(ctx, 'day'), (day) => { setPageDay(ctx, 'day', day); load(); });
-  page.body.replaceChildren(form, content, detailRegion);
+  fill(page.body, form, content, detailRegion);
 
   async function load() {
     const day = pageDay(ctx, 'day');
     page.loading();
-    page.body.replaceChildren(form, content, detailRegion);
-    content.replaceChildren(h('p', { class: 'loading', text: t('common.loading') }));
+    fill(page.body, form, content, detailRegion);
+    fill(content, h('p', { class: 'loading', text: t('common.loading') }));
     detailRegion.hidden = true;
     let appointments; let staff; let services;
     try {
@@ -30,18 +30,18 @@ export async function render(main, ctx) {
       staff = staffAnswer.staff || [];
       services = servicesAnswer.services || [];
     } catch (error) {
-      content.replaceChildren(errorBox(error));
+      fill(content, errorBox(error));
       page.done('error');
       return;
     }
     const heading = h('h2', { text: t('day.title', { day: formatDay(day) }) });
     if (!appointments.length) {
-      content.replaceChildren(heading, h('p', { class: 'empty', text: t('day.empty') }));
+      fill(content, heading, h('p', { class: 'empty', text: t('day.empty') }));
       page.done('empty');
       return;
     }
     const policyOf = new Map(services.map((s) => [s.service_id, s.pause_policy]));
-    content.replaceChildren(heading, timeline(appointments, staff, policyOf), appointmentTable(appointments, staff));
+    fill(content, heading, timeline(appointments, staff, policyOf), appointmentTable(appointments, staff));
     page.done('ready');
   }
 
@@ -111,16 +111,16 @@ export async function render(main, ctx) {
 
   async function showDetail(id, staff) {
     detailRegion.hidden = false;
-    detailRegion.replaceChildren(h('p', { class: 'loading', text: t('common.loading') }));
+    fill(detailRegion, h('p', { class: 'loading', text: t('common.loading') }));
     let appt;
     try {
       appt = (await company(`appointments/${encodeURIComponent(id)}`)).appointment;
     } catch (error) {
-      detailRegion.replaceChildren(errorBox(error));
+      fill(detailRegion, errorBox(error));
       return;
     }
     const heading = h('h2', { id: 'appt-detail-h', tabIndex: -1, text: t('day.detail_title', { service: appt.service_name || appt.service_id }) });
-    detailRegion.replaceChildren(heading, details([
+    fill(detailRegion, heading, details([
       [t('day.status'), label('appt_status', appt.status)],
       [t('day.time'), `${formatDateTime(appt.start, zone)} – ${formatTime(appt.end, zone)}`],
       [t('day.staff'), staffName(staff, appt.staff_id)],

@@ -2,7 +2,7 @@
 // with a reason (DELETE host-mappings/{host_id}).
 import { t, label, formatDateTime, formatNumber } from '../i18n.js';
 import { company } from '../api.js';
-import { h, pageFrame, table, row, field, messageRegion, showMessage, errorText, busy, disclosure, errorBox } from '../ui.js';
+import { h, pageFrame, table, row, field, messageRegion, showMessage, errorText, busy, disclosure, errorBox, fill } from '../ui.js';
 
 const COLUMNS = 7;
 
@@ -22,11 +22,11 @@ export async function render(main, ctx) {
     const mappings = answer.mappings || [];
     const rules = answer.rules || [];
     if (!mappings.length && !rules.length) {
-      page.body.replaceChildren(h('p', { class: 'empty', text: t('mappings.empty') }));
+      fill(page.body, h('p', { class: 'empty', text: t('mappings.empty') }));
       page.done('empty');
       return;
     }
-    page.body.replaceChildren(
+    fill(page.body, 
       h('p', { class: 'hint', text: t('mappings.intro') }),
       mappings.length ? table(t('mappings.caption'), [t('mappings.host'), t('mappings.staff'), t('mappings.source'),
         t('mappings.confidence'), t('mappings.status'), t('mappings.updated'), t('common.action')],
@@ -66,16 +66,16 @@ export async function render(main, ctx) {
   }
 
   async function loadAudit(hostId, region) {
-    region.replaceChildren(h('p', { class: 'loading', text: t('common.loading') }));
+    fill(region, h('p', { class: 'loading', text: t('common.loading') }));
     try {
       const answer = await company(`host-mappings/${encodeURIComponent(hostId)}/audit`);
       const audit = answer.audit || [];
-      region.replaceChildren(audit.length ? table(t('mappings.audit_caption', { host: hostId }),
+      fill(region, audit.length ? table(t('mappings.audit_caption', { host: hostId }),
         [t('mappings.when'), t('mappings.action'), t('mappings.by'), t('mappings.change'), t('mappings.reason')],
         audit.map((a) => row([formatDateTime(a.changed_at, zone), label('audit', a.action), a.changed_by,
           `${a.old_values?.staff_id || '–'} → ${a.new_values?.staff_id || '–'}`, a.reason || '–']))) : h('p', { text: t('mappings.audit_empty') }));
     } catch (error) {
-      region.replaceChildren(errorBox(error));
+      fill(region, errorBox(error));
     }
   }
 

@@ -1,7 +1,7 @@
 // Booking requests kept while Cal.com was down (ADR 0025): the open ones, or the settled ones.
 import { t, label, formatDateTime, formatTime, formatNumber } from '../i18n.js';
 import { company } from '../api.js';
-import { h, pageFrame, table, row, errorBox, nextId } from '../ui.js';
+import { h, pageFrame, table, row, errorBox, nextId, fill } from '../ui.js';
 
 let shown = 'open';
 
@@ -17,22 +17,22 @@ export async function render(main, ctx) {
 
   async function load() {
     page.loading();
-    page.body.replaceChildren(h('p', { class: 'hint', text: t('requests.intro') }), toggle, content);
-    content.replaceChildren(h('p', { class: 'loading', text: t('common.loading') }));
+    fill(page.body, h('p', { class: 'hint', text: t('requests.intro') }), toggle, content);
+    fill(content, h('p', { class: 'loading', text: t('common.loading') }));
     let requests;
     try {
       requests = (await company('booking-requests', { query: { status: shown } })).requests || [];
     } catch (error) {
-      content.replaceChildren(errorBox(error));
+      fill(content, errorBox(error));
       page.done('error');
       return;
     }
     if (!requests.length) {
-      content.replaceChildren(h('p', { class: 'empty', text: t(`requests.empty_${shown}`) }));
+      fill(content, h('p', { class: 'empty', text: t(`requests.empty_${shown}`) }));
       page.done('empty');
       return;
     }
-    content.replaceChildren(table(t(`requests.caption_${shown}`, { n: formatNumber(requests.length) }),
+    fill(content, table(t(`requests.caption_${shown}`, { n: formatNumber(requests.length) }),
       [t('requests.created'), t('requests.service'), t('requests.wish'), t('requests.customer'), t('requests.status'), t('requests.attempts'), t('requests.result')],
       requests.map((r) => row([
         formatDateTime(r.created_at, zone),

@@ -2,7 +2,7 @@
 // confirms a candidate or picks another staff member, with a reason (POST host-mappings).
 import { t, label, formatDateTime, formatNumber } from '../i18n.js';
 import { company } from '../api.js';
-import { h, clear, pageFrame, table, row, button, field, messageRegion, showMessage, errorText, busy, provisioningReport, details } from '../ui.js';
+import { h, clear, pageFrame, table, row, button, field, messageRegion, showMessage, errorText, busy, provisioningReport, details, fill, append } from '../ui.js';
 
 export async function render(main, ctx) {
   const page = pageFrame(main, 'review', 'nav.review');
@@ -24,13 +24,13 @@ export async function render(main, ctx) {
     const candidates = review.review_candidates || [];
     const hosts = unmapped.unmapped_hosts || [];
     clear(content);
-    page.body.replaceChildren(result, content);
+    fill(page.body, result, content);
     if (!candidates.length && !hosts.length) {
       content.append(h('p', { class: 'empty', text: t('review.empty') }));
       page.done('empty');
       return;
     }
-    content.append(
+    append(content, [
       h('section', { attrs: { 'aria-labelledby': 'review-candidates-h' } },
         h('h2', { id: 'review-candidates-h', text: t('review.candidates_title', { n: candidates.length }) }),
         candidates.length ? candidates.map((entry) => hostCard(entry, active, true))
@@ -38,7 +38,7 @@ export async function render(main, ctx) {
       hosts.length ? h('section', { attrs: { 'aria-labelledby': 'review-unmapped-h' } },
         h('h2', { id: 'review-unmapped-h', text: t('review.unmapped_title', { n: hosts.length }) }),
         h('p', { class: 'hint', text: t('review.unmapped_intro') }),
-        hosts.map((entry) => hostCard(entry, active, false))) : null);
+        hosts.map((entry) => hostCard(entry, active, false))) : null]);
     page.done('ready');
   }
 
@@ -73,7 +73,7 @@ export async function render(main, ctx) {
           const answer = await company('host-mappings', { method: 'POST', json: body });
           const staffName = answer.mapping?.staff_name || answer.staff_name || body.staff_id;
           const text = t('review.linked', { host: hostLabel, staff: staffName });
-          result.replaceChildren(h('div', { class: 'message good' }, h('p', { text })),
+          fill(result, h('div', { class: 'message good' }, h('p', { text })),
             (answer.warnings || []).map((w) => h('p', { class: 'message warn', text: w })),
             provisioningReport(answer.event_types));
           page.say(text, 'good');

@@ -3,7 +3,7 @@
 // (PUT services/{id}) shows the provisioning report and the service's booking event types.
 import { t, label, currentLanguage, formatMoney, formatMinutes, formatNumber, formatDateTime } from '../i18n.js';
 import { company } from '../api.js';
-import { h, pageFrame, table, row, field, button, messageRegion, showMessage, errorText, busy, provisioningReport, nextId } from '../ui.js';
+import { h, pageFrame, table, row, field, button, messageRegion, showMessage, errorText, busy, provisioningReport, nextId, fill } from '../ui.js';
 
 const POLICIES = ['free', 'blocked', 'flexible', 'never'];
 const CURRENCIES = ['EUR', 'GBP', 'CHF', 'USD'];
@@ -44,11 +44,11 @@ export async function render(main, ctx) {
     }
     const newButton = button(t('services.new'), () => showEditor(null), { kind: 'primary' });
     if (!services.length) {
-      page.body.replaceChildren(h('p', { class: 'empty', text: t('services.empty') }), newButton);
+      fill(page.body, h('p', { class: 'empty', text: t('services.empty') }), newButton);
       page.done('empty');
       return;
     }
-    page.body.replaceChildren(newButton, table(t('services.caption'),
+    fill(page.body, newButton, table(t('services.caption'),
       [t('services.name'), t('services.service_id'), t('services.duration'), t('services.price'), t('services.kind'),
         t('services.staff'), t('services.event_types'), t('common.action')],
       services.map((s) => row([
@@ -155,7 +155,7 @@ export async function render(main, ctx) {
 
     function renderSegments() {
       const last = state.segments.length - 1;
-      segmentList.replaceChildren(...state.segments.map((seg, i) => {
+      fill(segmentList, ...state.segments.map((seg, i) => {
         const key = segmentKey(i);
         const segName = h('input', { type: 'text', required: true, value: seg.name, on: { input: () => { seg.name = segName.value; update(); } } });
         const dur = h('input', { type: 'number', min: '1', step: '5', required: true, value: seg.duration, on: { input: () => { seg.duration = Number(dur.value); update(); } } });
@@ -208,7 +208,7 @@ export async function render(main, ctx) {
             h('span', { class: 'tl-label', text: `${t(held ? 'services.pause_held' : 'services.pause_free')} · ${formatMinutes(gap)}` })));
         }
       });
-      timeline.replaceChildren(...items);
+      fill(timeline, ...items);
     }
 
     name.addEventListener('input', () => { if (!state.composite) renderTimeline(); });
@@ -262,7 +262,7 @@ export async function render(main, ctx) {
           page.say(t('services.saved', { name: body.name }), 'good');
           Object.assign(base, answer.service || {});
           serviceId.readOnly = true;
-          result.replaceChildren(provisioningReport(answer.event_types), eventTypesTable(answer.service?.event_types || []));
+          fill(result, provisioningReport(answer.event_types), eventTypesTable(answer.service?.event_types || []));
         } catch (error) {
           showMessage(message, errorText(error), 'error');
         }
@@ -281,7 +281,7 @@ export async function render(main, ctx) {
       return null;
     }
 
-    page.body.replaceChildren(form, result, isNew ? null : h('section', { attrs: { 'aria-labelledby': 'svc-et-h' } },
+    fill(page.body, form, result, isNew ? null : h('section', { attrs: { 'aria-labelledby': 'svc-et-h' } },
       h('h2', { id: 'svc-et-h', text: t('services.event_types') }), eventTypesTable(base.event_types || [])));
     renderSegments();
     page.heading.focus();

@@ -1,7 +1,7 @@
 // Company settings: GET settings into a form; PATCH settings with only the fields that changed.
 import { t, currentLanguage, formatNumber } from '../i18n.js';
 import { company } from '../api.js';
-import { h, pageFrame, field, details, messageRegion, showMessage, errorText, busy, provisioningReport } from '../ui.js';
+import { h, pageFrame, field, details, messageRegion, showMessage, errorText, busy, provisioningReport, fill } from '../ui.js';
 
 const NUMBERS = [
   ['host_match_threshold', 0, 100],
@@ -137,7 +137,7 @@ export async function render(main) {
         fill(settings);
         const names = (answer.changed || []).map((n) => t(`settings.${n}`)).join(', ');
         showMessage(message, answer.changed?.length ? t('settings.saved', { names }) : t('settings.nothing_changed'), 'good');
-        result.replaceChildren(provisioningReport(answer.event_types) || '');
+        fill(result, provisioningReport(answer.event_types) || '');
       } catch (err) {
         showMessage(message, errorText(err), 'error');
       }
@@ -145,7 +145,7 @@ export async function render(main) {
   });
 
   fill(settings);
-  page.body.replaceChildren(
+  fill(page.body, 
     h('section', { class: 'card', attrs: { 'aria-labelledby': 'settings-fixed-h' } },
       h('h2', { id: 'settings-fixed-h', text: t('settings.fixed_title') }),
       details([

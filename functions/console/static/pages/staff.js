@@ -2,7 +2,7 @@
 // summary, or a table of the rows' problems.
 import { t, formatNumber } from '../i18n.js';
 import { company } from '../api.js';
-import { h, pageFrame, table, row, field, messageRegion, showMessage, errorText, busy, details } from '../ui.js';
+import { h, pageFrame, table, row, field, messageRegion, showMessage, errorText, busy, details, fill, clear } from '../ui.js';
 
 /** 'row[3].calcom_user_id' -> {row: '3', column: 'calcom_user_id'}; 'header' -> row 1. */
 export function problemPlace(fieldPath) {
@@ -35,13 +35,13 @@ export async function render(main) {
       return;
     }
     busy(submit, async () => {
-      importResult.replaceChildren();
+      clear(importResult);
       showMessage(message, t('staff.importing'));
       try {
         const bytes = await chosen.arrayBuffer();
         const answer = await company('staff', { method: 'POST', body: bytes, contentType: 'text/csv' });
         showMessage(message, t('staff.imported', { n: formatNumber(answer.imported) }), 'good');
-        importResult.replaceChildren(details([
+        fill(importResult, details([
           [t('staff.count_imported'), formatNumber(answer.imported)],
           [t('staff.count_created'), formatNumber(answer.created)],
           [t('staff.count_updated'), formatNumber(answer.updated)],
@@ -53,7 +53,7 @@ export async function render(main) {
         showMessage(message, `${t('staff.import_failed')} ${errorText(error)}`, 'error');
         const problems = error.problems || (error.field ? [{ field: error.field, message: error.message }] : []);
         if (problems.length) {
-          importResult.replaceChildren(table(t('staff.problems_caption', { n: problems.length }),
+          fill(importResult, table(t('staff.problems_caption', { n: problems.length }),
             [t('staff.problem_row'), t('staff.problem_field'), t('staff.problem_message')],
             problems.map((p) => {
               const place = problemPlace(p.field);
@@ -65,7 +65,7 @@ export async function render(main) {
   });
 
   async function load() {
-    list.replaceChildren(h('p', { class: 'loading', text: t('common.loading') }));
+    fill(list, h('p', { class: 'loading', text: t('common.loading') }));
     let staff;
     try {
       staff = (await company('staff')).staff || [];
@@ -73,10 +73,10 @@ export async function render(main) {
       page.fail(error);
       return;
     }
-    list.replaceChildren(h('h2', { id: 'staff-list-h', text: t('staff.list_title', { n: staff.length }) }));
+    fill(list, h('h2', { id: 'staff-list-h', text: t('staff.list_title', { n: staff.length }) }));
     if (!staff.length) {
       list.append(h('p', { class: 'empty', text: t('staff.empty') }));
-      page.body.replaceChildren(list, form);
+      fill(page.body, list, form);
       page.done('empty');
       return;
     }
@@ -86,7 +86,7 @@ export async function render(main) {
       [s.calcom_user_id, s.calcom_username].filter(Boolean).join(' · ') || t('staff.no_calcom'),
       s.active ? t('staff.active') : t('staff.inactive'),
     ]))));
-    page.body.replaceChildren(list, form);
+    fill(page.body, list, form);
     page.done('ready');
   }
 

@@ -1,7 +1,7 @@
 // Team sync: the latest runs with their report, and "sync now" (POST sync, 202: queued).
 import { t, label, has, formatDateTime, formatNumber } from '../i18n.js';
 import { company } from '../api.js';
-import { h, pageFrame, table, row, button, details, busy, errorText, disclosure } from '../ui.js';
+import { h, pageFrame, table, row, button, details, busy, errorText, disclosure, fill } from '../ui.js';
 
 const SUMMARY = ['members_synced', 'staff_linked', 'mappings_created', 'review_candidates', 'event_types_provisioned', 'drift_found'];
 
@@ -21,8 +21,8 @@ export async function render(main, ctx) {
 
   async function load() {
     page.loading();
-    page.body.replaceChildren(h('p', { class: 'hint', text: t('sync.intro') }), syncButton, content);
-    content.replaceChildren(h('p', { class: 'loading', text: t('common.loading') }));
+    fill(page.body, h('p', { class: 'hint', text: t('sync.intro') }), syncButton, content);
+    fill(content, h('p', { class: 'loading', text: t('common.loading') }));
     let runs;
     try {
       runs = (await company('sync-runs')).runs || [];
@@ -31,11 +31,11 @@ export async function render(main, ctx) {
       return;
     }
     if (!runs.length) {
-      content.replaceChildren(h('p', { class: 'empty', text: t('sync.empty') }));
+      fill(content, h('p', { class: 'empty', text: t('sync.empty') }));
       page.done('empty');
       return;
     }
-    content.replaceChildren(table(t('sync.caption'), [t('sync.started'), t('sync.status'), t('sync.trigger'), t('sync.summary'), t('common.action')],
+    fill(content, table(t('sync.caption'), [t('sync.started'), t('sync.status'), t('sync.trigger'), t('sync.summary'), t('common.action')],
       runs.flatMap((run) => {
         const report = run.report || {};
         const region = h('tr', { class: 'sub-row' }, h('td', { colSpan: 5 }, reportDetails(report)));
