@@ -7,7 +7,7 @@ PORT ?= 3000
 COMPANY ?= salon-demo
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv demo test test-fast test-clock iam-audit serve invoke provision sync reconcile smoke-calcom lint format validate build bench load clean
+.PHONY: help venv chromium screenshots demo test test-fast test-clock iam-audit serve invoke provision sync reconcile smoke-calcom lint format validate build bench load clean
 
 help:
 	@echo "make demo      scripted phone call on the local stack (inbound routing, service info)"
@@ -31,13 +31,16 @@ help:
 venv:
 	@local/bootstrap.sh
 
+chromium:
+	@local/install_chromium.sh
+
 demo: venv
 	@$(PY) -m local.demo
 
-test: venv
+test: venv chromium
 	@$(PY) -m pytest
 
-test-fast: venv
+test-fast: venv chromium
 	@$(PY) -m pytest -m "not slow"
 
 test-clock: venv
