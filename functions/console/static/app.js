@@ -53,6 +53,7 @@ function markLanguage() {
 }
 
 async function changeLanguage(lang) {
+  if (lang === i18n.currentLanguage()) return;
   await i18n.setLanguage(lang);
   i18n.translateTree();
   markLanguage();

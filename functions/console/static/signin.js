@@ -27,11 +27,16 @@ export function showSignIn(main, onSignedIn) {
   const email = h('input', { type: 'email', name: 'username', required: true, autocomplete: 'username', spellcheck: false });
   const password = h('input', { type: 'password', name: 'password', required: true, autocomplete: 'current-password' });
   const submit = h('button', { type: 'submit', class: 'primary', text: t('signin.submit') });
-  const form = h('form', { class: 'card narrow', attrs: { 'aria-labelledby': 'signin-heading' } },
+  const form = h('form', { class: 'card narrow', noValidate: true, attrs: { 'aria-labelledby': 'signin-heading' } },
     h('h2', { id: 'signin-heading', class: 'visually-hidden', text: t('signin.title') }),
     field(t('signin.email'), email), field(t('signin.password'), password), alert, submit);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
+    if (!email.value.trim() || !password.value) {
+      showMessage(alert, t('signin.missing'), 'error');
+      (email.value.trim() ? password : email).focus();
+      return;
+    }
     busy(submit, async () => {
       showMessage(alert, '');
       try {
@@ -55,12 +60,17 @@ function showNewPassword(page, challenge, onSignedIn) {
   const first = h('input', { type: 'password', required: true, autocomplete: 'new-password', minLength: 8 });
   const second = h('input', { type: 'password', required: true, autocomplete: 'new-password', minLength: 8 });
   const submit = h('button', { type: 'submit', class: 'primary', text: t('signin.new_password_submit') });
-  const form = h('form', { class: 'card narrow' },
+  const form = h('form', { class: 'card narrow', noValidate: true },
     h('p', { text: t('signin.new_password_intro') }),
     field(t('signin.new_password'), first, t('signin.new_password_hint')),
     field(t('signin.new_password_repeat'), second), alert, submit);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
+    if (first.value.length < 8) {
+      showMessage(alert, t('signin.new_password_hint'), 'error');
+      first.focus();
+      return;
+    }
     if (first.value !== second.value) {
       showMessage(alert, t('signin.passwords_differ'), 'error');
       second.focus();

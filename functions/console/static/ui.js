@@ -207,7 +207,7 @@ function describeEntry(item) {
 /** A "day" form (date input + show button) for the pages read by day; `onDay(day)` on submit. */
 export function dayForm(initial, onDay) {
   const input = h('input', { type: 'date', required: true, value: initial });
-  const form = h('form', { class: 'day-form' }, field(t('common.date'), input),
+  const form = h('form', { class: 'day-form', noValidate: true }, field(t('common.date'), input),
     h('button', { type: 'submit', text: t('common.show') }));
   form.addEventListener('submit', (event) => {
     event.preventDefault();

@@ -26,7 +26,7 @@ export async function render(main, ctx) {
       page.done('empty');
       return;
     }
-    fill(page.body, 
+    fill(page.body,
       h('p', { class: 'hint', text: t('mappings.intro') }),
       mappings.length ? table(t('mappings.caption'), [t('mappings.host'), t('mappings.staff'), t('mappings.source'),
         t('mappings.confidence'), t('mappings.status'), t('mappings.updated'), t('common.action')],
@@ -83,7 +83,7 @@ export async function render(main, ctx) {
     const reason = h('input', { type: 'text', required: true, maxLength: 500, autocomplete: 'off' });
     const message = messageRegion();
     const submit = h('button', { type: 'submit', class: 'danger', text: t('mappings.deactivate_submit') });
-    const form = h('form', { class: 'inline-form' },
+    const form = h('form', { class: 'inline-form', noValidate: true },
       field(t('mappings.deactivate_reason', { host: m.host_id, staff: m.staff_name || m.staff_id }), reason), submit, message);
     form.addEventListener('submit', (event) => {
       event.preventDefault();

@@ -52,7 +52,7 @@ export async function render(main, ctx) {
     const reason = h('input', { type: 'text', required: true, maxLength: 500, autocomplete: 'off' });
     const message = messageRegion();
     const submit = h('button', { type: 'submit', class: 'primary', text: t('review.link') });
-    const form = h('form', { class: 'inline-form' },
+    const form = h('form', { class: 'inline-form', noValidate: true },
       field(t('review.staff'), staffSelect), field(t('review.reason'), reason, t('review.reason_hint')), submit, message);
     const cands = entry.candidates || [];
     if (cands[0]) staffSelect.value = cands[0].staff_id;

@@ -57,7 +57,7 @@ export async function render(main) {
   controls.retell_agent_ids = h('textarea', { rows: 3, spellcheck: false });
   const dayInputs = [0, 1, 2, 3, 4, 5, 6].map(() => h('input', { type: 'text', placeholder: '09:00–18:00', spellcheck: false, autocomplete: 'off' }));
 
-  function fill(values) {
+  function fillForm(values) {
     controls.language.value = values.language;
     for (const [name] of NUMBERS) controls[name].value = values[name] ?? '';
     for (const name of FLAGS) controls[name].checked = Boolean(values[name]);
@@ -134,7 +134,7 @@ export async function render(main) {
       try {
         const answer = await company('settings', { method: 'PATCH', json: changed });
         settings = answer.settings;
-        fill(settings);
+        fillForm(settings);
         const names = (answer.changed || []).map((n) => t(`settings.${n}`)).join(', ');
         showMessage(message, answer.changed?.length ? t('settings.saved', { names }) : t('settings.nothing_changed'), 'good');
         fill(result, provisioningReport(answer.event_types) || '');
@@ -144,8 +144,8 @@ export async function render(main) {
     });
   });
 
-  fill(settings);
-  fill(page.body, 
+  fillForm(settings);
+  fill(page.body,
     h('section', { class: 'card', attrs: { 'aria-labelledby': 'settings-fixed-h' } },
       h('h2', { id: 'settings-fixed-h', text: t('settings.fixed_title') }),
       details([

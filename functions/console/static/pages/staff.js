@@ -20,7 +20,7 @@ export async function render(main) {
   const file = h('input', { type: 'file', accept: '.csv,text/csv', required: true });
   const message = messageRegion();
   const submit = h('button', { type: 'submit', class: 'primary', text: t('staff.import_submit') });
-  const form = h('form', { class: 'card' },
+  const form = h('form', { class: 'card', noValidate: true },
     h('h2', { text: t('staff.import_title') }),
     h('p', { class: 'hint', text: t('staff.import_intro') }),
     h('p', { class: 'hint' }, h('code', { text: 'staff_id,name,email,other_emails,calcom_user_id,calcom_username,active' })),
