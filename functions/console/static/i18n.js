@@ -72,7 +72,7 @@ function formatter(kind, options) {
 
 export function formatDateTime(iso, zone) {
   if (!iso) return '–';
-  return formatter('date', { timeZone: zone, dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso));
+  return formatter('date', { timeZone: zone, dateStyle: 'medium', timeStyle: 'short', hourCycle: 'h23' }).format(new Date(iso));
 }
 
 export function formatTime(iso, zone) {

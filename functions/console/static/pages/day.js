@@ -81,20 +81,24 @@ export async function render(main, ctx) {
     return h('section', { class: 'day-timeline', attrs: { 'aria-labelledby': legendId } },
       h('h3', { id: legendId, text: t('day.timeline_title', { zone }) }),
       h('p', { class: 'hint', text: t('day.timeline_hint') }),
-      h('div', { class: 'tl-grid' },
+      h('div', { class: 'tl-grid', style: { '--hours': String(span / 60) } },
         h('div', { class: 'tl-row tl-scale', attrs: { 'aria-hidden': 'true' } }, h('span', { class: 'tl-who' }), h('div', { class: 'tl-lane' }, hours)),
         [...lanes.entries()].map(([who, items]) => h('div', { class: 'tl-row', attrs: { role: 'group', 'aria-label': staffName(staff, who) } },
           h('span', { class: 'tl-who', text: staffName(staff, who) }),
           h('div', { class: 'tl-lane' }, items.map((item) => (item.kind === 'segment'
             ? h('button', { type: 'button', class: `tl-box status-${item.appt.status}`, style: pos(item.from, item.to),
-              attrs: { 'aria-label': t('day.box_label', { time: `${formatTime(item.seg.start, zone)}–${formatTime(item.seg.end, zone)}`, segment: item.seg.name || item.appt.service_name,
-                customer: item.appt.customer_name || '–', status: label('appt_status', item.appt.status) }) },
+              attrs: { 'aria-label': boxLabel(item), title: boxLabel(item) },
               on: { click: () => showDetail(item.appt.appointment_id, staff) } },
             h('span', { class: 'tl-time', text: formatTime(item.seg.start, zone) }), ' ',
             h('span', { text: `${item.seg.name || item.appt.service_name} · ${item.appt.customer_name || ''}` }))
             : h('div', { class: `tl-gap${item.held ? ' held' : ''}`, style: pos(item.from, item.to),
-              attrs: { role: 'note', 'aria-label': t(item.held ? 'day.pause_held_label' : 'day.pause_free_label', { from: minutesLabel(item.from), to: minutesLabel(item.to) }) } },
+              attrs: { role: 'note', title: t(item.held ? 'day.pause_held_label' : 'day.pause_free_label', { from: minutesLabel(item.from), to: minutesLabel(item.to) }), 'aria-label': t(item.held ? 'day.pause_held_label' : 'day.pause_free_label', { from: minutesLabel(item.from), to: minutesLabel(item.to) }) } },
             h('span', { text: t(item.held ? 'day.pause_held' : 'day.pause_free') })))))))));
+  }
+
+  function boxLabel(item) {
+    return t('day.box_label', { time: `${formatTime(item.seg.start, zone)}–${formatTime(item.seg.end, zone)}`, segment: item.seg.name || item.appt.service_name,
+      customer: item.appt.customer_name || '–', status: label('appt_status', item.appt.status) });
   }
 
   function appointmentTable(appointments, staff) {
