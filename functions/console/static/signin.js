@@ -62,6 +62,8 @@ function showNewPassword(page, challenge, onSignedIn) {
   const submit = h('button', { type: 'submit', class: 'primary', text: t('signin.new_password_submit') });
   const form = h('form', { class: 'card narrow', noValidate: true },
     h('p', { text: t('signin.new_password_intro') }),
+    // for password managers: whose new password this is
+    h('input', { type: 'text', name: 'username', autocomplete: 'username', value: challenge.username, readOnly: true, hidden: true }),
     field(t('signin.new_password'), first, t('signin.new_password_hint')),
     field(t('signin.new_password_repeat'), second), alert, submit);
   form.addEventListener('submit', (event) => {

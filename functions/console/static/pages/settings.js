@@ -55,7 +55,7 @@ export async function render(main) {
   for (const [name, min, max] of NUMBERS) controls[name] = h('input', { type: 'number', min: String(min), max: String(max), step: '1', required: true });
   for (const name of FLAGS) controls[name] = h('input', { type: 'checkbox' });
   controls.retell_agent_ids = h('textarea', { rows: 3, spellcheck: false });
-  const dayInputs = [0, 1, 2, 3, 4, 5, 6].map(() => h('input', { type: 'text', placeholder: '09:00–18:00', spellcheck: false, autocomplete: 'off' }));
+  const dayInputs = [0, 1, 2, 3, 4, 5, 6].map(() => h('input', { type: 'text', placeholder: t('settings.closed'), spellcheck: false, autocomplete: 'off' }));
 
   function fillForm(values) {
     controls.language.value = values.language;
