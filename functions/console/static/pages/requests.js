@@ -15,13 +15,18 @@ export async function render(main, ctx) {
       h('input', { type: 'radio', name: groupName, value: status, checked: shown === status,
         on: { change: () => { shown = status; load(); } } }), ` ${t(`requests.status_${status}`)}`)));
 
+  let names = new Map();
+  const staffName = (id) => names.get(id) || id;
+
   async function load() {
     page.loading();
     fill(page.body, h('p', { class: 'hint', text: t('requests.intro') }), toggle, content);
     fill(content, h('p', { class: 'loading', text: t('common.loading') }));
     let requests;
     try {
-      requests = (await company('booking-requests', { query: { status: shown } })).requests || [];
+      const [answer, staffAnswer] = await Promise.all([company('booking-requests', { query: { status: shown } }), company('staff')]);
+      requests = answer.requests || [];
+      names = new Map((staffAnswer.staff || []).map((s) => [s.staff_id, s.name]));
     } catch (error) {
       fill(content, errorBox(error));
       page.done('error');
@@ -37,7 +42,7 @@ export async function render(main, ctx) {
       requests.map((r) => row([
         formatDateTime(r.created_at, zone),
         r.service_name || r.service_id || '–',
-        [r.start ? formatDateTime(r.start, zone) : [r.day, r.at].filter(Boolean).join(' '), r.staff_id && t('requests.with', { staff: r.staff_id })].filter(Boolean).join(' · ') || '–',
+        [r.start ? formatDateTime(r.start, zone) : [r.day, r.at].filter(Boolean).join(' '), r.staff_id && t('requests.with', { staff: staffName(r.staff_id) })].filter(Boolean).join(' · ') || '–',
         [r.customer?.name, r.customer?.phone, r.customer?.email].filter(Boolean).join(' · ') || '–',
         h('span', { class: `badge request-${r.status}`, text: label('request_status', r.status) }),
         formatNumber(r.attempts ?? 0),
@@ -47,7 +52,7 @@ export async function render(main, ctx) {
   }
 
   function result(r) {
-    if (r.status === 'booked') return t('requests.booked', { code: r.confirmation_code || '–', staff: r.staff_booked || '–' });
+    if (r.status === 'booked') return t('requests.booked', { code: r.confirmation_code || '–', staff: staffName(r.staff_booked) || '–' });
     if (r.status === 'alternatives') return t('requests.alternatives', { times: (r.alternatives || []).map((a) => formatTime(a, zone)).join(', ') || '–' });
     return r.reason || '–';
   }

@@ -262,6 +262,7 @@ export async function render(main, ctx) {
           page.say(t('services.saved', { name: body.name }), 'good');
           Object.assign(base, answer.service || {});
           serviceId.readOnly = true;
+          page.heading.textContent = t('services.edit_title', { name: body.name });
           fill(result, provisioningReport(answer.event_types), eventTypesTable(answer.service?.event_types || []));
         } catch (error) {
           showMessage(message, errorText(error), 'error');
@@ -291,7 +292,7 @@ export async function render(main, ctx) {
   function eventTypesTable(entries) {
     if (!entries.length) return h('p', { text: t('services.no_event_types') });
     return table(t('services.event_types_caption'), [t('services.segment'), t('services.staff_member'), t('services.event_type_id'), t('services.slug'), t('services.status'), t('services.detail')],
-      entries.map((e) => row([e.segment_key || e.hold_key || '–', e.staff_id || String(e.host_user_id ?? '–'), e.event_type_id ?? '–', e.slug || '–',
+      entries.map((e) => row([e.segment_key || e.hold_key || '–', staff.find((m) => m.staff_id === e.staff_id)?.name || e.staff_id || String(e.host_user_id ?? '–'), e.event_type_id ?? '–', e.slug || '–',
         label('sync_status', e.sync_status), [e.detail, e.updated_at && formatDateTime(e.updated_at, zone)].filter(Boolean).join(' · ') || '–'])));
   }
 
