@@ -165,7 +165,10 @@ export async function render(main, ctx) {
           const [moved] = state.segments.splice(i, 1);
           state.segments.splice(i + delta, 0, moved);
           renderSegments();
-          segmentList.children[i + delta]?.querySelector(delta < 0 ? '.up' : '.down')?.focus();
+          // keep the focus on the moved segment: on the same button, or the other one at either end
+          const box = segmentList.children[i + delta];
+          const same = box?.querySelector(delta < 0 ? '.up' : '.down');
+          (same && !same.disabled ? same : box?.querySelector(delta < 0 ? '.down' : '.up'))?.focus();
         };
         return h('fieldset', { class: 'segment' },
           h('legend', { text: t('services.segment_legend', { key }) }),
