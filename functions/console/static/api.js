@@ -45,7 +45,8 @@ export async function request(path, { method = 'GET', json, body, contentType, q
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== undefined && value !== null && value !== '') params.set(key, String(value));
   }
-  const url = `api/${path}${params.size ? `?${params}` : ''}`;
+  const search = params.toString();
+  const url = `api/${path}${search ? `?${search}` : ''}`;
   const headers = { Accept: 'application/json' };
   if (json !== undefined) {
     headers['Content-Type'] = 'application/json';

@@ -73,7 +73,7 @@ export async function render(main, ctx) {
           const answer = await company('host-mappings', { method: 'POST', json: body });
           const staffName = answer.mapping?.staff_name || answer.staff_name || body.staff_id;
           const text = t('review.linked', { host: hostLabel, staff: staffName });
-          fill(result, h('div', { class: 'message good' }, h('p', { text })),
+          fill(result,
             (answer.warnings || []).map((w) => h('p', { class: 'message warn', text: w })),
             provisioningReport(answer.event_types));
           page.say(text, 'good');
