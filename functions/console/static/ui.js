@@ -67,6 +67,12 @@ export function pageFrame(main, name, titleKey) {
       main.setAttribute('aria-busy', 'true');
       clear(body).append(h('p', { class: 'loading', text: t('common.loading') }));
     },
+    /** Loading again, keeping what is shown (a list under a form that reports a result). */
+    reloading() {
+      if (!heading.isConnected) return;
+      main.dataset.state = 'loading';
+      main.setAttribute('aria-busy', 'true');
+    },
     done(state) {
       if (!heading.isConnected) return; // another page took <main> meanwhile
       main.dataset.state = state;

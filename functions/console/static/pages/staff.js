@@ -65,6 +65,7 @@ export async function render(main) {
   });
 
   async function load() {
+    page.reloading();
     fill(list, h('p', { class: 'loading', text: t('common.loading') }));
     let staff;
     try {
