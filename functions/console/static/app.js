@@ -75,6 +75,7 @@ function signInView() {
 }
 
 async function startSession() {
+  main.dataset.state = 'loading'; // until the first page has loaded
   try {
     me = await api.request('me');
   } catch (error) {
