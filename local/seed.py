@@ -165,6 +165,11 @@ def seed_console(stack: Any) -> None:
     opens on real data: the sync's run report, and Lena and Sara waiting in the review queue (their
     Cal.com names lack the umlauts: below the auto-link threshold)."""
     seed_demo(stack)
+    seed_console_users_and_sync(stack)
+
+
+def seed_console_users_and_sync(stack: Any) -> None:
+    """The console's demo users and a team sync of the demo salon (the browser tests' start)."""
     for email, user in CONSOLE_USERS.items():
         add_console_user(stack, email, user["company_id"])
     if getattr(stack, "standin", None) is None:
