@@ -13,6 +13,11 @@
   boto3, Step Functions tasks (both `arn:aws:states:::lambda:invoke` and a plain function ARN),
   EventBridge targets, SQS event source mappings.
 
+* Cognito: `GlobalSignOut` (the console's sign-out) looks the access token up in the backend of
+  the request's region. An unsigned browser request names no region (the real endpoint is
+  regional: cognito-idp.<region>.amazonaws.com), so moto looked in us-east-1 and refused every
+  token. It now finds the token's pool in any region, as moto's `InitiateAuth` already does.
+
 * DynamoDB: moto's server is threaded but its DynamoDB backend has no locking, so two concurrent
   conditional writes could both pass their condition. Each DynamoDB request now runs under one
   lock, which gives the per-request atomicity DynamoDB guarantees (conditional writes and
@@ -78,8 +83,21 @@ def install() -> None:
         _patch_stepfunctions()
         _patch_lambda()
         _patch_dynamodb()
+        _patch_cognito()
         _patch_speed()
         _installed = True
+
+
+def _patch_cognito() -> None:
+    from moto.cognitoidp.responses import CognitoIdpResponse, EmptyResult
+
+    def global_sign_out(self: CognitoIdpResponse) -> EmptyResult:
+        access_token = self._get_param("AccessToken")
+        backend = self._get_region_agnostic_backend()._find_backend_by_access_token(access_token)
+        backend.global_sign_out(access_token)
+        return EmptyResult()
+
+    CognitoIdpResponse.global_sign_out = global_sign_out  # type: ignore[method-assign]
 
 
 # ------------------------------------------------------------------------- Step Functions

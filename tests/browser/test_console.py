@@ -267,3 +267,32 @@ def test_another_salons_admin_sees_only_their_salon_in_the_page(open_console, st
         }"""
     )
     assert status == 403
+
+
+def test_signing_out_ends_the_session_at_cognito(open_console, console):
+    from local.console_client import SignInRefused, cognito_call
+
+    tab = open_console("de")
+    tab.sign_in()
+    page = tab.page
+    stored = json.loads(page.evaluate("sessionStorage.getItem(Object.keys(sessionStorage)[0])"))
+    with page.expect_response(
+        lambda r: r.request.headers.get("x-amz-target", "").endswith("GlobalSignOut")
+    ) as out:
+        page.get_by_role("button", name="Abmelden").click()
+    assert out.value.status == 200, out.value.text()
+    page.get_by_label("Passwort").wait_for()
+    assert page.evaluate("sessionStorage.length") == 0
+    config = httpx.get(f"{console.http_url}/console/config.json").json()
+    refresh = {"AuthFlow": "REFRESH_TOKEN_AUTH", "ClientId": config["client_id"]}
+
+    def refreshed() -> bool:
+        try:
+            cognito_call(
+                config, "InitiateAuth", {**refresh, "AuthParameters": {"REFRESH_TOKEN": stored["refresh"]}}
+            )
+        except SignInRefused:
+            return False
+        return True
+
+    assert not refreshed()

@@ -131,6 +131,11 @@ export async function idToken() {
   return tokens()?.id || null;
 }
 
+/** Forget the tokens here and end the user's Cognito sessions: GlobalSignOut invalidates the
+ * refresh tokens, so a copied one cannot mint new ID tokens (those already issued expire within
+ * the hour; API Gateway does not ask Cognito about revocations). */
 export function signOut() {
+  const current = tokens();
   sessionStorage.removeItem(TOKENS);
+  if (current?.access) cognito('GlobalSignOut', { AccessToken: current.access }).catch(() => {});
 }
