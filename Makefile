@@ -16,7 +16,9 @@ help:
 	@echo "make test-clock  only the clock sweep: the date-sensitive tests on each weekday and in summer time"
 	@echo "make iam-audit the stack's tests with every per-container cache off, so the IAM judge sees each"
 	@echo "               function make every AWS call it can (a cached read hides one; ADR 0020)"
-	@echo "make serve     run the local stack (HTTP front on 127.0.0.1:\$$PORT, default 3000)"
+	@echo "make serve     run the local stack (HTTP front on 127.0.0.1:\$$PORT, default 3000) and print the"
+	@echo "               console's URL and demo sign-in"
+	@echo "make screenshots  the console's pages in headless Chromium, saved to docs/console/"
 	@echo "make invoke FN=RetellWebhookFunction EVENT=events/retell_inbound.json"
 	@echo "make provision [COMPANY=salon-demo]  segment event types in Cal.com (stand-in by default)"
 	@echo "make sync [COMPANY=salon-demo]       one company's team sync on the local stack; prints its report"
@@ -45,6 +47,11 @@ test-fast: venv chromium
 
 test-clock: venv
 	@$(PY) -m pytest -m clock_sweep
+
+screenshots: venv chromium
+	@rm -f docs/console/*.png
+	@CONSOLE_SCREENSHOTS=docs/console $(PY) -m pytest -q tests/browser
+	@ls docs/console/*.png
 
 iam-audit: venv
 	@SECRET_CACHE_S=0 DIRECTORY_CACHE_S=0 $(PY) -m pytest -m "not slow" tests/e2e tests/integration
