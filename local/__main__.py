@@ -134,15 +134,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     try:
         print(f"HTTP front: {stack.http_url}")
-        if args.no_seed:
-            print(f"console: {stack.http_url}/console (no users: started with --no-seed)")
-        else:
-            from local.seed import CONSOLE_PASSWORD, CONSOLE_USERS
-
-            print(f"console: {stack.http_url}/console")
-            for email, user in CONSOLE_USERS.items():
-                who = f"admin of {user['company_id']}" if user["company_id"] else "operator, every company"
-                print(f"  sign in as {email} / {CONSOLE_PASSWORD} ({who})")
+        if "ConsoleFunction" in stack.functions:
+            _print_console(stack.http_url, seeded=not args.no_seed)
         if stack.calcom_url:
             label = "Cal.com stand-in" if stack.standin is not None else "Cal.com"
             print(f"{label}: {stack.calcom_url}")
@@ -153,6 +146,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
     return 0
+
+
+def _print_console(http_url: str, *, seeded: bool) -> None:
+    """The console's URL and who can sign in (the seed's users, local/seed.py)."""
+    from local.seed import CONSOLE_PASSWORD, CONSOLE_USERS
+
+    print(f"console: {http_url}/console" + ("" if seeded else " (no users: started with --no-seed)"))
+    for email, user in CONSOLE_USERS.items() if seeded else ():
+        who = f"admin of {user['company_id']}" if user["company_id"] else "operator, every company"
+        print(f"  sign in as {email} / {CONSOLE_PASSWORD} ({who})")
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:

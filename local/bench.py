@@ -11,7 +11,9 @@ preference, the asked day full, cold slot cache, at 150 and 400 ms Cal.com laten
 11's goals), `voice` (book_appointment with a cold slot cache, and check_availability followed by
 book_appointment, through the HTTP front at 150 and 400 ms Cal.com latency, against issue 11's
 booking goals, with the DynamoDB calls per booking by operation and the workflow's states),
-`sync` (the team sync) and `imports` (the cold-start import of every function's handler module, in
+`console` (what the console's browser waits for through the HTTP front: the page, a revalidated
+file, API reads behind the JWT authorizer, a refused other company), `sync` (the team sync) and
+`imports` (the cold-start import of every function's handler module, in
 a fresh interpreter with Lambda's packages only). DynamoDB calls are counted at the botocore level
 in every thread (`dynamodb_calls`). Results are printed; each section's
 table replaces its own block in docs/benchmarks.md (between `<!-- bench:NAME -->` markers), so
@@ -35,9 +37,10 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -1176,6 +1179,61 @@ def voice_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
 
 
 #: The sections, in report order: name -> what measures them and gives their table's lines.
+def console_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
+    """What the console's browser waits for, through the HTTP front: the page and a revalidated
+    file (ConsoleFunction), and the API behind the JWT authorizer (token verified, company scoped),
+    with the DynamoDB calls each answer costs (warm containers)."""
+    from local.console_client import console_api
+    from local.seed import CONSOLE_PASSWORD, seed_console_users_and_sync
+
+    seed_console_users_and_sync(stack)
+    today = datetime.now(UTC).astimezone(ZoneInfo("Europe/Berlin")).date().isoformat()
+    page = httpx.Client(base_url=stack.http_url, timeout=30)
+    etag = page.get("/console/app.js").headers["etag"]
+    api = console_api(stack.http_url, "admin@salon-demo.example", CONSOLE_PASSWORD)
+    company = "/companies/salon-demo"
+    cases: list[tuple[str, Callable[[], httpx.Response], int]] = [
+        ("`GET /console` (the page)", lambda: page.get("/console"), 200),
+        (
+            "`GET /console/app.js`, revalidated (ETag)",
+            lambda: page.get("/console/app.js", headers={"if-none-match": etag}),
+            304,
+        ),
+        ("`GET api/me`", lambda: api.get("/me"), 200),
+        ("`GET api/…/review-candidates` (2 waiting)", lambda: api.get(f"{company}/review-candidates"), 200),
+        ("`GET api/…/services` (6, with event types)", lambda: api.get(f"{company}/services"), 200),
+        (
+            "`GET api/…/appointments?date=` (today)",
+            lambda: api.get(f"{company}/appointments", params={"date": today}),
+            200,
+        ),
+        (
+            "`GET api/companies/<another>/staff` (refused: 403)",
+            lambda: api.get("/companies/other/staff"),
+            403,
+        ),
+    ]
+    rows = [
+        f"| console request, through the HTTP front (warm, {args.runs} runs) "
+        "| DynamoDB calls | p50 ms | p95 ms |",
+        "|---|---|---|---|",
+    ]
+    with page, api:
+        for name, send, status in cases:
+            assert send().status_code == status, name  # warm, and the answer is what the page gets
+            times, counts = [], []
+            for _ in range(args.runs):
+                with dynamodb_calls() as calls:
+                    started = time.perf_counter()
+                    answer = send()
+                    times.append((time.perf_counter() - started) * 1000)
+                assert answer.status_code == status, (name, answer.status_code)
+                counts.append(len(calls))
+            p50, p95 = percentile(times, 50), percentile(times, 95)
+            rows.append(f"| {name} | {statistics.median(counts):g} | {p50:.2f} | {p95:.2f} |")
+    return rows
+
+
 SECTIONS: dict[str, Callable[[LocalStack, argparse.Namespace], list[str]]] = {
     "tools": tool_rows,
     "hosts": host_rows,
@@ -1184,6 +1242,7 @@ SECTIONS: dict[str, Callable[[LocalStack, argparse.Namespace], list[str]]] = {
     "imports": import_rows,
     "availability": availability_rows,
     "voice": voice_rows,
+    "console": console_rows,
 }
 RESULTS_INTRO = """# Benchmarks
 

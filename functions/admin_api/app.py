@@ -117,14 +117,22 @@ def actor() -> str:
 def scope_to_company(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     """Every route that names a company answers only a principal that may access it: a console
     user's own company, or any for an operator. Routes without a company scope themselves."""
+    me = principal()
     company_id = (app.context.get("_route_args") or {}).get("company_id")
-    if company_id is not None and not principal().may_access(company_id):
+    if company_id is not None and not me.may_access(company_id):
         raise Forbidden(f"this user may not access company {company_id!r}")
-    principal()
     return next_middleware(app)
 
 
 app.use(middlewares=[scope_to_company])
+
+
+def operators_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """What routes calls to a company and whose Cal.com key it uses is the platform's to change:
+    a salon's admin could otherwise claim a free number or another salon's new agent id."""
+    if not principal().operator:
+        raise Forbidden("only a calbridge operator may change this; ask calbridge support")
+    return next_middleware(app)
 
 
 def raw_body() -> bytes:
@@ -172,40 +180,40 @@ def get_company(company_id: str) -> dict[str, Any]:
     return companies().get(company_id)
 
 
-@app.put(COMPANY)
+@app.put(COMPANY, middlewares=[operators_only])
 @tracer.capture_method
 def put_company(company_id: str) -> tuple[dict[str, Any], int]:
     answer, created = companies().put(company_id, raw_body(), actor())
     return answer, 201 if created else 200
 
 
-@app.patch(COMPANY)
+@app.patch(COMPANY, middlewares=[operators_only])
 @tracer.capture_method
 def patch_company(company_id: str) -> dict[str, Any]:
     return companies().patch(company_id, raw_body(), actor())
 
 
-@app.put(f"{COMPANY}/branches/<branch_id>")
+@app.put(f"{COMPANY}/branches/<branch_id>", middlewares=[operators_only])
 @tracer.capture_method
 def put_branch(company_id: str, branch_id: str) -> tuple[dict[str, Any], int]:
     answer, created = companies().put_branch(company_id, branch_id, raw_body(), actor())
     return answer, 201 if created else 200
 
 
-@app.delete(f"{COMPANY}/branches/<branch_id>")
+@app.delete(f"{COMPANY}/branches/<branch_id>", middlewares=[operators_only])
 @tracer.capture_method
 def delete_branch(company_id: str, branch_id: str) -> dict[str, Any]:
     return companies().delete_branch(company_id, branch_id, actor())
 
 
-@app.post(f"{COMPANY}/deactivate")
+@app.post(f"{COMPANY}/deactivate", middlewares=[operators_only])
 @tracer.capture_method
 def deactivate_company(company_id: str) -> dict[str, Any]:
     reason = parse_model(DeactivateRequest, parse_json(raw_body())).reason
     return companies().set_active(company_id, False, actor(), reason)
 
 
-@app.post(f"{COMPANY}/activate")
+@app.post(f"{COMPANY}/activate", middlewares=[operators_only])
 @tracer.capture_method
 def activate_company(company_id: str) -> dict[str, Any]:
     body = raw_body()
@@ -306,7 +314,15 @@ def company_settings(company_id: str) -> dict[str, Any]:
 @app.patch(f"{COMPANY}/settings")
 @tracer.capture_method
 def change_settings(company_id: str) -> dict[str, Any]:
-    return admin().change_settings(company_id, raw_body(), actor())
+    body = raw_body()
+    if not principal().operator and "retell_agent_ids" in _json_object(body):
+        raise Forbidden("retell_agent_ids route calls: only a calbridge operator may change them")
+    return admin().change_settings(company_id, body, actor())
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    data = parse_json(body)
+    return data if isinstance(data, dict) else {}
 
 
 @app.post(f"{COMPANY}/sync")
@@ -412,13 +428,13 @@ def calcom_credential(company_id: str) -> dict[str, Any]:
     return calcom_credentials().view(company_id)
 
 
-@app.put(f"{COMPANY}/calcom-credential")
+@app.put(f"{COMPANY}/calcom-credential", middlewares=[operators_only])
 @tracer.capture_method
 def set_calcom_credential(company_id: str) -> dict[str, Any]:
     return calcom_credentials().set_key(company_id, raw_body(), actor())
 
 
-@app.delete(f"{COMPANY}/calcom-credential")
+@app.delete(f"{COMPANY}/calcom-credential", middlewares=[operators_only])
 @tracer.capture_method
 def remove_calcom_credential(company_id: str) -> dict[str, Any]:
     return calcom_credentials().remove_key(company_id, raw_body(), actor())

@@ -296,3 +296,38 @@ def test_signing_out_ends_the_session_at_cognito(open_console, console):
         return True
 
     assert not refreshed()
+
+
+def test_an_invited_admin_chooses_a_password_at_the_first_sign_in(open_console, console):
+    """An operator invites with a temporary password (docs/console.md); Cognito asks for a new one."""
+    email = "new.admin@salon-demo.example"
+    cognito = console.boto3_client("cognito-idp")
+    pool = console.resources["ConsoleUserPool"]
+    try:
+        cognito.admin_create_user(
+            UserPoolId=pool,
+            Username=email,
+            TemporaryPassword="Temporary-2026-pass",
+            MessageAction="SUPPRESS",
+            UserAttributes=[
+                {"Name": "email", "Value": email},
+                {"Name": "custom:company_id", "Value": "salon-demo"},
+            ],
+        )
+    except cognito.exceptions.UsernameExistsException:
+        cognito.admin_set_user_password(
+            UserPoolId=pool, Username=email, Password="Temporary-2026-pass", Permanent=False
+        )
+    tab = open_console("en")
+    page = tab.page
+    page.goto(f"{console.http_url}/console")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill("Temporary-2026-pass")
+    page.locator("form button[type=submit]").click()
+    page.get_by_role("heading", name="Choose a new password").wait_for()
+    page.get_by_label("New password", exact=True).fill("My-Own-Salon-2026")
+    page.get_by_label("Repeat the new password").fill("My-Own-Salon-2026")
+    page.locator("form button[type=submit]").click()
+    page.locator("#nav").wait_for(state="visible")
+    assert tab.wait_loaded() == "ready"
+    assert page.locator("#user").inner_text() == email

@@ -302,3 +302,42 @@ def test_the_console_config_names_the_user_pool_and_cognito(stack):
 def test_nothing_but_the_console_files_is_served(stack, path):
     answer = httpx.get(f"{stack.http_url}{path}")
     assert answer.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("PUT", "", STUDIO_BODY),
+        ("PATCH", "", {"name": "Salon Demo Deluxe"}),
+        ("PUT", "/branches/kreuzberg", {"name": "Kreuzberg", "phone_numbers": ["+4930765432199"]}),
+        ("DELETE", "/branches/berlin-mitte", None),
+        ("POST", "/deactivate", {"reason": "closing"}),
+        ("POST", "/activate", {"reason": "open"}),
+        ("PUT", "/calcom-credential", {"api_key": "cal_live_0123456789abcdef"}),
+        ("DELETE", "/calcom-credential", {"reason": "back"}),
+        ("PATCH", "/settings", {"retell_agent_ids": ["agent_of_another_salon"]}),
+    ],
+)
+def test_routing_and_the_calcom_key_are_for_operators_even_in_ones_own_salon(salons, method, path, body):
+    """Numbers, agents, branches, the team, the key: a salon's admin could claim a free number or
+    another salon's new agent id; only an operator changes them (ADR 0037)."""
+    before = snapshot(salons)
+    with as_user(salons, DEMO_ADMIN) as demo:
+        answer = demo.request(method, f"/companies/salon-demo{path}", json=body)
+    assert answer.status_code == 403, answer.text
+    assert "operator" in answer.json()["message"]
+    assert snapshot(salons) == before
+
+
+def test_a_salon_admin_changes_their_settings_and_an_operator_the_agents(salons):
+    with as_user(salons, DEMO_ADMIN) as demo:
+        changed = demo.patch("/companies/salon-demo/settings", json={"booking_window_days": 90})
+        assert changed.status_code == 200 and changed.json()["changed"] == ["booking_window_days"]
+        malformed = demo.patch(
+            "/companies/salon-demo/settings", content=b"{oops", headers={"content-type": "application/json"}
+        )
+        assert malformed.status_code == 400 and malformed.json()["field"] == "body"
+    with as_user(salons, OPERATOR) as operator:
+        agents = operator.patch("/companies/salon-demo/settings", json={"retell_agent_ids": ["agent_new"]})
+        assert agents.status_code == 200, agents.text
+        assert operator.patch(f"/companies/{STUDIO}", json={"name": "Studio West Ltd"}).status_code == 200

@@ -36,7 +36,7 @@ export function parseIntervals(text) {
   return intervals;
 }
 
-export async function render(main) {
+export async function render(main, { me } = {}) {
   const page = pageFrame(main, 'settings', 'nav.settings');
   page.loading();
   let settings;
@@ -54,7 +54,8 @@ export async function render(main) {
   controls.language = h('select', {}, ['de', 'en'].map((l) => h('option', { value: l, text: t(`settings.language_${l}`) })));
   for (const [name, min, max] of NUMBERS) controls[name] = h('input', { type: 'number', min: String(min), max: String(max), step: '1', required: true });
   for (const name of FLAGS) controls[name] = h('input', { type: 'checkbox' });
-  controls.retell_agent_ids = h('textarea', { rows: 3, spellcheck: false });
+  // Agent ids route calls to a company: an operator sets them (the API refuses a salon's admin).
+  controls.retell_agent_ids = h('textarea', { rows: 3, spellcheck: false, readOnly: !me?.operator });
   const dayInputs = [0, 1, 2, 3, 4, 5, 6].map(() => h('input', { type: 'text', placeholder: t('settings.closed'), spellcheck: false, autocomplete: 'off' }));
 
   function fillForm(values) {
@@ -114,7 +115,8 @@ export async function render(main) {
     h('h2', { text: t('settings.data_title') }),
     field(t('settings.call_retention_days'), controls.call_retention_days),
     field(t('settings.appointment_retention_days'), controls.appointment_retention_days, t('settings.retention_hint')),
-    field(t('settings.retell_agent_ids'), controls.retell_agent_ids, t('settings.retell_agent_ids_hint')),
+    field(t('settings.retell_agent_ids'), controls.retell_agent_ids,
+      t(me?.operator ? 'settings.retell_agent_ids_hint' : 'settings.retell_agent_ids_operator')),
     h('div', { class: 'form-actions' }, submit), message);
 
   form.addEventListener('submit', (event) => {
