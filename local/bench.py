@@ -1218,7 +1218,7 @@ def console_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
         "| DynamoDB calls | p50 ms | p95 ms |",
         "|---|---|---|---|",
     ]
-    with page, api:
+    try:
         for name, send, status in cases:
             assert send().status_code == status, name  # warm, and the answer is what the page gets
             times, counts = [], []
@@ -1231,6 +1231,9 @@ def console_rows(stack: LocalStack, args: argparse.Namespace) -> list[str]:
                 counts.append(len(calls))
             p50, p95 = percentile(times, 50), percentile(times, 95)
             rows.append(f"| {name} | {statistics.median(counts):g} | {p50:.2f} | {p95:.2f} |")
+    finally:
+        page.close()
+        api.close()
     return rows
 
 
