@@ -58,7 +58,10 @@ def test_sign_in_and_confirm_lenas_link(open_console, console):
     tab.screenshot_always = True
     assert tab.open("mappings") == "ready"
     tab.screenshot("mappings")
-    assert "Lena Müller" in page.locator("main").inner_text()
+    lena_row = page.get_by_role("row", name=re.compile("^1420211 Lena Muller"))
+    assert (
+        "Lena Muller" in lena_row.inner_text() and "lena@askproai.de" in lena_row.inner_text()
+    )  # who, from the review
 
 
 def test_a_composite_service_from_a_template_is_provisioned(open_console, console):

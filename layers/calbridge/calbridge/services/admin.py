@@ -639,6 +639,12 @@ class AdminService:
             "rules": [self._rule_view(r, names) for r in self._mappings.rules(company_id)],
         }
 
+    def _reviewed_host(self, company_id: str, host_id: int) -> HostRef:
+        """The host as its open review saw it in Cal.com (name, e-mail, username), so a link made
+        from the review queue names who it links; just the id for a host never reviewed."""
+        reviewed = next((r.host for r in self._reviews.list(company_id) if r.host.id == host_id), None)
+        return reviewed if reviewed is not None else HostRef(id=host_id)
+
     def create_mapping(self, company_id: str, request: CreateMappingRequest, actor: str) -> dict[str, Any]:
         """A host id -> an override (created, or manual_override of the existing mapping); else a rule."""
         self._resolver.company(company_id)
@@ -647,7 +653,11 @@ class AdminService:
         try:
             if match_on == "host_id":
                 mapping = self._resolver.override(
-                    company_id, HostRef(id=value), request.staff_id, actor, request.reason
+                    company_id,
+                    self._reviewed_host(company_id, value),
+                    request.staff_id,
+                    actor,
+                    request.reason,
                 )
                 action = "created" if mapping.version == 1 else "manual_override"
                 logger.info(
