@@ -84,7 +84,7 @@ def static_asset(relative: str) -> Asset | None:
     if not path.is_file():
         return None
     content_type = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    if content_type.startswith("text/") or content_type in ("application/json", "image/svg+xml"):
+    if content_type.startswith(_TEXT_TYPES):
         content_type += "; charset=utf-8"
     return _asset(path.read_bytes(), content_type)
 

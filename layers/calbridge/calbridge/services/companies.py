@@ -94,12 +94,13 @@ class CompanyAdmin:
     def get(self, company_id: str) -> dict[str, Any]:
         return {"company": _company_view(self._companies.get(company_id))}
 
-    def list(self, only: str | None = None) -> dict[str, Any]:
-        """Every company, or only the one a console user belongs to (`only`)."""
+    def _visible(self, only: str | None) -> list[Company]:
+        """Every company by id, or only the one a console user belongs to (`only`)."""
         if only is None:
-            companies = sorted(self._companies.all(), key=lambda c: c.company_id)
-        else:
-            companies = [self._companies.get(only)]
+            return sorted(self._companies.all(), key=lambda c: c.company_id)
+        return [self._companies.get(only)]
+
+    def list(self, only: str | None = None) -> dict[str, Any]:
         return {
             "companies": [
                 {
@@ -109,18 +110,13 @@ class CompanyAdmin:
                     "calcom_team_id": c.calcom_team_id,
                     "branches": len(c.branches),
                 }
-                for c in companies
+                for c in self._visible(only)
             ]
         }
 
     def summaries(self, only: str | None = None) -> list[dict[str, Any]]:
         """What the console shows of each company a user may open, with its local date today."""
         now = datetime.now(UTC)
-        companies = (
-            sorted(self._companies.all(), key=lambda c: c.company_id)
-            if only is None
-            else [self._companies.get(only)]
-        )
         return [
             {
                 "company_id": c.company_id,
@@ -130,7 +126,7 @@ class CompanyAdmin:
                 "active": c.active,
                 "today": now.astimezone(c.zone).date().isoformat(),
             }
-            for c in companies
+            for c in self._visible(only)
         ]
 
     def audit_trail(self, company_id: str, subject: str) -> dict[str, Any]:
